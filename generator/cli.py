@@ -1,0 +1,103 @@
+"""Command line: `python -m generator COMMAND ...`. Exit 0 ok, 1 invalid profile or failed check, 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from generator import PROFILES_DIR
+from generator.errors import UsageError, UserError
+
+
+def _print_warnings(loaded) -> None:
+    for warning in loaded.warnings:
+        print(f"  - {warning}", file=sys.stderr)
+
+
+def cmd_validate(args) -> int:
+    from generator.pipeline import load
+
+    refs = args.profiles or sorted(str(p) for p in PROFILES_DIR.glob("*.yaml"))
+    if not refs:
+        raise UsageError(f"no profiles in {PROFILES_DIR}")
+    failed = 0
+    for ref in refs:
+        try:
+            loaded = load(ref)
+        except UserError as exc:
+            failed += 1
+            print(exc, file=sys.stderr)
+            continue
+        print(f"ok: {loaded.profile.name}" + (f" ({len(loaded.warnings)} warnings)" if loaded.warnings else ""))
+        _print_warnings(loaded)
+    return 1 if failed else 0
+
+
+def cmd_render(args) -> int:
+    from generator.pipeline import load, render_to_file
+
+    loaded = load(args.profile)
+    _print_warnings(loaded)
+    output = render_to_file(loaded, Path(args.output) if args.output else None)
+    print(f"rendered {loaded.profile.name} -> {output}")
+    return 0
+
+
+def cmd_sglang_args(args) -> int:
+    from generator.flags import server_args
+    from generator.pipeline import load
+
+    loaded = load(args.profile)
+    print(json.dumps(server_args(loaded.deployment)))
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from generator.deploy import deploy
+
+    return deploy(args.profile, dry_run=args.dry_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generator",
+        description="Render YAML deployment profiles into Modal apps that serve models with SGLang.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    profile_help = "a profile name under profiles/ or a path to a YAML file"
+
+    p = sub.add_parser("validate", help="validate profiles (all under profiles/ by default)")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help=profile_help)
+    p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser("render", help="render a profile into a Modal app file")
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.add_argument("-o", "--output", help="output path (default build/<profile>/modal_app.py)")
+    p.set_defaults(run=cmd_render)
+
+    p = sub.add_parser("sglang-args", help="print the SGLang server arguments as a JSON list")
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.set_defaults(run=cmd_sglang_args)
+
+    p = sub.add_parser("deploy", help="validate, render and `modal deploy` a profile")
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
+    p.set_defaults(run=cmd_deploy)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as exc:
+        if os.environ.get("GENERATOR_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

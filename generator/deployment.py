@@ -1,0 +1,217 @@
+"""The deployment model: a frozen, typed view of a validated profile plus the values derived from it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from generator.profile import Profile
+
+
+def _build(cls, data: dict[str, Any]):
+    """Build a (nested) frozen dataclass from validated profile data."""
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        value = data.get(f.name)
+        hint = hints[f.name]
+        if is_dataclass(hint) and isinstance(value, dict):
+            value = _build(hint, value)
+        elif isinstance(value, dict):
+            value = tuple(sorted(value.items()))
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    mount_path: str
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    revision: str
+    served_model_name: str
+    trust_remote_code: bool
+
+
+@dataclass(frozen=True)
+class Gpu:
+    type: str
+    count: int
+
+    @property
+    def modal_spec(self) -> str:
+        return f"{self.type}:{self.count}"
+
+
+@dataclass(frozen=True)
+class DownloadImage:
+    python_version: str
+    huggingface_hub_version: str
+
+
+@dataclass(frozen=True)
+class ServeImage:
+    repository: str
+    tag: str
+    allow_latest: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Images:
+    download: DownloadImage
+    serve: ServeImage
+
+
+@dataclass(frozen=True)
+class Volumes:
+    weights: Volume
+    deepgemm_cache: Volume
+
+
+@dataclass(frozen=True)
+class Secrets:
+    huggingface: Secret
+    api_key: Secret
+
+
+@dataclass(frozen=True)
+class Auth:
+    require_api_key: bool
+
+
+@dataclass(frozen=True)
+class Speculative:
+    enabled: bool
+    algorithm: str
+    num_steps: int
+    eagle_topk: int
+    num_draft_tokens: int
+
+
+@dataclass(frozen=True)
+class Attention:
+    backend: str | None
+    sparse_prefill_backend: str | None
+    sparse_decode_backend: str | None
+
+
+@dataclass(frozen=True)
+class SGLang:
+    version: str
+    port: int
+    tensor_parallel_size: int
+    data_parallel_size: int
+    kv_cache_dtype: str
+    mem_fraction_static: float
+    max_running_requests: int
+    context_length: int | None
+    chunked_prefill_size: int | None
+    max_prefill_tokens: int | None
+    reasoning_parser: str | None
+    tool_call_parser: str | None
+    speculative: Speculative
+    attention: Attention
+    moe_runner_backend: str | None
+    enable_flashinfer_allreduce_fusion: bool
+    enable_metrics: bool
+    watchdog_timeout: float | None
+    extra_args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_containers: int
+    max_containers: int
+    buffer_containers: int
+    scaledown_window: int
+    idle_cost_acknowledged: bool
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    max_inputs: int
+    target_inputs: int | None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    container: int
+    startup: int
+    download: int
+    precompile: int
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything the rendered app needs, typed, with derived values as properties."""
+
+    profile_name: str
+    profile_path: Path
+    profile_hash: str
+    app_name: str
+    model: Model
+    gpu: Gpu
+    images: Images
+    volumes: Volumes
+    secrets: Secrets
+    auth: Auth
+    sglang: SGLang
+    autoscaling: Autoscaling
+    concurrency: Concurrency
+    timeouts: Timeouts
+    env: tuple[tuple[str, str], ...]
+
+    @property
+    def model_dir(self) -> str:
+        """Weights live at <mount>/<repo id>/<revision>, so a new revision never mixes with the old."""
+        return f"{self.volumes.weights.mount_path}/{self.model.id}/{self.model.revision}"
+
+    @property
+    def deepgemm_cache_dir(self) -> str:
+        """DeepGEMM kernels are locked to a GPU architecture and an SGLang build: key the cache by both."""
+        return f"{self.volumes.deepgemm_cache.mount_path}/{self.deepgemm_cache_key}"
+
+    @property
+    def deepgemm_cache_key(self) -> str:
+        return f"{self.gpu.type.lower()}-sglang-{self.sglang.version}"
+
+
+def profile_hash(data: dict[str, Any]) -> str:
+    """sha256 of the merged profile in canonical JSON: equal settings, equal hash."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def build_deployment(profile: Profile) -> Deployment:
+    """Turn a validated, merged profile into the deployment model."""
+    data = {k: v for k, v in profile.data.items() if k not in ("description", "app", "silence")}
+    return _build(
+        Deployment,
+        {
+            **data,
+            "profile_name": profile.name,
+            "profile_path": profile.path,
+            "profile_hash": profile_hash(profile.data),
+            "app_name": profile.data["app"]["name"],
+        },
+    )

@@ -1,0 +1,135 @@
+"""The SGLang flag set: the server arguments a deployment launches SGLang with, in its version's dialect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.deployment import Deployment
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one SGLang version spells the settings that were renamed upstream."""
+
+    sparse_prefill_flag: str
+    sparse_decode_flag: str
+    sparse_attention_backend: str  # the value of --attention-backend for DSA models
+
+
+def dialect(version: str) -> Dialect:
+    # DSA flags were called NSA until 0.5.13; 0.5.20 removed the old names (facts.md, server_args.py).
+    if version_tuple(version) < (0, 5, 13):
+        return Dialect("--nsa-prefill-backend", "--nsa-decode-backend", "nsa")
+    return Dialect("--dsa-prefill-backend", "--dsa-decode-backend", "dsa")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One server argument, with the profile field that set it (None for extra_args)."""
+
+    option: str
+    values: tuple[str, ...]  # empty for a switch
+    field: tuple[str, ...] | None
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.option, *self.values]
+
+
+def _number(value: float | int) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def flag_set(deployment: Deployment) -> list[Flag]:
+    """The profile's SGLang settings as flags, in a stable order. The API key is added at run time."""
+    s = deployment.sglang
+    words = dialect(s.version)
+    flags: list[Flag] = []
+
+    def add(option: str, value, *field: str) -> None:
+        if value is None or value is False:
+            return
+        text = () if value is True else (value if isinstance(value, str) else _number(value),)
+        flags.append(Flag(option, text, ("sglang", *field) if field else None))
+
+    add("--model-path", deployment.model_dir)
+    add("--served-model-name", deployment.model.served_model_name)
+    add("--trust-remote-code", deployment.model.trust_remote_code)
+    add("--host", "0.0.0.0")
+    add("--port", s.port, "port")
+    add("--tp-size", s.tensor_parallel_size, "tensor_parallel_size")
+    if s.data_parallel_size > 1:
+        add("--dp-size", s.data_parallel_size, "data_parallel_size")
+    add("--kv-cache-dtype", s.kv_cache_dtype, "kv_cache_dtype")
+    add("--mem-fraction-static", s.mem_fraction_static, "mem_fraction_static")
+    add("--max-running-requests", s.max_running_requests, "max_running_requests")
+    add("--context-length", s.context_length, "context_length")
+    add("--chunked-prefill-size", s.chunked_prefill_size, "chunked_prefill_size")
+    add("--max-prefill-tokens", s.max_prefill_tokens, "max_prefill_tokens")
+    add("--reasoning-parser", s.reasoning_parser, "reasoning_parser")
+    add("--tool-call-parser", s.tool_call_parser, "tool_call_parser")
+    if s.speculative.enabled:
+        spec = s.speculative
+        add("--speculative-algorithm", spec.algorithm, "speculative", "algorithm")
+        add("--speculative-num-steps", spec.num_steps, "speculative", "num_steps")
+        add("--speculative-eagle-topk", spec.eagle_topk, "speculative", "eagle_topk")
+        add("--speculative-num-draft-tokens", spec.num_draft_tokens, "speculative", "num_draft_tokens")
+    backend = s.attention.backend
+    if backend in ("dsa", "nsa"):
+        backend = words.sparse_attention_backend
+    add("--attention-backend", backend, "attention", "backend")
+    add(words.sparse_prefill_flag, s.attention.sparse_prefill_backend, "attention", "sparse_prefill_backend")
+    add(words.sparse_decode_flag, s.attention.sparse_decode_backend, "attention", "sparse_decode_backend")
+    add("--moe-runner-backend", s.moe_runner_backend, "moe_runner_backend")
+    add(
+        "--enable-flashinfer-allreduce-fusion",
+        s.enable_flashinfer_allreduce_fusion,
+        "enable_flashinfer_allreduce_fusion",
+    )
+    add("--enable-metrics", s.enable_metrics, "enable_metrics")
+    add("--watchdog-timeout", s.watchdog_timeout, "watchdog_timeout")
+    flags.extend(_extra_flags(s.extra_args))
+    return flags
+
+
+def _extra_flags(extra_args: tuple[str, ...]) -> list[Flag]:
+    """Group extra_args into flags: an option followed by its values (`--a=b` is split)."""
+    flags: list[Flag] = []
+    for arg in extra_args:
+        if arg.startswith("--") and "=" in arg:
+            option, value = arg.split("=", 1)
+            flags.append(Flag(option, (value,), None))
+        elif arg.startswith("-") or not flags:
+            flags.append(Flag(arg, (), None))
+        else:
+            last = flags[-1]
+            flags[-1] = Flag(last.option, (*last.values, arg), None)
+    return flags
+
+
+def server_args(deployment: Deployment) -> list[str]:
+    """The server arguments shared by `sglang.launch_server` and `sglang.compile_deep_gemm`."""
+    argv: list[str] = []
+    for flag in flag_set(deployment):
+        argv.extend(flag.argv)
+    return argv
+
+
+def flag_note(flag: Flag) -> str:
+    """A short why for flags whose value is not obvious; shown next to the flag in the app."""
+    value = flag.values[0] if flag.values else None
+    if flag.option == "--kv-cache-dtype" and value in ("bfloat16", "bf16"):
+        return "explicit: SGLang picks FP8 KV on B200, which hurts GLM-5.1 (sglang#22671)"
+    if flag.option == "--speculative-algorithm" and value == "EAGLE":
+        return "drafts with the checkpoint's MTP head: no draft model"
+    if flag.option == "--mem-fraction-static":
+        return "weights + KV pool; the rest is activations and CUDA graphs"
+    if flag.option == "--attention-backend" and value in ("dsa", "nsa"):
+        return "GLM-5.1's DeepSeek sparse attention (spelt nsa before SGLang 0.5.13)"
+    if flag.option == "--enable-metrics":
+        return "Prometheus metrics at /metrics"
+    return ""

@@ -1,0 +1,55 @@
+"""The one-way flow: load profile -> merge -> validate -> deployment model -> render -> write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.deployment import Deployment, build_deployment
+from generator.errors import Location, Problem, ProfileError
+from generator.profile import Profile, load_profile
+from generator.render import (
+    app_context,
+    default_output,
+    format_python,
+    render_template,
+    write_atomic,
+)
+from generator.rules import run_rules
+from generator.validate import validate_profile
+
+
+@dataclass(frozen=True)
+class Loaded:
+    profile: Profile
+    deployment: Deployment
+    warnings: list[Problem]
+
+
+def load(ref: str | Path) -> Loaded:
+    """Load, merge and validate a profile and build its deployment; raise on any error."""
+    profile = validate_profile(load_profile(ref))
+    deployment = build_deployment(profile)
+    problems = run_rules(deployment, profile)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise ProfileError(f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems)
+    return Loaded(profile, deployment, problems)
+
+
+def render_app(loaded: Loaded, output: Path | None = None) -> tuple[Path, str]:
+    output = output or default_output(loaded.deployment)
+    chain = loaded.profile.chain
+    context = app_context(
+        loaded.deployment,
+        output,
+        extends=chain[1].stem if len(chain) > 1 else None,
+        description=loaded.profile.data.get("description", ""),
+    )
+    return output, format_python(render_template("modal_app.py.j2", context))
+
+
+def render_to_file(loaded: Loaded, output: Path | None = None) -> Path:
+    output, text = render_app(loaded, output)
+    write_atomic(output, text)
+    return output

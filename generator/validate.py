@@ -1,0 +1,135 @@
+"""Validate a merged profile against the JSON Schema, reporting every problem with its location."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+import jsonschema
+
+from generator import SCHEMA_PATH
+from generator.errors import Location, Problem, ProfileError, did_you_mean
+from generator.profile import Profile
+
+_JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if ref:
+        target = schema()
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def apply_defaults(data: dict[str, Any], node: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fill in the schema's `default` for every absent optional field (returns a new dict)."""
+    node = _resolve(node or schema())
+    out = dict(data)
+    for key, prop in node.get("properties", {}).items():
+        prop = _resolve(prop)
+        if key not in out and "default" in prop:
+            out[key] = copy.deepcopy(prop["default"])
+        if isinstance(out.get(key), dict) and "properties" in prop:
+            out[key] = apply_defaults(out[key], prop)
+    return out
+
+
+def _describe(value: Any) -> str:
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    text = json.dumps(value) if kind != "object" else "a mapping"
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{kind} {text}"
+
+
+def _problems_for(error: jsonschema.ValidationError, profile: Profile) -> list[Problem]:
+    path = tuple(error.absolute_path)
+    where = profile.locate(path)
+    rule = error.schema if isinstance(error.schema, dict) else {}
+    kind = error.validator
+    if kind == "additionalProperties":
+        known = set(rule.get("properties", {}))
+        problems = []
+        for key in sorted(set(error.instance) - known, key=str):
+            problems.append(
+                Problem(
+                    f"unknown field '{key}'",
+                    profile.locate(path + (key, "<key>")),
+                    path + (key,),
+                    hint=did_you_mean(str(key), known) or f"known fields: {', '.join(sorted(known))}",
+                )
+            )
+        return problems
+    if kind == "required":
+        missing = error.message.split("'")[1]
+        return [Problem(f"missing required field '{missing}'", where, path + (missing,))]
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return [Problem(f"expected {expected}, got {_describe(error.instance)}", where, path)]
+    if kind == "enum":
+        choices = ", ".join(json.dumps(c) for c in error.validator_value)
+        hint = ""
+        if isinstance(error.instance, str):
+            hint = did_you_mean(error.instance, [c for c in error.validator_value if c])
+        return [Problem(f"expected one of {choices}, got {_describe(error.instance)}", where, path, hint)]
+    bounds = {
+        "minimum": ">=",
+        "maximum": "<=",
+        "exclusiveMinimum": ">",
+        "exclusiveMaximum": "<",
+        "minLength": "length >=",
+    }
+    if kind in bounds:
+        expected = f"a value {bounds[kind]} {error.validator_value}"
+        return [Problem(f"expected {expected}, got {_describe(error.instance)}", where, path)]
+    if kind == "pattern":
+        description = rule.get("description", "")
+        return [
+            Problem(
+                f"{_describe(error.instance)} does not match {error.validator_value}",
+                where,
+                path,
+                hint=description,
+            )
+        ]
+    if kind == "propertyNames":
+        return [Problem(f"invalid name {error.instance!r}: {error.message}", where, path)]
+    return [Problem(error.message, where, path)]
+
+
+def schema_problems(profile: Profile) -> list[Problem]:
+    validator = jsonschema.Draft202012Validator(schema())
+    problems: list[Problem] = []
+    errors = sorted(validator.iter_errors(profile.data), key=lambda e: list(map(str, e.path)))
+    for error in errors:
+        # Errors under a oneOf/anyOf are reported through their best match only.
+        problems.extend(_problems_for(jsonschema.exceptions.best_match([error]), profile))
+    return problems
+
+
+def validate_profile(profile: Profile) -> Profile:
+    """Apply schema defaults, then check the schema; raise with every problem at once."""
+    profile.data = apply_defaults(profile.data)
+    problems = schema_problems(profile)
+    if problems:
+        raise ProfileError(f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems)
+    return profile
