@@ -198,7 +198,7 @@ class Deployment:
 
 def profile_hash(data: dict[str, Any]) -> str:
     """sha256 of the merged profile in canonical JSON: equal settings, equal hash."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

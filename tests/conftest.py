@@ -1,0 +1,81 @@
+"""Shared fixtures: shipped profiles, inline profile trees, the CLI in-process, modal app loading."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from generator import PROFILES_DIR
+from generator.cli import main
+
+SHIPPED_PROFILES = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+BASE_PROFILE = PROFILES_DIR / "scale-to-zero.yaml"
+
+
+@pytest.fixture
+def profile_tree(tmp_path):
+    """Write {name: yaml text} into a folder and return it (texts are dedented)."""
+
+    def build(files: dict[str, str]) -> Path:
+        for name, text in files.items():
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return tmp_path
+
+    return build
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `python -m generator ARGS` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def load_modal_app(path: Path):
+    """Import a rendered app file with the real `modal` package; returns the module."""
+    name = f"rendered_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def function_settings(function) -> dict:
+    """What Modal's client would send for a Function when deploying it.
+
+    There is no Modal server here, so instead of capturing the FunctionCreate request we read the
+    same values from the real `modal.Function`: its spec (GPU, volumes, secrets, image), its web
+    server config, and the settings its loader closes over (autoscaler, timeouts, concurrency).
+    """
+    from modal._utils.async_utils import synchronizer
+
+    impl = synchronizer._translate_in(function)
+    load = impl._load
+    closed = dict(
+        zip(load.__code__.co_freevars, (c.cell_contents for c in load.__closure__), strict=True)
+    )
+    return {
+        "spec": impl._spec,
+        "webhook": impl._webhook_config,
+        "autoscaler": closed["autoscaler_settings"],
+        "timeout": closed["timeout"],
+        "startup_timeout": closed["startup_timeout"],
+        "max_concurrent_inputs": closed["max_concurrent_inputs"],
+        "target_concurrent_inputs": closed["target_concurrent_inputs_int"],
+        "secrets": closed["secrets"],
+    }

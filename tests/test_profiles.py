@@ -1,0 +1,125 @@
+"""Every shipped profile validates, renders, compiles, and loads as a real Modal app."""
+
+from __future__ import annotations
+
+import py_compile
+import subprocess
+import sys
+
+import pytest
+from conftest import SHIPPED_PROFILES, function_settings, load_modal_app
+
+from generator.flags import server_args
+from generator.pipeline import load, render_to_file
+
+
+@pytest.fixture(scope="module", params=SHIPPED_PROFILES)
+def rendered(request, tmp_path_factory):
+    loaded = load(request.param)
+    path = render_to_file(loaded, tmp_path_factory.mktemp(request.param) / "modal_app.py")
+    return loaded, path, load_modal_app(path)
+
+
+def test_shipped_profiles_include_the_guide_set():
+    assert {"scale-to-zero", "always-warm", "long-context", "prod"} <= set(SHIPPED_PROFILES)
+
+
+def test_profiles_start_with_schema_modeline():
+    from generator import PROFILES_DIR
+
+    for path in PROFILES_DIR.glob("*.yaml"):
+        first = path.read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../generator/profile.schema.json", path
+
+
+def test_rendered_file_compiles_and_is_formatted(rendered):
+    _, path, _ = rendered
+    py_compile.compile(str(path), doraise=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_modal_app_functions(rendered):
+    loaded, _, module = rendered
+    d = loaded.deployment
+    assert module.app.name == d.app_name
+    serve = function_settings(module.serve)
+    spec = serve["spec"]
+    assert spec.gpus == f"{d.gpu.type}:{d.gpu.count}"
+    assert {path: vol.name for path, vol in spec.volumes.items()} == {
+        "/model-cache": d.volumes.weights.name,
+        "/dg-cache": d.volumes.deepgemm_cache.name,
+    }
+    assert serve["webhook"].web_server_port == 8000
+    # Modal's default startup wait is 5 s; an 8-GPU, 700 GB start needs far longer.
+    assert serve["webhook"].web_server_startup_timeout == d.timeouts.startup >= 1200
+    assert serve["timeout"] == d.timeouts.container
+    scaler = serve["autoscaler"]
+    assert scaler.min_containers == d.autoscaling.min_containers
+    assert scaler.max_containers == d.autoscaling.max_containers
+    assert scaler.scaledown_window == d.autoscaling.scaledown_window
+    assert serve["max_concurrent_inputs"] == d.concurrency.max_inputs
+    assert [s.name for s in serve["secrets"]] == [d.secrets.api_key.name]
+
+    download = function_settings(module.download_model)
+    assert download["spec"].gpus is None  # CPU only
+    assert [s.name for s in download["secrets"]] == [d.secrets.huggingface.name]
+    assert list(download["spec"].volumes) == ["/model-cache"]
+
+    precompile = function_settings(module.precompile_deepgemm)
+    assert precompile["spec"].gpus == spec.gpus  # kernels compiled on the serving GPU
+    assert set(precompile["spec"].volumes) == {"/model-cache", "/dg-cache"}
+
+
+def test_app_carries_the_flag_set(rendered):
+    loaded, _, module = rendered
+    assert module.SGLANG_ARGS == server_args(loaded.deployment)
+    args = module.SGLANG_ARGS
+    assert args[args.index("--kv-cache-dtype") + 1] == "bfloat16"
+    assert args[args.index("--tp-size") + 1] == "8"
+    assert args[args.index("--speculative-algorithm") + 1] == "EAGLE"
+    assert args[args.index("--reasoning-parser") + 1] == "glm45"
+    assert args[args.index("--tool-call-parser") + 1] == "glm47"
+    assert "--api-key" not in args  # added at run time from the Secret
+
+
+def test_guide_profile_values():
+    d = load("scale-to-zero").deployment
+    assert (d.autoscaling.min_containers, d.autoscaling.max_containers) == (0, 3)
+    assert d.autoscaling.scaledown_window == 900
+    assert d.concurrency.max_inputs == 20
+    assert d.timeouts.container == 86400
+    assert d.model.id == "zai-org/GLM-5.1-FP8"
+    assert d.gpu.modal_spec == "B200:8"
+    assert d.auth.require_api_key
+
+
+def test_profiles_compose():
+    warm = load("always-warm").deployment
+    base = load("scale-to-zero").deployment
+    assert warm.autoscaling.min_containers >= 1
+    assert warm.sglang == base.sglang  # only what always-warm sets differs
+    long = load("long-context").deployment
+    assert long.sglang.context_length == 202752
+    assert long.sglang.max_running_requests < base.sglang.max_running_requests
+    assert long.sglang.speculative == base.sglang.speculative
+
+
+def test_rendering_is_deterministic(tmp_path):
+    loaded = load("prod")
+    first = render_to_file(loaded, tmp_path / "a.py").read_bytes()
+    second = render_to_file(load("prod"), tmp_path / "b.py").read_bytes()
+    assert first.replace(b"/a.py", b"") == second.replace(b"/b.py", b"")
+
+
+def test_cli_render_default_output(cli):
+    from generator import BUILD_DIR
+
+    code, out, _ = cli("render", "prod")
+    assert code == 0
+    assert (BUILD_DIR / "prod" / "modal_app.py").is_file()
+    assert "build/prod/modal_app.py" in out

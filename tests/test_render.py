@@ -1,0 +1,109 @@
+"""Rendering: literals that no profile string can break, and a golden file of the default profile."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BASE_PROFILE, load_modal_app
+
+from generator.pipeline import load, render_app, render_to_file
+from generator.render import python_literal
+
+HOSTILE = [
+    "quote \" and ' both",
+    "triple \"\"\" and '''",
+    "back\\slash \\",
+    "new\nline\r\n and \x00 nul",
+    "{{ jinja }} {% if x %} {# c #}",
+    '"); import os; os.system("echo pwned"); ("',
+    "# not a comment\n__import__('os')",
+    "\u2028 line separator, tab\t, emoji \U0001f600",
+]
+
+GOLDEN = Path(__file__).parent / "golden" / "prod.modal_app.py"
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_python_literal_round_trips(value):
+    assert ast.literal_eval(python_literal(value)) == value
+
+
+def _module_shape(source: str) -> list[str]:
+    return [type(node).__name__ for node in ast.parse(source).body]
+
+
+def test_hostile_strings_cannot_break_the_app(profile_tree, tmp_path):
+    env = {f"HOSTILE_{i}": value for i, value in enumerate(HOSTILE)}
+    profile = {
+        "extends": str(BASE_PROFILE),
+        "description": "\n".join(HOSTILE),
+        "env": env,
+        "sglang": {"env": env},
+    }
+    root = profile_tree({"hostile.yaml": yaml.safe_dump(profile)})
+    output, source = render_app(load(root / "hostile.yaml"), tmp_path / "app.py")
+    output.write_text(source)
+    tree = ast.parse(source)
+    constants = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert set(HOSTILE) <= constants
+    _, reference = render_app(load("scale-to-zero"), tmp_path / "app.py")
+    assert _module_shape(source) == _module_shape(reference)  # no statement was injected
+    module = load_modal_app(output)
+    assert module.app.name == "glm51-sglang"
+    check = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", str(output)],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout
+
+
+def test_template_output_is_already_formatted(tmp_path):
+    """The template itself is laid out as ruff would: the formatter is a safety net, not a crutch."""
+    from generator.pipeline import app_context, render_template
+
+    loaded = load("prod")
+    description = loaded.profile.data["description"]
+    context = app_context(loaded.deployment, tmp_path / "x.py", "scale-to-zero", description)
+    raw = render_template("modal_app.py.j2", context)
+    _, formatted = render_app(loaded, tmp_path / "x.py")
+    diff = "".join(difflib.unified_diff(raw.splitlines(True), formatted.splitlines(True)))
+    assert raw == formatted, diff
+
+
+def test_golden_prod_app(monkeypatch):
+    """The default profile's app, byte for byte. Refresh with UPDATE_GOLDEN=1 after reading the diff."""
+    from generator import REPO_ROOT
+
+    monkeypatch.chdir(REPO_ROOT)
+    loaded = load("prod")
+    _, source = render_app(loaded)
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(source)
+    expected = GOLDEN.read_text()
+    diff = "".join(
+        difflib.unified_diff(expected.splitlines(True), source.splitlines(True), "golden", "now")
+    )
+    assert source == expected, f"rendered prod app changed (UPDATE_GOLDEN=1 to accept):\n{diff}"
+
+
+def test_write_is_atomic_on_error(tmp_path, monkeypatch):
+    target = tmp_path / "app.py"
+    target.write_text("old")
+
+    def boom(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        render_to_file(load("prod"), target)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py"]
