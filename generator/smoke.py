@@ -1,0 +1,397 @@
+"""Smoke test of a deployed SGLang endpoint (SGLang's OpenAI-compatible server behind Modal).
+
+Checks, in order: /health comes up, /v1/models lists the served model, a chat completion returns
+content, a streamed completion carries `reasoning_content`, a tool call comes back as `tool_calls`,
+and requests without (or with a wrong) API key are refused. Prints a table, writes a JSON report
+and returns 0 only if every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+
+DEFAULT_REPORT = Path("build/smoke/report.json")
+DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~700 GB weights, JIT, graphs
+REQUEST_TIMEOUT_S = 300.0
+KEY_ENV_VARS = ("API_KEY", "SGLANG_API_KEY")
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name"}},
+            "required": ["city"],
+        },
+    },
+}
+NO_THINKING = {"chat_template_kwargs": {"enable_thinking": False}}
+
+
+class CheckFailed(Exception):
+    """A check failed for a reason its message states."""
+
+
+@dataclass
+class Check:
+    name: str
+    status: str = "skip"  # pass | fail | skip
+    duration_s: float = 0.0
+    detail: str = ""
+
+
+# -- helpers shared with bench ----------------------------------------------------------------
+def normalize_base_url(url: str) -> str:
+    """Validate an http(s) URL and strip a trailing '/' or '/v1'; raise ValueError if unusable."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    base = url.strip().rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def resolve_api_key(explicit: str | None) -> str | None:
+    return explicit or next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
+
+
+def temp_path_for(path: Path) -> Path:
+    """A unique sibling path to write before os.replace (same filesystem, umask-respecting)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = temp_path_for(path)
+    try:
+        with open(tmp, "x") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an HTTP/SDK error, with a hint for the ones users cause."""
+    if isinstance(exc, openai.APIStatusError):
+        hint = (
+            " (API key rejected: check --api-key / API_KEY)"
+            if exc.status_code in (401, 403)
+            else ""
+        )
+        body, msg = exc.body, None  # the SDK unwraps {"error": ...} bodies
+        if isinstance(body, dict):
+            msg = body.get("message") or body.get("error") or body.get("detail")
+        elif isinstance(body, str):
+            msg = body
+        msg = msg or exc.message
+        return f"HTTP {exc.status_code}: {_short(str(msg))}{hint}"
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return "request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return f"cannot connect: {_short(str(cause) or type(cause).__name__)}"
+    if isinstance(exc, httpx.TransportError):
+        return f"cannot connect: {_short(str(exc) or type(exc).__name__)}"
+    return f"{type(exc).__name__}: {_short(str(exc))}"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_auth_error(exc: BaseException) -> bool:
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in (401, 403)
+
+
+# -- health -----------------------------------------------------------------------------------
+def wait_for_health(base_url: str, api_key: str, timeout_s: float, err: TextIO) -> str:
+    """Poll /health until 200, showing elapsed time and last status on `err`."""
+    host = urlsplit(base_url).hostname or ""
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as e:
+        raise CheckFailed(f"cannot resolve host {host!r}: {e.strerror}") from None
+    tty = err.isatty()
+    start = time.monotonic()
+    deadline = start + timeout_s
+    interval, polls, last, shown, last_line = 0.5, 0, "no response yet", "", -1e9
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(follow_redirects=True, headers=headers) as client:
+        while True:
+            polls += 1
+            now = time.monotonic()
+            try:
+                r = client.get(f"{base_url}/health", timeout=max(1.0, min(30.0, deadline - now)))
+                if r.status_code == 200:
+                    detail = f"200 after {time.monotonic() - start:.1f}s, {polls} poll(s)"
+                    print(("\n" if tty else "") + f"[smoke] /health: {detail}", file=err)
+                    return detail
+                if r.status_code in (401, 403):  # SGLang exempts /health: a proxy wants auth
+                    raise CheckFailed(
+                        f"/health returned HTTP {r.status_code}: auth in front of it?"
+                    )
+                if r.status_code in (404, 405):  # not SGLang, or not deployed: no point waiting
+                    raise CheckFailed(f"/health returned HTTP {r.status_code}: is the URL right?")
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as e:
+                last = describe_error(e)
+            now = time.monotonic()
+            line = f"[smoke] waiting for {base_url}/health: {now - start:.0f}s/{timeout_s:.0f}s, "
+            line += f"last: {last}"
+            if tty:
+                err.write(f"\r{line[:120]:<120}")
+                err.flush()
+            elif last != shown or now - last_line >= 30:
+                print(line, file=err, flush=True)
+                shown, last_line = last, now
+            if now >= deadline:
+                if tty:
+                    err.write("\n")
+                raise CheckFailed(f"not healthy within {timeout_s:g}s (last: {last})")
+            time.sleep(min(interval, max(0.0, deadline - now)))
+            interval = min(interval * 2, 5.0)
+
+
+# -- API checks -------------------------------------------------------------------------------
+def check_models(client: openai.OpenAI, model: str) -> str:
+    ids = [m.id for m in client.models.list()]
+    if model not in ids:
+        raise CheckFailed(f"{model!r} not served; /v1/models lists {ids}")
+    return f"{model!r} listed"
+
+
+def check_chat(client: openai.OpenAI, model: str) -> str:
+    r = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Reply with the single word: pong"}],
+        max_tokens=64,
+        temperature=0,
+        extra_body=NO_THINKING,
+    )
+    content = (r.choices[0].message.content or "").strip()
+    if not content:
+        raise CheckFailed(f"empty content (finish_reason={r.choices[0].finish_reason})")
+    tokens = r.usage.completion_tokens if r.usage else "?"
+    return f"{tokens} tokens: {_short(content, 40)!r}"
+
+
+def check_stream_reasoning(client: openai.OpenAI, model: str) -> str:
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "What is 17 * 23? Answer briefly."}],
+        max_tokens=256,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    reasoning = content = chunks = 0
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        chunks += 1
+        delta = chunk.choices[0].delta
+        r = getattr(delta, "reasoning_content", None) or (delta.model_extra or {}).get(
+            "reasoning_content"
+        )
+        reasoning += len(r or "")
+        content += len(delta.content or "")
+    if not reasoning:
+        raise CheckFailed(f"no reasoning_content in {chunks} chunks ({content} content chars)")
+    return f"{chunks} chunks: {reasoning} reasoning chars, {content} content chars"
+
+
+def check_tool_call(client: openai.OpenAI, model: str) -> str:
+    r = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "What's the weather in Paris? Use get_weather."}],
+        tools=[WEATHER_TOOL],
+        tool_choice="auto",
+        max_tokens=512,
+        temperature=0,
+        extra_body=NO_THINKING,
+    )
+    choice = r.choices[0]
+    calls = choice.message.tool_calls or []
+    if choice.finish_reason != "tool_calls" or not calls:
+        text = _short(choice.message.content or "", 60)
+        raise CheckFailed(
+            f"finish_reason={choice.finish_reason!r}, {len(calls)} tool_calls, content={text!r}"
+        )
+    fn = calls[0].function
+    if fn.name != "get_weather":
+        raise CheckFailed(f"called {fn.name!r}, expected 'get_weather'")
+    try:
+        args = json.loads(fn.arguments)
+    except ValueError:
+        raise CheckFailed(f"arguments are not JSON: {_short(fn.arguments, 60)!r}") from None
+    if not isinstance(args, dict):
+        raise CheckFailed(f"arguments are not a JSON object: {fn.arguments!r}")
+    return f"get_weather({json.dumps(args)})"
+
+
+def check_auth_refused(base_url: str) -> str:
+    results = {}
+    with httpx.Client(timeout=30, follow_redirects=True) as client:
+        for label, headers in (
+            ("no key", {}),
+            ("wrong key", {"Authorization": f"Bearer wrong-{secrets.token_hex(8)}"}),
+        ):
+            results[label] = client.get(f"{base_url}/v1/models", headers=headers).status_code
+    detail = ", ".join(f"{k} -> HTTP {v}" for k, v in results.items())
+    if any(code not in (401, 403) for code in results.values()):
+        raise CheckFailed(f"{detail} (expected 401/403: the endpoint is not protected)")
+    return detail
+
+
+# -- runner -----------------------------------------------------------------------------------
+def _run(check: Check, fn: Callable[[], str]) -> BaseException | None:
+    t0 = time.monotonic()
+    error: BaseException | None = None
+    try:
+        check.detail, check.status = fn(), "pass"
+    except CheckFailed as e:
+        check.detail, check.status = str(e), "fail"
+    except (openai.OpenAIError, httpx.HTTPError) as e:
+        check.detail, check.status, error = describe_error(e), "fail", e
+    except Exception as e:  # a malformed response must not abort the remaining checks
+        check.detail, check.status = f"{type(e).__name__}: {_short(str(e))}", "fail"
+    check.duration_s = round(time.monotonic() - t0, 3)
+    return error
+
+
+def run_smoke(
+    base_url: str,
+    api_key: str,
+    model: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    report_path: Path = DEFAULT_REPORT,
+    out: TextIO | None = None,
+) -> int:
+    """Run all checks, print a table to `out` (default: the current sys.stdout), write the JSON
+    report; return 0 only if every check passed."""
+    out = out or sys.stdout
+    started = datetime.now(UTC)
+    checks = {
+        n: Check(n) for n in ("health", "models", "chat", "stream_reasoning", "tool_call", "auth")
+    }
+    try:
+        url = normalize_base_url(base_url)
+    except ValueError as e:
+        url = base_url
+        checks["health"].status, checks["health"].detail = "fail", str(e)
+    else:
+        _run(checks["health"], lambda: wait_for_health(url, api_key, timeout_s, sys.stderr))
+
+    if checks["health"].status == "pass":
+        client = openai.OpenAI(
+            base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=REQUEST_TIMEOUT_S
+        )
+        with client:
+            steps: list[tuple[str, Callable[[], str]]] = [
+                ("models", lambda: check_models(client, model)),
+                ("chat", lambda: check_chat(client, model)),
+                ("stream_reasoning", lambda: check_stream_reasoning(client, model)),
+                ("tool_call", lambda: check_tool_call(client, model)),
+                ("auth", lambda: check_auth_refused(url)),
+            ]
+            for name, fn in steps:
+                error = _run(checks[name], fn)
+                if error is not None and is_auth_error(error):
+                    break  # our own key is rejected: every later check would fail the same way
+    for c in checks.values():
+        if c.status == "skip" and not c.detail:
+            c.detail = (
+                f"skipped: {next(x.name for x in checks.values() if x.status == 'fail')} failed"
+            )
+
+    passed = all(c.status == "pass" for c in checks.values())
+    report = {
+        "kind": "smoke",
+        "url": url,
+        "model": model,
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": round((datetime.now(UTC) - started).total_seconds(), 3),
+        "passed": passed,
+        "checks": [asdict(c) for c in checks.values()],
+    }
+    _print_table(list(checks.values()), out)
+    n_pass = sum(c.status == "pass" for c in checks.values())
+    if passed:
+        summary = f"smoke: PASS ({n_pass}/{len(checks)} checks)"
+    else:
+        first = next(c for c in checks.values() if c.status == "fail")
+        summary = f"smoke: FAIL ({n_pass}/{len(checks)} passed); {first.name}: {first.detail}"
+    try:
+        write_json_atomic(report_path, report)
+        summary += f"\nreport: {report_path}"
+    except OSError as e:
+        print(f"error: cannot write report {report_path}: {e.strerror or e}", file=sys.stderr)
+        passed = False
+    print(summary, file=out)
+    return 0 if passed else 1
+
+
+def _print_table(checks: list[Check], out: TextIO) -> None:
+    width = max(len(c.name) for c in checks)
+    print(f"{'CHECK':<{width}}  RESULT  {'TIME':>7}  DETAIL", file=out)
+    for c in checks:
+        status = c.status.upper()
+        print(f"{c.name:<{width}}  {status:<6}  {c.duration_s:>6.2f}s  {c.detail}", file=out)
+
+
+# -- CLI --------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", required=True, help="endpoint base URL (with or without /v1)")
+    parser.add_argument(
+        "--api-key", default=None, help="API key (default: $API_KEY or $SGLANG_API_KEY)"
+    )
+    parser.add_argument("--model", required=True, help="served model name expected in /v1/models")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds to wait for /health (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="JSON report path")
+
+
+def main(args: argparse.Namespace) -> int:
+    key = resolve_api_key(args.api_key)
+    if not key:
+        print("error: no API key: pass --api-key or set API_KEY / SGLANG_API_KEY", file=sys.stderr)
+        return 2
+    try:
+        normalize_base_url(args.url)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        return run_smoke(args.url, key, args.model, timeout_s=args.timeout, report_path=args.report)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="python -m generator.smoke", description=__doc__)
+    add_arguments(_parser)
+    sys.exit(main(_parser.parse_args()))

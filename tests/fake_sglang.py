@@ -1,0 +1,297 @@
+"""A local fake of SGLang's OpenAI-compatible HTTP server, for testing smoke and bench.
+
+This is a stand-in for SGLang serving GLM-5.1-FP8 on 8xB200, which cannot exist here. It speaks the
+same wire protocol as SGLang 0.5.x behind Modal: `/health` and `/health_generate` (503 while
+starting, exempt from the API key like SGLang's middleware), `/v1/models`, and
+`/v1/chat/completions` non-streamed and streamed (SSE `data: {...}` chunks, then `data: [DONE]`),
+with `reasoning_content` before `content` (thinking on by default, off via
+`chat_template_kwargs.enable_thinking`), `tool_calls` with `finish_reason: "tool_calls"` when the
+request has `tools`, usage in the last chunk with `stream_options.include_usage`, and
+`Authorization: Bearer <key>` checks (401 `{"error": "Unauthorized"}`).
+
+Timing is configurable (TTFT, per-token delay), as are switches that break one behaviour each.
+
+    with FakeSGLang(ttft_s=0.1, tpot_s=0.01) as base_url:
+        ...  # base_url is "http://127.0.0.1:<port>"
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_MODEL = "zai-org/GLM-5.1-FP8"
+DEFAULT_KEY = "test-key"
+
+
+@dataclass
+class FakeConfig:
+    model: str = DEFAULT_MODEL
+    api_key: str = DEFAULT_KEY
+    startup_s: float = 0.0  # everything returns 503 for this long after start (inf: never healthy)
+    ttft_s: float = 0.0
+    tpot_s: float = 0.0
+    output_tokens: int = 16  # natural length (EOS) unless max_tokens is lower or ignore_eos is set
+    # Switches that each break one behaviour.
+    no_reasoning: bool = False  # thinking leaks into content as raw <think> text
+    tools_as_text: bool = False  # tool calls come back as unparsed text, finish_reason "stop"
+    no_auth: bool = False  # API key not enforced
+    wrong_model: bool = False  # /v1/models lists another name
+    chat_500: bool = False  # chat completions return 500
+    no_usage: bool = False  # ignore stream_options.include_usage (clients must count chunks)
+
+
+class FakeSGLang:
+    """Threaded HTTP server on 127.0.0.1 (ephemeral port); a context manager yielding base_url."""
+
+    def __init__(self, config: FakeConfig | None = None, **overrides: Any) -> None:
+        self.config = config or FakeConfig(**overrides)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._started_at = 0.0
+        self.base_url = ""
+
+    def ready(self) -> bool:
+        return time.monotonic() - self._started_at >= self.config.startup_s
+
+    def start(self) -> str:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._started_at = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops SYNs under a concurrent burst
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeSGLang
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small SSE writes must not wait for delayed ACKs
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _send_json(self, status: int, obj: Any) -> None:
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _gate(self) -> bool:
+        """503 while starting, 401 without the right key (health exempt, as in SGLang)."""
+        cfg = self.fake.config
+        if not self.fake.ready():
+            self._send_json(503, {"error": "server is starting"})
+            return False
+        if self.path.startswith("/health") or cfg.no_auth:
+            return True
+        if self.headers.get("Authorization") != f"Bearer {cfg.api_key}":
+            self._send_json(401, {"error": "Unauthorized"})
+            return False
+        return True
+
+    def do_GET(self) -> None:
+        if not self._gate():
+            return
+        path = self.path.split("?")[0]
+        if path in ("/health", "/health_generate"):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/v1/models":
+            name = "some-other-model" if self.fake.config.wrong_model else self.fake.config.model
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": name, "object": "model", "created": 0, "owned_by": "sglang"}],
+                },
+            )
+        else:
+            self._send_json(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if not self._gate():
+            return
+        if self.path.split("?")[0] != "/v1/chat/completions":
+            self._send_json(404, {"detail": "Not Found"})
+            return
+        if self.fake.config.chat_500:
+            self._send_json(
+                500,
+                {
+                    "object": "error",
+                    "message": "Internal server error",
+                    "type": "Error",
+                    "code": 500,
+                },
+            )
+            return
+        try:
+            req = json.loads(raw)
+        except ValueError:
+            self._send_json(400, {"object": "error", "message": "invalid JSON", "code": 400})
+            return
+        if req.get("stream"):
+            self._stream(req)
+        else:
+            self._complete(req)
+
+    # -- generation -------------------------------------------------------------------------
+    def _plan(self, req: dict[str, Any]) -> tuple[int, int, int]:
+        """(output tokens, of which reasoning tokens, prompt tokens)."""
+        cfg = self.fake.config
+        max_tokens = req.get("max_tokens") or req.get("max_completion_tokens")
+        n = cfg.output_tokens
+        if max_tokens:
+            n = max_tokens if req.get("ignore_eos") else min(n, max_tokens)
+        thinking = (req.get("chat_template_kwargs") or {}).get("enable_thinking", True)
+        reasoning = n // 2 if thinking and n > 1 else 0
+        text = "".join(str(m.get("content") or "") for m in req.get("messages", []))
+        return n, reasoning, max(1, len(text) // 4)
+
+    def _tool_call(self, req: dict[str, Any]) -> dict[str, Any]:
+        fn = req["tools"][0]["function"]
+        props = (fn.get("parameters") or {}).get("properties") or {}
+        args = {k: "Paris" for k in props}
+        return {
+            "id": f"call_{uuid.uuid4().hex[:8]}",
+            "type": "function",
+            "function": {"name": fn["name"], "arguments": json.dumps(args)},
+        }
+
+    def _wants_tool(self, req: dict[str, Any]) -> bool:
+        return bool(req.get("tools")) and req.get("tool_choice") != "none"
+
+    def _envelope(self, obj: str) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4().hex,
+            "object": obj,
+            "created": int(time.time()),
+            "model": self.fake.config.model,
+        }
+
+    def _complete(self, req: dict[str, Any]) -> None:
+        cfg = self.fake.config
+        n, n_reason, n_prompt = self._plan(req)
+        time.sleep(cfg.ttft_s + max(0, n - 1) * cfg.tpot_s)
+        message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": None}
+        finish = "length" if n == req.get("max_tokens") else "stop"
+        if self._wants_tool(req) and cfg.tools_as_text:
+            message["content"] = _GLM_TOOL_TEXT
+        elif self._wants_tool(req):
+            message["tool_calls"] = [self._tool_call(req)]
+            finish = "tool_calls"
+        else:
+            reasoning = " ".join(_word(i) for i in range(n_reason))
+            content = " ".join(_word(i) for i in range(n_reason, n))
+            if cfg.no_reasoning:
+                message["content"] = (
+                    f"<think>{reasoning}</think>{content}" if reasoning else content
+                )
+            else:
+                message["content"] = content
+                message["reasoning_content"] = reasoning or None
+        usage = {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n}
+        body = self._envelope("chat.completion") | {
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
+        }
+        self._send_json(200, body)
+
+    def _stream(self, req: dict[str, Any]) -> None:
+        cfg = self.fake.config
+        n, n_reason, n_prompt = self._plan(req)
+        env = self._envelope("chat.completion.chunk")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def send(payload: str) -> None:
+            data = f"data: {payload}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            send(json.dumps(env | {"choices": [choice]}))
+
+        try:
+            chunk({"role": "assistant", "content": ""})  # SGLang's empty role chunk
+            t0 = time.monotonic() + cfg.ttft_s
+            finish = "length" if n == req.get("max_tokens") else "stop"
+            if self._wants_tool(req):
+                _sleep_until(t0)
+                if cfg.tools_as_text:
+                    chunk({"content": _GLM_TOOL_TEXT})
+                else:
+                    chunk({"tool_calls": [self._tool_call(req) | {"index": 0}]})
+                    finish = "tool_calls"
+            else:
+                for i in range(n):
+                    _sleep_until(t0 + i * cfg.tpot_s)  # absolute schedule: no drift
+                    if i < n_reason and not cfg.no_reasoning:
+                        chunk({"reasoning_content": _word(i) + " "})
+                    elif i < n_reason:
+                        chunk({"content": ("<think>" if i == 0 else "") + _word(i) + " "})
+                    else:
+                        close = (
+                            "</think>" if cfg.no_reasoning and n_reason and i == n_reason else ""
+                        )
+                        chunk({"content": close + _word(i) + " "})
+            chunk({}, finish)
+            if (req.get("stream_options") or {}).get("include_usage") and not cfg.no_usage:
+                usage = {"prompt_tokens": n_prompt, "completion_tokens": n}
+                usage["total_tokens"] = n_prompt + n
+                send(json.dumps(env | {"choices": [], "usage": usage}))
+            send("[DONE]")
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+_GLM_TOOL_TEXT = (
+    "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"
+)
+_WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
+
+
+def _word(i: int) -> str:
+    return _WORDS[i % len(_WORDS)]
+
+
+def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)

@@ -1,0 +1,161 @@
+"""Smoke test against the local fake SGLang server (see tests/fake_sglang.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from generator import smoke
+from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
+
+CHECKS = ["health", "models", "chat", "stream_reasoning", "tool_call", "auth"]
+
+
+def _report(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _statuses(report: dict) -> dict[str, str]:
+    return {c["name"]: c["status"] for c in report["checks"]}
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    smoke.add_arguments(parser)
+    return smoke.main(parser.parse_args(argv))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_healthy_server_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report_path = tmp_path / "nested" / "dir" / "report.json"
+    with FakeSGLang() as url:
+        rc = smoke.run_smoke(url, DEFAULT_KEY, DEFAULT_MODEL, timeout_s=10, report_path=report_path)
+    assert rc == 0
+    report = _report(report_path)
+    assert report["passed"] is True
+    assert list(_statuses(report)) == CHECKS
+    assert set(_statuses(report).values()) == {"pass"}
+    assert all(c["duration_s"] >= 0 and c["detail"] for c in report["checks"])
+    assert [p.name for p in report_path.parent.iterdir()] == ["report.json"]  # no temp files left
+    out = capsys.readouterr().out
+    assert "smoke: PASS (6/6 checks)" in out
+    for name in CHECKS:
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    ("switch", "failing"),
+    [
+        ("no_reasoning", {"stream_reasoning"}),
+        ("tools_as_text", {"tool_call"}),
+        ("no_auth", {"auth"}),
+        ("wrong_model", {"models"}),
+        ("chat_500", {"chat", "stream_reasoning", "tool_call"}),
+    ],
+)
+def test_each_broken_behaviour_fails(switch: str, failing: set[str], tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    with FakeSGLang(**{switch: True}) as url:
+        rc = smoke.run_smoke(url, DEFAULT_KEY, DEFAULT_MODEL, timeout_s=10, report_path=report_path)
+    assert rc == 1
+    report = _report(report_path)
+    assert report["passed"] is False
+    statuses = _statuses(report)
+    assert {n for n, s in statuses.items() if s == "fail"} == failing
+    assert {n for n, s in statuses.items() if s == "pass"} == set(CHECKS) - failing
+
+
+def test_waits_out_startup_period(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report_path = tmp_path / "report.json"
+    with FakeSGLang(startup_s=2.0) as url:
+        rc = smoke.run_smoke(url, DEFAULT_KEY, DEFAULT_MODEL, timeout_s=20, report_path=report_path)
+    assert rc == 0
+    health = _report(report_path)["checks"][0]
+    assert health["status"] == "pass" and health["duration_s"] >= 1.9
+    err = capsys.readouterr().err
+    assert "waiting for" in err and "HTTP 503" in err  # progress lines (stderr is not a TTY)
+
+
+def test_times_out_cleanly_when_never_healthy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "report.json"
+    t0 = time.monotonic()
+    with FakeSGLang(startup_s=float("inf")) as url:
+        rc = smoke.run_smoke(
+            url, DEFAULT_KEY, DEFAULT_MODEL, timeout_s=1.0, report_path=report_path
+        )
+    assert rc == 1
+    assert time.monotonic() - t0 < 5
+    statuses = _statuses(_report(report_path))
+    assert statuses.pop("health") == "fail"
+    assert set(statuses.values()) == {"skip"}
+    out = capsys.readouterr().out
+    assert "not healthy within 1s (last: HTTP 503)" in out
+
+
+def test_wrong_key_is_one_clear_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report_path = tmp_path / "report.json"
+    with FakeSGLang() as url:
+        rc = smoke.run_smoke(url, "wrong", DEFAULT_MODEL, timeout_s=10, report_path=report_path)
+    assert rc == 1
+    statuses = _statuses(_report(report_path))
+    assert statuses["health"] == "pass" and statuses["models"] == "fail"
+    assert {statuses[n] for n in CHECKS[2:]} == {"skip"}
+    assert "HTTP 401: Unauthorized (API key rejected" in capsys.readouterr().out
+
+
+def test_cli_key_from_env_and_v1_suffix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.setenv("SGLANG_API_KEY", DEFAULT_KEY)
+    report_path = tmp_path / "r.json"
+    with FakeSGLang() as url:
+        rc = _cli(["--url", f"{url}/v1/", "--model", DEFAULT_MODEL, "--report", str(report_path)])
+    assert rc == 0
+    assert _report(report_path)["url"] == url
+
+
+def test_cli_unreachable_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    report_path = tmp_path / "r.json"
+    rc = _cli(
+        ["--url", url, "--api-key", "k", "--model", "m", "--timeout", "1"]
+        + ["--report", str(report_path)]
+    )
+    assert rc == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "health: not healthy within 1s (last: cannot connect" in captured.out
+    assert _report(report_path)["passed"] is False
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--url", "localhost:8000", "--api-key", "k"], "error: not an http(s) URL"),
+        (["--url", "http://127.0.0.1:1"], "error: no API key"),
+    ],
+)
+def test_cli_usage_errors(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.delenv("SGLANG_API_KEY", raising=False)
+    assert _cli(argv + ["--model", "m"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
