@@ -31,7 +31,10 @@ def cmd_validate(args) -> int:
             failed += 1
             print(exc, file=sys.stderr)
             continue
-        print(f"ok: {loaded.profile.name}" + (f" ({len(loaded.warnings)} warnings)" if loaded.warnings else ""))
+        print(
+            f"ok: {loaded.profile.name}"
+            + (f" ({len(loaded.warnings)} warnings)" if loaded.warnings else "")
+        )
         _print_warnings(loaded)
     return 1 if failed else 0
 
@@ -61,6 +64,18 @@ def cmd_deploy(args) -> int:
     return deploy(args.profile, dry_run=args.dry_run)
 
 
+def cmd_rollback(args) -> int:
+    from generator.deploy import rollback
+
+    return rollback(args.profile, dry_run=args.dry_run)
+
+
+def cmd_diff(args) -> int:
+    from generator.diff import diff
+
+    return diff(args.profile, args.against)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m generator",
@@ -86,6 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("profile", metavar="PROFILE", help=profile_help)
     p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
     p.set_defaults(run=cmd_deploy)
+
+    p = sub.add_parser("rollback", help="roll the Modal app back to its previous version")
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
+    p.set_defaults(run=cmd_rollback)
+
+    p = sub.add_parser(
+        "diff", help="settings and rendered-app diff against a profile or the deploy"
+    )
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.add_argument(
+        "--against",
+        default="deployed",
+        metavar="PROFILE|deployed",
+        help="another profile, or `deployed` for the last deploy record (default)",
+    )
+    p.set_defaults(run=cmd_diff)
     return parser
 
 
@@ -101,3 +133,6 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and friends
+        sys.stderr.close()
+        return 0

@@ -1,16 +1,28 @@
-"""`deploy`: validate, render, then the real `modal deploy`. The only step that touches the outside world."""
+"""`deploy` and `rollback`: the only steps that touch the outside world (the real `modal` CLI).
+
+Each deploy is tagged `<profile>-<merged profile hash>` and leaves a record a team can commit:
+deploys/<profile>/history.json (newest last) and deploys/<profile>/<tag>/modal_app.py.
+"""
 
 from __future__ import annotations
 
-import os
+import datetime as dt
+import getpass
+import hashlib
+import json
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from generator import REPO_ROOT
 from generator.errors import UserError
-from generator.pipeline import Loaded, load, render_to_file
+from generator.pipeline import Loaded, load, render_app
+from generator.render import write_atomic
+
+DEPLOYS_DIR = REPO_ROOT / "deploys"
 
 
 def modal_credentials_present() -> bool:
@@ -20,30 +32,146 @@ def modal_credentials_present() -> bool:
     return bool(config.get("token_id") and config.get("token_secret"))
 
 
+def _require_credentials() -> None:
+    if not modal_credentials_present():
+        raise UserError(
+            "no Modal credentials: run `modal token new` (or set MODAL_TOKEN_ID and "
+            "MODAL_TOKEN_SECRET), then try again"
+        )
+
+
+def _modal() -> str:
+    return shutil.which("modal") or str(Path(sys.executable).with_name("modal"))
+
+
 def deploy_tag(loaded: Loaded) -> str:
     return f"{loaded.profile.name}-{loaded.deployment.profile_hash[:12]}"
 
 
 def deploy_command(loaded: Loaded, app_file: Path) -> list[str]:
-    modal = shutil.which("modal") or str(Path(sys.executable).with_name("modal"))
-    return [modal, "deploy", str(app_file), "--name", loaded.deployment.app_name, "--tag", deploy_tag(loaded)]
+    d = loaded.deployment
+    return [_modal(), "deploy", str(app_file), "--name", d.app_name, "--tag", deploy_tag(loaded)]
+
+
+def rollback_command(app_name: str, version: str | None = None) -> list[str]:
+    return [_modal(), "app", "rollback", app_name, *([version] if version else [])]
+
+
+def _git_commit() -> str | None:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def history_path(profile_name: str) -> Path:
+    return DEPLOYS_DIR / profile_name / "history.json"
+
+
+def read_history(profile_name: str) -> list[dict[str, Any]]:
+    path = history_path(profile_name)
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); restore it from git") from None
+
+
+def make_record(loaded: Loaded, rendered: str, *, now: dt.datetime | None = None) -> dict:
+    d = loaded.deployment
+    now = now or dt.datetime.now(dt.UTC)
+    return {
+        "action": "deploy",
+        "profile": loaded.profile.name,
+        "tag": deploy_tag(loaded),
+        "profile_sha256": d.profile_hash,
+        "rendered_sha256": hashlib.sha256(rendered.encode()).hexdigest(),
+        "app_name": d.app_name,
+        "sglang_version": d.sglang.version,
+        "image": d.images.serve.ref,
+        "git_commit": _git_commit(),
+        "deployed_by": getpass.getuser(),
+        "time": now.isoformat(timespec="seconds"),
+        "settings": loaded.profile.data,
+    }
+
+
+def write_record(record: dict, rendered: str | None) -> Path:
+    history = [*read_history(record["profile"]), record]
+    path = history_path(record["profile"])
+    if rendered is not None:
+        write_atomic(path.parent / record["tag"] / "modal_app.py", rendered)
+    write_atomic(path, json.dumps(history, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _run(command: list[str], what: str) -> None:
+    print(f"$ {shlex.join(command)}", flush=True)
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        raise UserError(f"{what} failed with exit code {result.returncode}")
 
 
 def deploy(ref: str, *, dry_run: bool = False) -> int:
     loaded = load(ref)  # never deploys an invalid profile
-    app_file = render_to_file(loaded)
+    app_file, rendered = render_app(loaded)
+    write_atomic(app_file, rendered)
     command = deploy_command(loaded, app_file)
     print(f"rendered {loaded.profile.name} -> {app_file}")
     if dry_run:
         print(shlex.join(command))
         return 0
-    if not modal_credentials_present():
+    _require_credentials()
+    _run(command, "modal deploy")
+    path = write_record(make_record(loaded, rendered), rendered)
+    print(f"deployed {deploy_tag(loaded)}; record written to {path} (commit it)")
+    return 0
+
+
+def previous_deploy(history: list[dict]) -> tuple[dict, dict]:
+    """The record now live and the one `modal app rollback` returns to: the version before it.
+
+    Modal records a rollback as a new version, so rolling back twice returns to where you began;
+    the history here is kept the same way.
+    """
+    if len(history) < 2:
         raise UserError(
-            "no Modal credentials: run `modal token new` (or set MODAL_TOKEN_ID and "
-            "MODAL_TOKEN_SECRET), then deploy again"
+            "fewer than two deploy records: nothing to roll back to"
+            if history
+            else "no deploy record: nothing to roll back to (deploy with `make deploy`)"
         )
-    print(f"$ {shlex.join(command)}", flush=True)
-    result = subprocess.run(command, env=os.environ.copy())
-    if result.returncode != 0:
-        raise UserError(f"modal deploy failed with exit code {result.returncode}")
+    return history[-1], history[-2]
+
+
+def rollback(ref: str, *, dry_run: bool = False) -> int:
+    name = load(ref).profile.name
+    current, target = previous_deploy(read_history(name))
+    command = rollback_command(current["app_name"])
+    print(
+        f"rolling {current['app_name']} back from {current['tag']} ({current['time']}) "
+        f"to {target['tag']} ({target['time']}, SGLang {target['sglang_version']})"
+    )
+    if dry_run:
+        print(shlex.join(command))
+        return 0
+    _require_credentials()
+    _run(command, "modal app rollback")
+    record = {
+        **target,
+        "action": "rollback",
+        "rolled_back_from": current["tag"],
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "deployed_by": getpass.getuser(),
+    }
+    path = write_record(record, None)
+    print(f"rolled back to {target['tag']}; record written to {path} (commit it)")
     return 0

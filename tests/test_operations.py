@@ -1,0 +1,115 @@
+"""Deploy records, diff and rollback, on real rendered profiles.
+
+No machine here reaches Modal: a stand-in `modal` executable records the command lines it is
+given, which is where the real CLI would take over.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from conftest import BASE_PROFILE
+
+from generator import deploy as deploy_module
+
+
+@pytest.fixture
+def fake_modal(tmp_path, monkeypatch):
+    calls = tmp_path / "modal-calls.jsonl"
+    script = tmp_path / "modal"
+    script.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(deploy_module, "_modal", lambda: str(script))
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", tmp_path / "deploys")
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test")
+
+    def read_calls() -> list[list[str]]:
+        return (
+            [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+        )
+
+    return read_calls
+
+
+def test_deploy_runs_modal_deploy_with_tag_and_writes_record(fake_modal, cli, tmp_path):
+    code, out, err = cli("deploy", "prod")
+    assert code == 0, err
+    [call] = fake_modal()
+    assert call[0] == "deploy" and call[1].endswith("build/prod/modal_app.py")
+    assert call[2:4] == ["--name", "glm51-prod"]
+    assert call[4] == "--tag" and call[5].startswith("prod-")
+    [record] = json.loads((tmp_path / "deploys" / "prod" / "history.json").read_text())
+    assert record["tag"] == call[5]
+    assert record["app_name"] == "glm51-prod"
+    assert record["image"].startswith("lmsysorg/sglang:")
+    assert record["settings"]["autoscaling"]["max_containers"] == 3
+    deployed_app = tmp_path / "deploys" / "prod" / record["tag"] / "modal_app.py"
+    import hashlib
+
+    assert hashlib.sha256(deployed_app.read_bytes()).hexdigest() == record["rendered_sha256"]
+
+
+def test_deploy_without_credentials_stops_clearly(fake_modal, cli, monkeypatch):
+    monkeypatch.delenv("MODAL_TOKEN_ID")
+    monkeypatch.delenv("MODAL_TOKEN_SECRET")
+    monkeypatch.setattr(deploy_module, "modal_credentials_present", lambda: False)
+    code, _, err = cli("deploy", "prod")
+    assert code == 1
+    assert "no Modal credentials" in err and "modal token new" in err
+    assert fake_modal() == []
+
+
+def test_invalid_profile_is_never_deployed(fake_modal, cli, profile_tree):
+    root = profile_tree({"bad.yaml": f"extends: {BASE_PROFILE}\ngpu:\n  count: 0\n"})
+    code, _, _ = cli("deploy", str(root / "bad.yaml"))
+    assert code == 1
+    assert fake_modal() == []
+
+
+def test_diff_against_deployed_and_rollback(fake_modal, cli, profile_tree, monkeypatch):
+    root = profile_tree({"svc.yaml": f"extends: {BASE_PROFILE}\napp:\n  name: svc\n"})
+    profile = root / "svc.yaml"
+    assert cli("deploy", str(profile))[0] == 0
+
+    profile.write_text(profile.read_text() + "autoscaling:\n  max_containers: 5\n")
+    code, out, _ = cli("diff", str(profile))
+    assert code == 0
+    assert "autoscaling.max_containers  3 -> 5" in out
+    assert "-    max_containers=3," in out and "+    max_containers=5," in out
+
+    assert cli("deploy", str(profile))[0] == 0
+    code, out, _ = cli("diff", str(profile))
+    assert "no changes" in out and "rendered app: no changes" in out
+
+    code, out, _ = cli("rollback", str(profile))
+    assert code == 0
+    history = json.loads((deploy_module.DEPLOYS_DIR / "svc" / "history.json").read_text())
+    assert fake_modal()[-1] == ["app", "rollback", "svc"]
+    assert f"back from {history[1]['tag']}" in out and f"to {history[0]['tag']}" in out
+    assert history[-1]["action"] == "rollback"
+    assert history[-1]["tag"] == history[0]["tag"]
+    assert history[-1]["rolled_back_from"] == history[1]["tag"]
+
+
+def test_rollback_needs_two_deploys(fake_modal, cli):
+    code, _, err = cli("rollback", "prod")
+    assert code == 1 and "nothing to roll back to" in err
+    assert fake_modal() == []
+
+
+def test_diff_between_profiles(cli):
+    code, out, _ = cli("diff", "long-context", "--against", "prod")
+    assert code == 0
+    assert "sglang.context_length        null -> 202752" in out
+    assert '+    ["--context-length", "202752"],' in out
+
+
+def test_diff_without_record(cli, fake_modal):
+    code, _, err = cli("diff", "prod")
+    assert code == 1 and "no deploy record for prod" in err
