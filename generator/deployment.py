@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from generator.profile import Profile
 
@@ -18,8 +18,10 @@ def _build(cls, data: dict[str, Any]):
     for f in fields(cls):
         value = data.get(f.name)
         hint = hints[f.name]
-        if is_dataclass(hint) and isinstance(value, dict):
-            value = _build(hint, value)
+        # An optional section (`Pricing | None`) is built when present and stays None when absent.
+        nested = next((t for t in (hint, *get_args(hint)) if is_dataclass(t)), None)
+        if nested is not None and isinstance(value, dict):
+            value = _build(nested, value)
         elif isinstance(value, dict):
             value = tuple(sorted(value.items()))
         elif isinstance(value, list):
@@ -162,6 +164,14 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class Pricing:
+    """A profile's own GPU price; absent, `make plan` uses the hardware catalog's."""
+
+    gpu_hour_usd: float
+    source: str | None
+
+
+@dataclass(frozen=True)
 class Deployment:
     """Everything the rendered app needs, typed, with derived values as properties."""
 
@@ -180,6 +190,7 @@ class Deployment:
     concurrency: Concurrency
     timeouts: Timeouts
     env: tuple[tuple[str, str], ...]
+    pricing: Pricing | None = None
 
     @property
     def model_dir(self) -> str:
