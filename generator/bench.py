@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+import numpy as np
 import openai
 
 from generator.smoke import (
@@ -176,8 +177,6 @@ async def _one_request(
 def _ms(values: list[float], q: float) -> float | None:
     if not values:
         return None
-    import numpy as np
-
     return round(float(np.percentile(values, q)) * 1000, 3)
 
 

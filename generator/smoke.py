@@ -135,40 +135,42 @@ def wait_for_health(base_url: str, api_key: str, timeout_s: float, err: TextIO) 
     deadline = start + timeout_s
     interval, polls, last, shown, last_line = 0.5, 0, "no response yet", "", -1e9
     headers = {"Authorization": f"Bearer {api_key}"}
-    with httpx.Client(follow_redirects=True, headers=headers) as client:
-        while True:
-            polls += 1
-            now = time.monotonic()
-            try:
-                r = client.get(f"{base_url}/health", timeout=max(1.0, min(30.0, deadline - now)))
-                if r.status_code == 200:
+    try:
+        with httpx.Client(follow_redirects=True, headers=headers) as client:
+            while True:
+                polls += 1
+                now = time.monotonic()
+                try:
+                    timeout = max(1.0, min(30.0, deadline - now))
+                    status = client.get(f"{base_url}/health", timeout=timeout).status_code
+                    last = f"HTTP {status}"
+                except httpx.HTTPError as e:
+                    status, last = 0, describe_error(e)
+                if status == 200:
                     detail = f"200 after {time.monotonic() - start:.1f}s, {polls} poll(s)"
                     print(("\n" if tty else "") + f"[smoke] /health: {detail}", file=err)
+                    tty = False  # line already ended
                     return detail
-                if r.status_code in (401, 403):  # SGLang exempts /health: a proxy wants auth
-                    raise CheckFailed(
-                        f"/health returned HTTP {r.status_code}: auth in front of it?"
-                    )
-                if r.status_code in (404, 405):  # not SGLang, or not deployed: no point waiting
-                    raise CheckFailed(f"/health returned HTTP {r.status_code}: is the URL right?")
-                last = f"HTTP {r.status_code}"
-            except httpx.HTTPError as e:
-                last = describe_error(e)
-            now = time.monotonic()
-            line = f"[smoke] waiting for {base_url}/health: {now - start:.0f}s/{timeout_s:.0f}s, "
-            line += f"last: {last}"
-            if tty:
-                err.write(f"\r{line[:120]:<120}")
-                err.flush()
-            elif last != shown or now - last_line >= 30:
-                print(line, file=err, flush=True)
-                shown, last_line = last, now
-            if now >= deadline:
+                if status in (401, 403):  # SGLang exempts /health: a proxy in front wants auth
+                    raise CheckFailed(f"/health returned {last}: auth in front of it?")
+                if status in (404, 405):  # not SGLang, or not deployed: no point waiting
+                    raise CheckFailed(f"/health returned {last}: is the URL right?")
+                now = time.monotonic()
+                line = f"[smoke] waiting for {base_url}/health: {now - start:.0f}s/{timeout_s:.0f}s"
+                line += f", last: {last}"
                 if tty:
-                    err.write("\n")
-                raise CheckFailed(f"not healthy within {timeout_s:g}s (last: {last})")
-            time.sleep(min(interval, max(0.0, deadline - now)))
-            interval = min(interval * 2, 5.0)
+                    err.write(f"\r{line[:120]:<120}")
+                    err.flush()
+                elif last != shown or now - last_line >= 30:
+                    print(line, file=err, flush=True)
+                    shown, last_line = last, now
+                if now >= deadline:
+                    raise CheckFailed(f"not healthy within {timeout_s:g}s (last: {last})")
+                time.sleep(min(interval, max(0.0, deadline - now)))
+                interval = min(interval * 2, 5.0)
+    finally:
+        if tty and polls:
+            err.write("\n")
 
 
 # -- API checks -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from generator import bench
 from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
 
 TTFT_MS, TPOT_MS, OUTPUT_TOKENS = 100.0, 10.0, 20
+OVERHEAD_MS = 100.0
 REQUIRED_KEYS = {
     "concurrency",
     "ttft_ms_p50",
@@ -52,11 +53,14 @@ def test_measures_configured_ttft_and_tpot(
         assert REQUIRED_KEYS <= level.keys()
         assert level["failed"] == 0 and level["num_requests"] == 4
         assert level["total_output_tokens"] == 4 * OUTPUT_TOKENS  # usage honoured ignore_eos
-        # Tolerance: +25% / -5% (client-side timing can only add to the server's delays).
-        assert 0.95 * TTFT_MS <= level["ttft_ms_p50"] <= 1.25 * TTFT_MS
-        assert 0.95 * TPOT_MS <= level["tpot_ms_p50"] <= 1.25 * TPOT_MS
+        # TTFT and E2E carry a fixed client + loopback cost (5-16 ms idle, up to ~80 ms at c=4 with
+        # both cores busy elsewhere), so they get an additive allowance. The server cannot send the
+        # first token sooner than TTFT_MS, so the lower bounds are exact: a TTFT taken from the
+        # empty role chunk (~5 ms) or at the end of the stream (~290 ms) fails. TPOT/ITL: +-25%.
+        assert TTFT_MS <= level["ttft_ms_p50"] <= TTFT_MS + OVERHEAD_MS
+        assert e2e_ms <= level["e2e_ms_p50"] <= e2e_ms + OVERHEAD_MS
+        assert 0.75 * TPOT_MS <= level["tpot_ms_p50"] <= 1.25 * TPOT_MS
         assert 0.75 * TPOT_MS <= level["itl_ms_p50"] <= 1.25 * TPOT_MS
-        assert 0.95 * e2e_ms <= level["e2e_ms_p50"] <= 1.25 * e2e_ms
         expected_rps = level["concurrency"] / (e2e_ms / 1000)
         assert 0.6 * expected_rps <= level["requests_per_s"] <= 1.05 * expected_rps
         rps = level["requests_per_s"]
