@@ -29,11 +29,11 @@ def dialect(version: str) -> Dialect:
 
 @dataclass(frozen=True)
 class Flag:
-    """One server argument, with the profile field that set it (None for extra_args)."""
+    """One server argument and the profile field that set it."""
 
     option: str
     values: tuple[str, ...]  # empty for a switch
-    field: tuple[str, ...] | None
+    field: tuple[str | int, ...] | None  # the profile field that set it
 
     @property
     def argv(self) -> list[str]:
@@ -50,15 +50,17 @@ def flag_set(deployment: Deployment) -> list[Flag]:
     words = dialect(s.version)
     flags: list[Flag] = []
 
-    def add(option: str, value, *field: str) -> None:
+    def add(option: str, value, *field: str | int) -> None:
         if value is None or value is False:
             return
         text = () if value is True else (value if isinstance(value, str) else _number(value),)
-        flags.append(Flag(option, text, ("sglang", *field) if field else None))
+        if field and field[0] not in ("model", "volumes"):
+            field = ("sglang", *field)
+        flags.append(Flag(option, text, field or None))
 
-    add("--model-path", deployment.model_dir)
-    add("--served-model-name", deployment.model.served_model_name)
-    add("--trust-remote-code", deployment.model.trust_remote_code)
+    add("--model-path", deployment.model_dir, "volumes", "weights", "mount_path")
+    add("--served-model-name", deployment.model.served_model_name, "model", "served_model_name")
+    add("--trust-remote-code", deployment.model.trust_remote_code, "model", "trust_remote_code")
     add("--host", "0.0.0.0")
     add("--port", s.port, "port")
     add("--tp-size", s.tensor_parallel_size, "tensor_parallel_size")
@@ -77,13 +79,28 @@ def flag_set(deployment: Deployment) -> list[Flag]:
         add("--speculative-algorithm", spec.algorithm, "speculative", "algorithm")
         add("--speculative-num-steps", spec.num_steps, "speculative", "num_steps")
         add("--speculative-eagle-topk", spec.eagle_topk, "speculative", "eagle_topk")
-        add("--speculative-num-draft-tokens", spec.num_draft_tokens, "speculative", "num_draft_tokens")
+        add(
+            "--speculative-num-draft-tokens",
+            spec.num_draft_tokens,
+            "speculative",
+            "num_draft_tokens",
+        )
     backend = s.attention.backend
     if backend in ("dsa", "nsa"):
         backend = words.sparse_attention_backend
     add("--attention-backend", backend, "attention", "backend")
-    add(words.sparse_prefill_flag, s.attention.sparse_prefill_backend, "attention", "sparse_prefill_backend")
-    add(words.sparse_decode_flag, s.attention.sparse_decode_backend, "attention", "sparse_decode_backend")
+    add(
+        words.sparse_prefill_flag,
+        s.attention.sparse_prefill_backend,
+        "attention",
+        "sparse_prefill_backend",
+    )
+    add(
+        words.sparse_decode_flag,
+        s.attention.sparse_decode_backend,
+        "attention",
+        "sparse_decode_backend",
+    )
     add("--moe-runner-backend", s.moe_runner_backend, "moe_runner_backend")
     add(
         "--enable-flashinfer-allreduce-fusion",
@@ -97,17 +114,21 @@ def flag_set(deployment: Deployment) -> list[Flag]:
 
 
 def _extra_flags(extra_args: tuple[str, ...]) -> list[Flag]:
-    """Group extra_args into flags: an option followed by its values (`--a=b` is split)."""
+    """Group extra_args into flags: an option followed by its values (`--a=b` is split).
+
+    Each flag's field is its place in the list, so problems point at the right line.
+    """
     flags: list[Flag] = []
-    for arg in extra_args:
+    for index, arg in enumerate(extra_args):
+        field = ("sglang", "extra_args", index)
         if arg.startswith("--") and "=" in arg:
             option, value = arg.split("=", 1)
-            flags.append(Flag(option, (value,), None))
+            flags.append(Flag(option, (value,), field))
         elif arg.startswith("-") or not flags:
-            flags.append(Flag(arg, (), None))
+            flags.append(Flag(arg, (), field))
         else:
             last = flags[-1]
-            flags[-1] = Flag(last.option, (*last.values, arg), None)
+            flags[-1] = Flag(last.option, (*last.values, arg), last.field)
     return flags
 
 

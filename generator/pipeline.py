@@ -33,23 +33,38 @@ def load(ref: str | Path) -> Loaded:
     problems = run_rules(deployment, profile)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
-        raise ProfileError(f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems)
+        raise ProfileError(
+            f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems
+        )
     return Loaded(profile, deployment, problems)
 
 
-def render_app(loaded: Loaded, output: Path | None = None) -> tuple[Path, str]:
-    output = output or default_output(loaded.deployment)
+def _context(loaded: Loaded, output: Path) -> dict:
     chain = loaded.profile.chain
-    context = app_context(
+    return app_context(
         loaded.deployment,
         output,
         extends=chain[1].stem if len(chain) > 1 else None,
         description=loaded.profile.data.get("description", ""),
     )
-    return output, format_python(render_template("modal_app.py.j2", context))
+
+
+def render_app(loaded: Loaded, output: Path | None = None) -> tuple[Path, str]:
+    """The Modal app file for a profile (default build/<profile>/modal_app.py)."""
+    output = output or default_output(loaded.deployment)
+    return output, format_python(render_template("modal_app.py.j2", _context(loaded, output)))
+
+
+def render_preflight(loaded: Loaded, output: Path | None = None) -> tuple[Path, str]:
+    """The preflight app, written beside the app file as preflight.py."""
+    output = output or default_output(loaded.deployment)
+    path = output.with_name("preflight.py")
+    return path, format_python(render_template("preflight.py.j2", _context(loaded, output)))
 
 
 def render_to_file(loaded: Loaded, output: Path | None = None) -> Path:
-    output, text = render_app(loaded, output)
-    write_atomic(output, text)
-    return output
+    """Render the app and its preflight, then write both; nothing is written if either fails."""
+    files = [render_app(loaded, output), render_preflight(loaded, output)]
+    for path, text in files:
+        write_atomic(path, text)
+    return files[0][0]

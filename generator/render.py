@@ -86,6 +86,7 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "extends_note": f" (extends {comment_text(extends)})" if extends else "",
         "description_lines": [comment_text(line) for line in description.splitlines()],
         "app_file": _display_path(output),
+        "preflight_file": _display_path(output.with_name("preflight.py")),
         "app_name": d.app_name,
         "model_id": d.model.id,
         "model_revision": d.model.revision,
