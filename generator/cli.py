@@ -64,6 +64,12 @@ def cmd_deploy(args) -> int:
     return deploy(args.profile, dry_run=args.dry_run)
 
 
+def cmd_preflight(args) -> int:
+    from generator.deploy import preflight
+
+    return preflight(args.profile, dry_run=args.dry_run)
+
+
 def cmd_rollback(args) -> int:
     from generator.deploy import rollback
 
@@ -74,6 +80,14 @@ def cmd_diff(args) -> int:
     from generator.diff import diff
 
     return diff(args.profile, args.against)
+
+
+def cmd_plan(args) -> int:
+    from generator.plan import run
+
+    text, has_errors = run(args.profile, args.utilization, args.json)
+    sys.stdout.write(text)
+    return 1 if has_errors else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
     p.set_defaults(run=cmd_deploy)
 
+    p = sub.add_parser("preflight", help="check secrets, flags, weights and kernels on Modal (CPU)")
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
+    p.set_defaults(run=cmd_preflight)
+
     p = sub.add_parser("rollback", help="roll the Modal app back to its previous version")
     p.add_argument("profile", metavar="PROFILE", help=profile_help)
     p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
@@ -118,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="another profile, or `deployed` for the last deploy record (default)",
     )
     p.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser(
+        "plan", help="capacity, decode floor, cost, cold start and rule findings, before deploying"
+    )
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.add_argument("--json", action="store_true", help="the same figures as JSON")
+    p.add_argument(
+        "--utilization",
+        type=float,
+        default=0.3,
+        metavar="U",
+        help="average replicas busy over a month, for the monthly cost (default 0.3)",
+    )
+    p.set_defaults(run=cmd_plan)
     return parser
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from generator import REPO_ROOT
 from generator.errors import UserError
-from generator.pipeline import Loaded, load, render_app
+from generator.pipeline import Loaded, load, render_to_file
 from generator.render import write_atomic
 
 DEPLOYS_DIR = REPO_ROOT / "deploys"
@@ -123,8 +123,8 @@ def _run(command: list[str], what: str) -> None:
 
 def deploy(ref: str, *, dry_run: bool = False) -> int:
     loaded = load(ref)  # never deploys an invalid profile
-    app_file, rendered = render_app(loaded)
-    write_atomic(app_file, rendered)
+    app_file = render_to_file(loaded)
+    rendered = app_file.read_text(encoding="utf-8")
     command = deploy_command(loaded, app_file)
     print(f"rendered {loaded.profile.name} -> {app_file}")
     if dry_run:
@@ -134,6 +134,19 @@ def deploy(ref: str, *, dry_run: bool = False) -> int:
     _run(command, "modal deploy")
     path = write_record(make_record(loaded, rendered), rendered)
     print(f"deployed {deploy_tag(loaded)}; record written to {path} (commit it)")
+    return 0
+
+
+def preflight(ref: str, *, dry_run: bool = False) -> int:
+    """Run the rendered preflight on Modal: a CPU container in the exact serve image."""
+    loaded = load(ref)
+    app_file = render_to_file(loaded)
+    command = [_modal(), "run", str(app_file.with_name("preflight.py"))]
+    if dry_run:
+        print(shlex.join(command))
+        return 0
+    _require_credentials()
+    _run(command, "preflight")
     return 0
 
 
