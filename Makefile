@@ -12,6 +12,13 @@ help:
 	@echo "make validate                  validate every profile under profiles/"
 	@echo "make setup    [PROFILE=prod]   modal run: download weights, precompile DeepGEMM"
 	@echo "make deploy   [PROFILE=prod]   validate, render, modal deploy"
+	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
+	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, DeepGEMM cache"
+	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
+	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
+	@echo "make smoke    URL=... [API_KEY=...] [PROFILE=prod]   check a deployed endpoint"
+	@echo "make bench    URL=... [API_KEY=...] [CONCURRENCY=1,8,32]   latency/throughput sweep"
+	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 
@@ -29,9 +36,34 @@ validate: $(READY)
 deploy: $(READY)
 	$(PY) -m generator deploy $(PROFILE)
 
+# UTILIZATION (optional): average replicas busy over a month, for the monthly cost.
+UTILIZATION ?=
+plan: $(READY)
+	$(PY) -m generator plan $(PROFILE) $(if $(UTILIZATION),--utilization $(UTILIZATION))
+
 setup: $(READY)
 	$(PY) -m generator render $(PROFILE)
 	$(VENV)/bin/modal run build/$(PROFILE)/modal_app.py
+
+preflight: $(READY)
+	$(PY) -m generator preflight $(PROFILE)
+
+AGAINST ?= deployed
+diff: $(READY)
+	$(PY) -m generator diff $(PROFILE) --against $(AGAINST)
+
+rollback: $(READY)
+	$(PY) -m generator rollback $(PROFILE)
+
+# The key can also come from the environment (API_KEY or SGLANG_API_KEY).
+CONCURRENCY ?= 1,8,32
+smoke: $(READY)
+	@test -n "$(URL)" || (echo "usage: make smoke URL=https://... [API_KEY=...]" >&2; exit 2)
+	$(PY) -m generator smoke --profile $(PROFILE) --url $(URL) $(if $(API_KEY),--api-key $(API_KEY))
+
+bench: $(READY)
+	@test -n "$(URL)" || (echo "usage: make bench URL=https://... [API_KEY=...]" >&2; exit 2)
+	$(PY) -m generator bench --profile $(PROFILE) --url $(URL) --concurrency $(CONCURRENCY) $(if $(API_KEY),--api-key $(API_KEY))
 
 test: $(READY)
 	$(PY) -m pytest -q

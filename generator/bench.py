@@ -485,7 +485,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key", default=None, help="API key (default: $API_KEY or $SGLANG_API_KEY)"
     )
-    parser.add_argument("--model", required=True, help="served model name")
+    parser.add_argument("--model", help="served model name (default: the profile's)")
     parser.add_argument(
         "--concurrency",
         type=_concurrency_list,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -90,7 +91,22 @@ def cmd_plan(args) -> int:
     return 1 if has_errors else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _endpoint_command(module_name: str):
+    """smoke/bench: the served model name defaults to the one in the profile."""
+
+    def run(args) -> int:
+        import importlib
+
+        if not args.model:
+            from generator.pipeline import load
+
+            args.model = load(args.profile).deployment.model.served_model_name
+        return importlib.import_module(module_name).main(args)
+
+    return run
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m generator",
         description="Render YAML deployment profiles into Modal apps that serve models with SGLang.",
@@ -151,12 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="average replicas busy over a month, for the monthly cost (default 0.3)",
     )
     p.set_defaults(run=cmd_plan)
+    for name, help_text in [
+        ("smoke", "check a deployed endpoint: health, models, chat, stream, tools, auth"),
+        ("bench", "latency and throughput sweep over concurrency levels"),
+    ]:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--profile", default="prod", help="profile of the deployment (default prod)")
+        if argv and argv[0] == name:  # their clients (openai, numpy) load only when used
+            importlib.import_module(f"generator.{name}").add_arguments(p)
+        p.set_defaults(run=_endpoint_command(f"generator.{name}"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.run(args)
     except UserError as exc:

@@ -366,7 +366,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key", default=None, help="API key (default: $API_KEY or $SGLANG_API_KEY)"
     )
-    parser.add_argument("--model", required=True, help="served model name expected in /v1/models")
+    parser.add_argument(
+        "--model", help="served model name expected in /v1/models (default: the profile's)"
+    )
     parser.add_argument(
         "--timeout",
         type=float,
