@@ -125,9 +125,7 @@ def _build(cls, data: Any, where: str):
     kwargs = {}
     for name in names:
         value, hint = data[name], hints[name]
-        nested = next(
-            (t for t in (hint, *getattr(hint, "__args__", ())) if is_dataclass(t)), None
-        )
+        nested = next((t for t in (hint, *getattr(hint, "__args__", ())) if is_dataclass(t)), None)
         if nested is not None and value is not None:
             value = nested(**_build(nested, value, f"{where}.{name}"))
         kwargs[name] = value

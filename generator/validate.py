@@ -123,7 +123,12 @@ def schema_problems(profile: Profile) -> list[Problem]:
     for error in errors:
         # Errors under a oneOf/anyOf are reported through their best match only.
         problems.extend(_problems_for(jsonschema.exceptions.best_match([error]), profile))
-    return problems
+    # A Modal name removed in 1.4.0 gets its rule's "renamed to ..." message, not "unknown field".
+    from generator.rules import removed_knob_problems
+
+    knobs = removed_knob_problems(profile)
+    replaced = {p.path for p in knobs}
+    return knobs + [p for p in problems if p.path not in replaced]
 
 
 def validate_profile(profile: Profile) -> Profile:

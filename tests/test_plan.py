@@ -1,0 +1,308 @@
+"""`plan`: every figure checked against arithmetic written out by hand here, not by calling plan.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import BASE_PROFILE, SHIPPED_PROFILES
+
+from generator import REPO_ROOT, catalog, plan
+from generator.deployment import build_deployment
+from generator.profile import load_profile
+from generator.validate import schema, validate_profile
+
+BASE = f"extends: {BASE_PROFILE}\n"
+GIB = 1024**3
+
+# GLM-5.1-FP8 on 8x B200, as in the catalogs: 705 GB checkpoint, 178 GiB usable, 8 TB/s.
+WEIGHTS_PER_GPU = 705e9 / 8  # 88.125e9 B
+KV_BF16_PER_TOKEN = 78 * ((512 + 64) * 2 + (128 + 4))  # 78 x 1,284 = 100,152 B
+
+
+def deployment(path):
+    return build_deployment(validate_profile(load_profile(str(path))))
+
+
+def plan_json(cli, ref, *extra):
+    code, out, err = cli("plan", str(ref), "--json", *extra)
+    return code, json.loads(out) if out else None, err
+
+
+def test_prod_memory_and_kv_capacity(cli):
+    code, p, _ = plan_json(cli, "prod")
+    assert code == 0
+    assert p["weights_gib_per_gpu"] == round(88.125e9 / GIB, 2) == 82.07
+    pool = 178 * GIB * 0.9 - 88.125e9  # 83,888,440,204.8 B
+    assert p["kv_pool_gib_per_gpu"] == round(pool / GIB, 2) == 78.13
+    assert p["kv_bytes_per_token"] == 100_152
+    assert p["kv_bytes_per_token_layer"] == {"mla": 1152, "indexer": 132}
+    # 83,888,440,204.8 / 100,152 = 837,611.x tokens, down to whole 64-token pages: 13,087 pages.
+    assert p["kv_pool_tokens"] == 13_087 * 64 == 837_568
+    assert p["context_tokens"] == 202_752  # context_length unset: the model's window
+    assert p["max_full_context_sequences"] == 837_568 // 202_752 == 4
+    assert p["running_requests_fit"] is False
+    assert p["running_requests_shortfall_tokens"] == 48 * 202_752 - 837_568 == 8_894_528
+    advice = "\n".join(p["running_requests_advice"])
+    assert "max_running_requests <= 4" in advice
+    assert f"context_length <= {837_568 // 48:,}" in advice  # 17,449
+    assert "more or larger GPUs" in advice  # would need mem_fraction_static 5.56
+
+
+def test_long_context_tells_what_fits(cli):
+    _, p, _ = plan_json(cli, "long-context")
+    pool = 178 * GIB * 0.88 - 88.125e9
+    assert p["kv_pool_tokens"] == int(pool // 100_152) // 64 * 64 == 799_424
+    assert p["max_full_context_sequences"] == 3
+    assert p["running_requests_fit"] is False
+    assert "max_running_requests <= 3" in "\n".join(p["running_requests_advice"])
+
+
+def test_running_requests_fit_when_context_is_capped(profile_tree, cli):
+    root = profile_tree({"p.yaml": BASE + "sglang:\n  context_length: 16384\n"})
+    _, p, _ = plan_json(cli, root / "p.yaml")
+    assert 48 * 16_384 <= 837_568
+    assert p["running_requests_fit"] is True
+    assert p["running_requests_shortfall_tokens"] == 0
+    assert p["running_requests_advice"] == []
+    assert p["max_full_context_sequences"] == 837_568 // 16_384 == 51
+
+
+def test_fp8_kv_bytes_per_token():
+    model = catalog.model("zai-org/GLM-5.1-FP8")
+    # FP8 E4M3 on DSA: 512 FP8 latent + 4 scales x 4 B + 64 RoPE x 2 B (BF16) = 656 B per layer.
+    assert plan.mla_bytes_per_token_layer(model, "fp8_e4m3") == 512 + 4 * 4 + 64 * 2 == 656
+    assert plan.kv_bytes_per_token(model, "fp8_e4m3") == 78 * (656 + 132) == 61_464
+    assert plan.kv_bytes_per_token(model, "fp8_e5m2") == 78 * (576 + 132) == 55_224
+    assert plan.kv_bytes_per_token(model, "bfloat16") == KV_BF16_PER_TOKEN
+
+
+def test_auto_kv_dtype_resolves_per_gpu(profile_tree, cli):
+    root = profile_tree(
+        {
+            "b200.yaml": BASE + "sglang:\n  kv_cache_dtype: auto\n  speculative: {enabled: false}\n"
+            "silence: {fp8-kv-accuracy: measured on our evals}\n",
+            "h200.yaml": BASE + "gpu: {type: H200}\nsglang:\n  kv_cache_dtype: auto\n",
+        }
+    )
+    _, b200, _ = plan_json(cli, root / "b200.yaml")
+    _, h200, _ = plan_json(cli, root / "h200.yaml")
+    assert b200["kv_cache_dtype"] == "fp8_e4m3" and b200["kv_bytes_per_token"] == 61_464
+    assert h200["kv_cache_dtype"] == "bfloat16" and h200["kv_bytes_per_token"] == 100_152
+    # H200: 140 GiB usable.
+    assert h200["kv_pool_tokens"] == int((140 * GIB * 0.9 - 88.125e9) // 100_152) // 64 * 64
+
+
+def test_decode_floor_by_hand(cli):
+    _, p, _ = plan_json(cli, "prod")
+    dec = p["decode"]
+    bytes_per_param = 705e9 / 754e9
+    weights = 40e9 * bytes_per_param / 8  # active parameters, one token: 4.675e9 B per GPU
+    assert dec["weights_only_floor_ms"] == round(weights / 8e12 * 1e3, 3) == 0.584
+    # Full context: DSA reads 2,048 latents per layer and the indexer keys of all 202,752 tokens.
+    kv = 78 * (2048 * 1152 + 202_752 * 132)  # 2,271,559,680 B
+    assert dec["step_gb_per_gpu"] == round((weights + kv) / 1e9, 3)
+    assert dec["floor_ms"] == round((weights + kv) / 8e12 * 1e3, 3) == 0.868
+    assert dec["measured_tpot_ms_baseline"] == 20.0 and dec["measured_tpot_ms_eagle"] == 7.7
+
+
+def test_eagle_floor_by_hand(cli):
+    _, p, _ = plan_json(cli, "prod")
+    dec = p["decode"]
+    bytes_per_param = 705e9 / 754e9
+    per_expert = 75 * 3 * 6144 * 2048  # one routed expert over the 75 MoE layers: 2,831,155,200
+    non_routed = 40e9 - 8 * per_expert  # 17,350,758,400 active params outside routed experts
+    distinct = 256 * (1 - (1 - 8 / 256) ** 4)  # experts 4 verified tokens touch: ~30.53
+    assert dec["eagle_distinct_experts_per_layer"] == round(distinct, 1) == 30.5
+    verify = (non_routed + distinct * per_expert) * bytes_per_param / 8
+    verify += 78 * (4 * 2048 * 1152 + 202_752 * 132)
+    layer = 40e9 * bytes_per_param / 78
+    lm_head = 154_880 * 6144 * 2
+    draft = (layer + lm_head) / 8 + 1 * (2048 * 1152 + 202_752 * 132)
+    step = verify + 3 * draft
+    assert dec["eagle_accept_length"] == 3.5
+    assert dec["eagle_step_gb_per_gpu"] == round(step / 1e9, 3)
+    assert dec["eagle_floor_ms"] == round(step / 8e12 / 3.5 * 1e3, 3)
+    assert p["tpot_floor_ms"] == dec["eagle_floor_ms"]  # EAGLE is on in prod
+
+
+def test_eagle_accept_length_capped_by_chain_length(profile_tree, cli):
+    root = profile_tree(
+        {"p.yaml": BASE + "sglang:\n  speculative: {num_steps: 1, num_draft_tokens: 2}\n"}
+    )
+    _, p, _ = plan_json(cli, root / "p.yaml")
+    assert p["decode"]["eagle_accept_length"] == 2  # at most num_steps + 1, not the assumed 3.5
+
+
+def test_no_speculation_floor(profile_tree, cli):
+    root = profile_tree({"p.yaml": BASE + "sglang:\n  speculative: {enabled: false}\n"})
+    _, p, _ = plan_json(cli, root / "p.yaml")
+    assert p["tpot_floor_ms"] == p["decode"]["floor_ms"] == 0.868
+    assert p["decode"]["eagle_floor_ms"] is None
+
+
+def test_cost_by_hand(cli):
+    _, p, _ = plan_json(cli, "prod", "--utilization", "0.3")
+    assert p["gpu_hour_usd"] == 6.25
+    assert p["cost_per_replica_hour_usd"] == 6.25 * 8 == 50.0
+    assert p["idle_cost_per_month_usd"] == 0.0  # scale to zero
+    assert p["scaledown_tail_cost_usd"] == 50 * 900 / 3600 == 12.5
+    assert p["cost_per_month_at_utilization_usd"] == round(50 * 730 * 0.3, 2) == 10_950.0
+    assert p["cold_start_cost_usd"] == round(50 * 800 / 3600, 2) == 11.11
+
+
+def test_always_warm_idle_floor(cli):
+    _, p, _ = plan_json(cli, "always-warm", "--utilization", "0.3")
+    assert p["idle_cost_per_month_usd"] == 50 * 730 == 36_500.0
+    # min_containers 1 is billed even when traffic would need less.
+    assert p["cost_per_month_at_utilization_usd"] == 36_500.0
+    assert p["scaledown_tail_cost_usd"] == 50 * 1800 / 3600 == 25.0
+
+
+def test_profile_price_overrides_catalog(profile_tree, cli):
+    root = profile_tree(
+        {"p.yaml": BASE + "pricing:\n  gpu_hour_usd: 5.0\n  source: our 2026 Modal contract\n"}
+    )
+    _, p, _ = plan_json(cli, root / "p.yaml", "--utilization", "1")
+    assert p["gpu_hour_usd"] == 5.0 and p["price_source"] == "our 2026 Modal contract"
+    assert p["cost_per_replica_hour_usd"] == 40.0
+    assert p["cost_per_month_at_utilization_usd"] == 40 * 730 == 29_200.0
+
+
+def test_pricing_is_validated(profile_tree, cli):
+    root = profile_tree({"p.yaml": BASE + "pricing:\n  gpu_hour_usd: 0\n"})
+    code, _, err = cli("plan", str(root / "p.yaml"))
+    assert code == 1 and "pricing.gpu_hour_usd: expected a value > 0" in err
+
+
+def test_cold_start_by_hand(cli):
+    _, p, _ = plan_json(cli, "prod")
+    parts = p["cold_start_components_seconds"]
+    assert parts == {
+        "image pull": 90,
+        "weights read from volume": 705 / 1.5,  # 470 s at 1.5 GB/s
+        "SGLang and NCCL init": 60,
+        "DeepGEMM kernels (cached)": 30,
+        "CUDA graph capture": 90 + 60,  # EAGLE adds the draft model's graphs
+    }
+    assert p["cold_start_seconds"] == 90 + 470 + 60 + 30 + 150 == 800
+    assert p["cold_start_seconds_jit"] == 800 - 30 + 1800 == 2570
+    assert p["startup_timeout_seconds"] == 3600
+
+
+def test_json_keys_are_documented(cli):
+    _, p, _ = plan_json(cli, "prod")
+    assert list(p) == list(plan.KEYS)
+    required = {
+        "weights_gib_per_gpu",
+        "kv_bytes_per_token",
+        "kv_pool_tokens",
+        "max_full_context_sequences",
+        "tpot_floor_ms",
+        "cost_per_replica_hour_usd",
+        "idle_cost_per_month_usd",
+        "cold_start_seconds",
+        "findings",
+    }
+    assert required <= set(p)
+    assert all(plan.KEYS[k] for k in plan.KEYS)
+
+
+def test_table_shows_the_json_figures(cli):
+    code, table, _ = cli("plan", "prod")
+    _, p, _ = plan_json(cli, "prod")
+    assert code == 0
+    for text in (
+        "plan: prod (zai-org/GLM-5.1-FP8 on B200:8, SGLang 0.5.10)",
+        f"{p['weights_gib_per_gpu']:.2f} GiB",
+        f"{p['kv_bytes_per_token']:,} B",
+        f"{p['kv_pool_tokens']:,} tokens",
+        f"{p['tpot_floor_ms']:.3f} ms/token",
+        "assumes accept length 3.5",
+        "~20 / ~7.7 ms/token",
+        f"${p['cost_per_replica_hour_usd']:,.2f}",
+        f"{p['cold_start_seconds']:,} s",
+        "does NOT fit",
+        "Findings\n  none",
+    ):
+        assert text in table, text
+
+
+def test_findings_in_plan_and_exit_code(profile_tree, cli):
+    """An error finding is shown with the figures, and the command exits 1."""
+    root = profile_tree({"p.yaml": BASE + "gpu: {type: H100}\n"})
+    code, table, _ = cli("plan", str(root / "p.yaml"))
+    assert code == 1
+    assert "error: [kv-pool-empty]" in table
+    assert "= KV pool" in table and "-10." in table  # 79 x 0.9 - 82.07 GiB: negative
+    code, p, _ = plan_json(cli, root / "p.yaml")
+    assert code == 1
+    (finding,) = [f for f in p["findings"] if f["rule"] == "kv-pool-empty"]
+    assert finding["severity"] == "error"
+    assert finding["path"] == "sglang.mem_fraction_static"
+    assert p["kv_pool_tokens"] == 0 and p["max_full_context_sequences"] == 0
+
+
+def test_warning_findings_and_silenced_ones(profile_tree, cli):
+    root = profile_tree(
+        {
+            "warn.yaml": BASE + "concurrency:\n  max_inputs: 64\n",
+            "quiet.yaml": BASE + "concurrency:\n  max_inputs: 64\n"
+            "silence:\n  concurrency-above-running-requests: a proxy in front caps it at 48\n",
+        }
+    )
+    code, p, _ = plan_json(cli, root / "warn.yaml")
+    assert code == 0
+    assert [f["rule"] for f in p["findings"]] == ["concurrency-above-running-requests"]
+    assert p["findings"][0]["location"].endswith("warn.yaml:3:15")
+    code, table, _ = cli("plan", str(root / "quiet.yaml"))
+    assert code == 0
+    assert "silenced: [concurrency-above-running-requests] a proxy in front caps it at 48" in table
+    _, p, _ = plan_json(cli, root / "quiet.yaml")
+    assert p["findings"] == []
+    assert p["silenced"][0]["rule"] == "concurrency-above-running-requests"
+
+
+def test_model_not_in_catalog(profile_tree, cli):
+    root = profile_tree({"p.yaml": BASE + "model:\n  id: zai-org/GLM-5-FP8\n"})
+    code, out, err = cli("plan", str(root / "p.yaml"))
+    assert code == 1 and out == ""
+    assert "not in the model catalog" in err and "generator/catalog/models.yaml" in err
+
+
+@pytest.mark.parametrize("value", ["-0.1", "4", "nan"])
+def test_utilization_out_of_range(cli, value):
+    code, _, err = cli("plan", "prod", "--utilization", value)
+    assert code == 2 and "--utilization" in err
+
+
+@pytest.mark.parametrize("name", SHIPPED_PROFILES)
+def test_shipped_profiles_plan_cleanly(cli, name):
+    code, p, _ = plan_json(cli, name)
+    assert code == 0
+    assert not [f for f in p["findings"] if f["severity"] == "error"]
+
+
+def test_catalogs_cover_the_schema():
+    gpu_types = schema()["properties"]["gpu"]["properties"]["type"]["enum"]
+    assert set(catalog.gpus()) == set(gpu_types)
+    for spec in catalog.gpus().values():
+        assert spec.gpu_hour_usd > 0 and spec.price_source and spec.price_seen
+    for name in SHIPPED_PROFILES:
+        assert catalog.model(deployment(REPO_ROOT / "profiles" / f"{name}.yaml").model.id)
+
+
+def test_make_plan_passes_profile_and_utilization():
+    out = subprocess.run(
+        ["make", "-n", "-s", "plan", "PROFILE=long-context", "UTILIZATION=0.5"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "-m generator plan long-context --utilization 0.5" in out
+    out = subprocess.run(
+        ["make", "-n", "-s", "plan"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "-m generator plan prod" in out and "--utilization" not in out

@@ -1,0 +1,263 @@
+"""Rules: each one tripped by a profile and left quiet by a close one, with located messages."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import BASE_PROFILE, SHIPPED_PROFILES
+
+from generator.deployment import build_deployment
+from generator.errors import ProfileError
+from generator.pipeline import load
+from generator.profile import load_profile
+from generator.rules import RULES, run_rules
+from generator.validate import validate_profile
+
+BASE = f"extends: {BASE_PROFILE}\n"
+
+# (rule id, {file: text} or the text of p.yaml, whether the rule must fire on p.yaml)
+CASES = [
+    ("latest-image-tag", "images:\n  serve:\n    tag: latest\n", True),
+    ("latest-image-tag", "images:\n  serve:\n    tag: latest\n    allow_latest: true\n", False),
+    ("latest-image-allowed", "images:\n  serve:\n    tag: latest\n    allow_latest: true\n", True),
+    ("latest-image-allowed", "", False),
+    ("image-version-mismatch", "sglang:\n  version: '0.5.23'\n", True),
+    ("image-version-mismatch", "", False),
+    ("removed-modal-knob", "autoscaling:\n  keep_warm: 1\n", True),
+    ("removed-modal-knob", "concurrency_limit: 3\n", True),
+    ("removed-modal-knob", "autoscaling:\n  min_containers: 0\n", False),
+    ("model-not-in-catalog", "model:\n  id: zai-org/GLM-5-FP8\n", True),
+    ("model-not-in-catalog", "", False),
+    ("gpu-count-parallelism", "gpu:\n  count: 4\n", True),
+    ("gpu-count-parallelism", "sglang:\n  data_parallel_size: 2\n", True),
+    (
+        "gpu-count-parallelism",
+        "sglang:\n  data_parallel_size: 8\n  extra_args: [--enable-dp-attention]\n",
+        False,
+    ),
+    ("gpu-count-parallelism", "", False),
+    ("fp8-kv-eagle", "sglang:\n  kv_cache_dtype: fp8_e4m3\n", True),
+    ("fp8-kv-eagle", "sglang:\n  kv_cache_dtype: auto\n", True),  # auto is FP8 on B200
+    ("fp8-kv-eagle", "gpu:\n  type: H200\nsglang:\n  kv_cache_dtype: auto\n", False),
+    (
+        "fp8-kv-eagle",
+        "sglang:\n  kv_cache_dtype: fp8_e4m3\n  speculative: {enabled: false}\n",
+        False,
+    ),
+    (
+        "fp8-kv-accuracy",
+        "sglang:\n  kv_cache_dtype: fp8_e5m2\n  speculative: {enabled: false}\n",
+        True,
+    ),
+    (
+        "fp8-kv-accuracy",
+        "sglang:\n  kv_cache_dtype: bfloat16\n  speculative: {enabled: false}\n",
+        False,
+    ),
+    ("kv-pool-empty", "gpu:\n  type: H100\n", True),
+    ("kv-pool-empty", "gpu:\n  type: H200\n", False),
+    ("context-beyond-positions", "sglang:\n  context_length: 262144\n", True),
+    ("context-beyond-positions", "sglang:\n  context_length: 202752\n", False),
+    ("context-beyond-kv-pool", "sglang:\n  mem_fraction_static: 0.5\n", True),
+    (
+        "context-beyond-kv-pool",
+        "sglang:\n  mem_fraction_static: 0.5\n  context_length: 65536\n",
+        False,
+    ),
+    (
+        "chunked-prefill-beyond-context",
+        "sglang:\n  context_length: 8192\n  chunked_prefill_size: 16384\n",
+        True,
+    ),
+    (
+        "chunked-prefill-beyond-context",
+        "sglang:\n  context_length: 8192\n  chunked_prefill_size: 4096\n",
+        False,
+    ),
+    ("speculative-draft-tokens", "sglang:\n  speculative: {num_draft_tokens: 6}\n", True),
+    (
+        "speculative-draft-tokens",
+        "sglang:\n  speculative: {num_steps: 2, eagle_topk: 2, num_draft_tokens: 8}\n",
+        True,
+    ),
+    (
+        "speculative-draft-tokens",
+        "sglang:\n  speculative: {num_steps: 5, eagle_topk: 8, num_draft_tokens: 64}\n",
+        False,
+    ),
+    (
+        "speculative-draft-tokens",
+        "sglang:\n  speculative: {enabled: false, num_draft_tokens: 6}\n",
+        False,
+    ),
+    ("concurrency-above-running-requests", "concurrency:\n  max_inputs: 64\n", True),
+    ("concurrency-above-running-requests", "concurrency:\n  max_inputs: 48\n", False),
+    ("startup-timeout-short", "timeouts:\n  startup: 600\n", True),
+    ("startup-timeout-short", "timeouts:\n  startup: 900\n", False),
+    ("startup-timeout-jit", "timeouts:\n  startup: 900\n", True),
+    ("startup-timeout-jit", "timeouts:\n  startup: 600\n", False),  # the error covers it
+    ("startup-timeout-jit", "timeouts:\n  startup: 2580\n", False),
+    ("idle-cost-unacknowledged", "autoscaling:\n  min_containers: 1\n", True),
+    (
+        "idle-cost-unacknowledged",
+        "autoscaling:\n  min_containers: 1\n  idle_cost_acknowledged: true\n",
+        False,
+    ),
+    ("deepgemm-cache-shared", "env:\n  SGLANG_DG_CACHE_DIR: /tmp/deepgemm\n", True),
+    ("deepgemm-cache-shared", "env:\n  SGLANG_DG_CACHE_DIR: /dg-cache/kernels\n", True),
+    (
+        "deepgemm-cache-shared",
+        # Same GPU and SGLang version, so the same keyed directory, but another image build.
+        {"p.yaml": "", "q.yaml": "images:\n  serve:\n    tag: v0.5.10-cu130-amd64\n"},
+        True,
+    ),
+    (
+        "deepgemm-cache-shared",
+        # The same volume for another GPU type: keyed apart, so no finding.
+        {"p.yaml": "", "q.yaml": "gpu:\n  type: H200\n"},
+        False,
+    ),
+    (
+        "deepgemm-cache-shared",
+        # Forcing one directory for both GPU types defeats the key.
+        {
+            "p.yaml": "env:\n  SGLANG_DG_CACHE_DIR: /dg-cache/b200-sglang-0.5.10\n",
+            "q.yaml": "gpu:\n  type: H200\nenv:\n  SGLANG_DG_CACHE_DIR: /dg-cache/b200-sglang-0.5.10\n",
+        },
+        True,
+    ),
+    ("deepgemm-cache-shared", "", False),
+]
+
+
+def problems_for(root, name: str = "p.yaml"):
+    """Every problem `validate` would report: schema-stage ones (removed knobs) or the rules'."""
+    try:
+        profile = validate_profile(load_profile(str(root / name)))
+    except ProfileError as exc:
+        return exc.problems
+    return run_rules(build_deployment(profile), profile)
+
+
+def _files(spec) -> dict[str, str]:
+    files = spec if isinstance(spec, dict) else {"p.yaml": spec}
+    return {name: BASE + text for name, text in files.items()}
+
+
+@pytest.mark.parametrize(
+    "rule_id,spec,trips",
+    CASES,
+    ids=[f"{c[0]}-{'trips' if c[2] else 'quiet'}-{i}" for i, c in enumerate(CASES)],
+)
+def test_rule(rule_id, spec, trips, profile_tree):
+    root = profile_tree(_files(spec))
+    found = [p for p in problems_for(root) if p.rule == rule_id]
+    if not trips:
+        assert found == []
+        return
+    assert found, f"{rule_id} did not fire"
+    for problem in found:
+        assert problem.severity == RULES[rule_id].severity
+        assert "Found:" in problem.message
+        assert problem.location is not None  # in p.yaml, or where a parent set the value
+        if RULES[rule_id].reference:
+            assert RULES[rule_id].reference in problem.hint
+
+
+def test_every_rule_has_cases_both_ways():
+    tripped = {c[0] for c in CASES if c[2]}
+    quiet = {c[0] for c in CASES if not c[2]}
+    mine = set(RULES) - {r for r in RULES if r.startswith("sglang-")}  # flag rules: test_flags
+    assert mine <= tripped and mine <= quiet, sorted(mine - (tripped & quiet))
+
+
+def test_every_rule_is_documented():
+    for r in RULES.values():
+        assert r.severity in ("error", "warning") and r.summary, r.id
+
+
+def test_errors_fail_validation(profile_tree, cli):
+    root = profile_tree(_files("timeouts:\n  startup: 600\n"))
+    code, _, err = cli("validate", str(root / "p.yaml"))
+    assert code == 1
+    assert "p.yaml:3:12: [startup-timeout-short] timeouts.startup:" in err
+    assert "Set timeouts.startup >= 840" in err
+    with pytest.raises(ProfileError):
+        load(root / "p.yaml")
+
+
+def test_warnings_pass_validation_and_can_be_silenced(profile_tree, cli):
+    root = profile_tree(
+        {
+            "w.yaml": BASE + "concurrency:\n  max_inputs: 64\n",
+            "s.yaml": BASE + "concurrency:\n  max_inputs: 64\n"
+            "silence:\n  concurrency-above-running-requests: a gateway caps it at 48\n",
+        }
+    )
+    code, out, err = cli("validate", str(root / "w.yaml"))
+    assert code == 0 and "ok: w (1 warnings)" in out
+    assert "warning: [concurrency-above-running-requests] concurrency.max_inputs:" in err
+    assert "silence with `silence: {concurrency-above-running-requests: reason}`" in err
+    code, out, err = cli("validate", str(root / "s.yaml"))
+    assert code == 0 and out.strip() == "ok: s" and err == ""
+
+
+def test_silence_that_cannot_work_is_reported(profile_tree):
+    root = profile_tree(
+        {
+            "p.yaml": BASE + "silence:\n  startup-timeout-shrt: typo\n"
+            "  idle-cost-unacknowledged: trying to silence an error\n"
+        }
+    )
+    found = {p.path: p for p in problems_for(root) if p.rule == "silence"}
+    typo = found[("silence", "startup-timeout-shrt")]
+    assert typo.severity == "warning" and "no rule has this id" in typo.message
+    assert typo.hint == "did you mean startup-timeout-short?"
+    assert "errors cannot be silenced" in found[("silence", "idle-cost-unacknowledged")].message
+
+
+def test_removed_knob_replaces_the_generic_message(profile_tree, cli):
+    root = profile_tree(_files("autoscaling:\n  container_idle_timeout: 300\n"))
+    code, _, err = cli("validate", str(root / "p.yaml"))
+    assert code == 1
+    assert (
+        "p.yaml:3:3: [removed-modal-knob] autoscaling.container_idle_timeout: "
+        "`container_idle_timeout` was renamed scaledown_window in modal 1.x and removed in 1.4.0; "
+        "set autoscaling.scaledown_window instead. Found: container_idle_timeout=300"
+    ) in err
+    assert "unknown field 'container_idle_timeout'" not in err
+
+
+def test_removed_knob_beside_other_schema_errors(profile_tree):
+    root = profile_tree(_files("allow_concurrent_inputs: 20\nautoscaling:\n  max_container: 3\n"))
+    problems = problems_for(root)
+    messages = [p.message for p in problems]
+    assert any("@modal.concurrent(max_inputs=...)" in m for m in messages)
+    assert any("unknown field 'max_container'" in m for m in messages)
+    assert not any("unknown field 'allow_concurrent_inputs'" in m for m in messages)
+
+
+def test_removed_knob_names_inside_env_are_just_names(profile_tree):
+    # env keys are variable names (and must be upper case): no Modal-knob message for them.
+    root = profile_tree(_files("env:\n  KEEP_WARM: '1'\n"))
+    assert [p for p in problems_for(root) if p.rule == "removed-modal-knob"] == []
+
+
+def test_idle_cost_message_gives_the_monthly_bill(profile_tree):
+    root = profile_tree(_files("autoscaling:\n  min_containers: 2\n"))
+    (problem,) = [p for p in problems_for(root) if p.rule == "idle-cost-unacknowledged"]
+    assert "about $73,000 a month" in problem.message  # 2 x 8 x $6.25 x 730 h
+
+
+def test_fp8_kv_auto_message_says_what_auto_means(profile_tree):
+    root = profile_tree(_files("sglang:\n  kv_cache_dtype: auto\n"))
+    (problem,) = [p for p in problems_for(root) if p.rule == "fp8-kv-eagle"]
+    assert "kv_cache_dtype=auto, which is fp8_e4m3 on B200 for this model" in problem.message
+    assert "sgl-project/sglang#22359" in problem.hint
+
+
+@pytest.mark.parametrize("name", SHIPPED_PROFILES)
+def test_shipped_profiles_trip_no_sizing_rule(name):
+    """The shipped profiles validate with no error and none of these rules' warnings."""
+    loaded = load(name)
+    mine = {c[0] for c in CASES}
+    assert [str(p) for p in loaded.warnings if p.rule in mine or p.rule == "silence"] == []
