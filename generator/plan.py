@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from generator import catalog
 from generator.catalog import GpuSpec, ModelSpec
 from generator.deployment import Deployment
-from generator.errors import ProfileError, UsageError
+from generator.errors import Problem, ProfileError, UsageError
+from generator.profile import Profile
 
 GIB = 1 << 30
 GB = 10**9
@@ -453,7 +454,9 @@ def _advice(d: Deployment, cap: Capacity) -> list[str]:
     return advice
 
 
-def build(loaded_profile, deployment: Deployment, problems, utilization: float) -> dict:
+def build(
+    profile: Profile, deployment: Deployment, problems: list[Problem], utilization: float
+) -> dict:
     """The plan as a JSON-ready dict (the keys of KEYS, in that order)."""
     d = deployment
     cap, dec, cold = capacity(d), decode(d), cold_start(d)
@@ -463,7 +466,7 @@ def build(loaded_profile, deployment: Deployment, problems, utilization: float) 
             "generator/catalog/models.yaml so `plan` can size it"
         )
     price, source = gpu_hour_price(d)
-    silence = loaded_profile.data.get("silence", {})
+    silence = profile.data.get("silence", {})
     from generator.rules import RULES, silenced_findings
 
     plan = {
