@@ -434,23 +434,25 @@ def _advice(d: Deployment, cap: Capacity) -> list[str]:
         return []
     mrr = d.sglang.max_running_requests
     fit = cap.max_full_context_sequences
+    options = []
+    if fit:
+        options.append(f"set sglang.max_running_requests <= {fit}")
+    if cap.kv_pool_tokens // mrr:
+        options.append(f"cap sglang.context_length <= {cap.kv_pool_tokens // mrr:,}")
+    # Above ~0.95 too little is left for activations, CUDA graphs and the EAGLE draft's pool.
+    if cap.mem_fraction_needed <= 0.95:
+        options.append(f"raise sglang.mem_fraction_static to {cap.mem_fraction_needed:.2f}")
+    else:
+        options.append(
+            f"use more or larger GPUs (mem_fraction_static would need "
+            f"{cap.mem_fraction_needed:.2f}, beyond a safe 0.95)"
+        )
     advice = [
         f"at full length only {fit} of {mrr} running requests fit; SGLang queues or retracts "
         "the rest (no crash, but latency)",
-        "to hold them all at full length:",
+        f"to hold them all at full length: {options[0]}",
+        *(f"or {option}" for option in options[1:]),
     ]
-    if fit:
-        advice.append(f"set sglang.max_running_requests <= {fit}")
-    if cap.kv_pool_tokens // mrr:
-        advice.append(f"or cap sglang.context_length <= {cap.kv_pool_tokens // mrr:,}")
-    # Above ~0.95 too little is left for activations, CUDA graphs and the EAGLE draft's pool.
-    if cap.mem_fraction_needed <= 0.95:
-        advice.append(f"or raise sglang.mem_fraction_static to {cap.mem_fraction_needed:.2f}")
-    else:
-        advice.append(
-            f"or use more or larger GPUs (mem_fraction_static would need "
-            f"{cap.mem_fraction_needed:.2f}, beyond a safe 0.95)"
-        )
     return advice
 
 
