@@ -50,12 +50,25 @@ def test_prod_memory_and_kv_capacity(cli):
     assert "more or larger GPUs" in advice  # would need mem_fraction_static 5.56
 
 
-def test_long_context_tells_what_fits(cli):
+def test_long_context_fits_its_running_requests(cli):
     _, p, _ = plan_json(cli, "long-context")
     pool = 178 * GIB * 0.88 - 88.125e9
     assert p["kv_pool_tokens"] == int(pool // 100_152) // 64 * 64 == 799_424
     assert p["max_full_context_sequences"] == 3
+    assert p["running_requests_fit"] is True
+
+
+def test_plan_tells_what_fits_when_running_requests_do_not(profile_tree, cli):
+    from generator import PROFILES_DIR
+
+    root = profile_tree(
+        {
+            "p.yaml": f"extends: {PROFILES_DIR / 'long-context.yaml'}\nsglang:\n  max_running_requests: 8\n"
+        }
+    )
+    _, p, _ = plan_json(cli, root / "p.yaml")
     assert p["running_requests_fit"] is False
+    assert p["running_requests_shortfall_tokens"] == 8 * 202_752 - 799_424
     assert "max_running_requests <= 3" in "\n".join(p["running_requests_advice"])
 
 
