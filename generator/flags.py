@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from generator.deployment import Deployment
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """How one SGLang version spells the settings that were renamed upstream."""
-
-    sparse_prefill_flag: str
-    sparse_decode_flag: str
-    sparse_attention_backend: str  # the value of --attention-backend for DSA models
-
-
-def dialect(version: str) -> Dialect:
-    # DSA flags were called NSA until 0.5.13; 0.5.20 removed the old names (facts.md, server_args.py).
-    if version_tuple(version) < (0, 5, 13):
-        return Dialect("--nsa-prefill-backend", "--nsa-decode-backend", "nsa")
-    return Dialect("--dsa-prefill-backend", "--dsa-decode-backend", "dsa")
+from generator.sglang_versions import dialect
 
 
 @dataclass(frozen=True)
@@ -102,15 +84,17 @@ def flag_set(deployment: Deployment) -> list[Flag]:
         "sparse_decode_backend",
     )
     add("--moe-runner-backend", s.moe_runner_backend, "moe_runner_backend")
-    add(
-        "--enable-flashinfer-allreduce-fusion",
-        s.enable_flashinfer_allreduce_fusion,
-        "enable_flashinfer_allreduce_fusion",
-    )
+    if s.enable_flashinfer_allreduce_fusion:
+        option, *values = words.allreduce_fusion
+        add(option, values[0] if values else True, "enable_flashinfer_allreduce_fusion")
     add("--enable-metrics", s.enable_metrics, "enable_metrics")
     add("--watchdog-timeout", s.watchdog_timeout, "watchdog_timeout")
     flags.extend(_extra_flags(s.extra_args))
     return flags
+
+
+# argparse reads "-1" as a value, not an option, when no option looks like a number.
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
 def _extra_flags(extra_args: tuple[str, ...]) -> list[Flag]:
@@ -124,7 +108,7 @@ def _extra_flags(extra_args: tuple[str, ...]) -> list[Flag]:
         if arg.startswith("--") and "=" in arg:
             option, value = arg.split("=", 1)
             flags.append(Flag(option, (value,), field))
-        elif arg.startswith("-") or not flags:
+        elif (arg.startswith("-") and not _NEGATIVE_NUMBER.match(arg)) or not flags:
             flags.append(Flag(arg, (), field))
         else:
             last = flags[-1]

@@ -540,3 +540,38 @@ def _deepgemm_shared(d: Deployment):
                 f"Found: {d.profile_name}={'/'.join(mine)}, {other.profile_name}={'/'.join(theirs)}",
                 path,
             )
+
+
+def _flag_problems(d: Deployment, severity: str) -> Iterator[Finding]:
+    from generator.flags import flag_set
+    from generator.sglang_versions import check_flag_set
+
+    for problem in check_flag_set(flag_set(d), d.sglang.version):
+        if problem.severity == severity:
+            yield Finding(problem.message, problem.field or ("sglang",))
+
+
+@rule(
+    "sglang-flag",
+    "error",
+    "A flag or value the profile's SGLang version does not accept (read from its manifest).",
+)
+def _sglang_flag(d: Deployment):
+    yield from _flag_problems(d, "error")
+
+
+@rule("sglang-flag-deprecated", "warning", "A flag the profile's SGLang version deprecates.")
+def _sglang_flag_deprecated(d: Deployment):
+    yield from _flag_problems(d, "warning")
+
+
+@rule("sglang-env-unknown", "warning", "An SGLANG_* variable the SGLang version does not read.")
+def _sglang_env(d: Deployment):
+    from generator.sglang_versions import unknown_env_vars
+
+    for name in unknown_env_vars([n for n, _ in d.sglang.env], d.sglang.version):
+        yield Finding(
+            f"SGLang {d.sglang.version} does not read {name}: a typo, or a variable this "
+            f"version dropped; remove it. Found: {name}",
+            ("sglang", "env", name),
+        )

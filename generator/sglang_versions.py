@@ -1,0 +1,249 @@
+"""What each pinned SGLang version accepts, read from its flag manifest (no torch, no sglang).
+
+Manifests in generator/manifests/ are extracted from the real package's own parser by
+`make sglang-manifest VERSION=x`. The checks here judge a flag set as argparse would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.errors import did_you_mean
+
+if TYPE_CHECKING:
+    from generator.flags import Flag
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
+
+# Flags upstream renamed, with the version that introduced the new name (facts.md).
+RENAMED = {
+    "--nsa-prefill-backend": ("--dsa-prefill-backend", "0.5.13"),
+    "--nsa-decode-backend": ("--dsa-decode-backend", "0.5.13"),
+}
+_HUMAN_INT = re.compile(r"^-?\d+(\.\d+)?[kKmMgG]?$")  # sglang's human_readable_int: 128k, 1.5M
+
+
+@dataclass(frozen=True)
+class Argument:
+    dest: str
+    option_strings: tuple[str, ...]
+    action: str
+    type: str | None
+    choices: tuple[str, ...] | None
+    nargs: str | int | None
+    deprecated: bool
+    replaced_by: str | None
+    error_when_used: str | None
+
+    @classmethod
+    def from_manifest(cls, entry: dict[str, Any]) -> Argument:
+        choices = entry["choices"]
+        return cls(
+            dest=entry["dest"],
+            option_strings=tuple(entry["option_strings"]),
+            action=entry["action"],
+            type=entry["type"],
+            choices=tuple(str(c) for c in choices) if choices is not None else None,
+            nargs=entry["nargs"],
+            deprecated=entry["deprecated"],
+            replaced_by=entry["replaced_by"],
+            error_when_used=entry["error_when_used"],
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    version: str
+    arguments: tuple[Argument, ...]
+    env_vars: frozenset[str]
+    allow_abbrev: bool
+
+    @property
+    def options(self) -> dict[str, Argument]:
+        return {opt: arg for arg in self.arguments for opt in arg.option_strings}
+
+
+def supported_versions() -> list[str]:
+    names = (p.stem.removeprefix("sglang-") for p in MANIFESTS_DIR.glob("sglang-*.json"))
+    return sorted(names, key=version_tuple)
+
+
+@cache
+def manifest(version: str) -> Manifest:
+    path = MANIFESTS_DIR / f"sglang-{version}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Manifest(
+        version=data["sglang_version"],
+        arguments=tuple(Argument.from_manifest(e) for e in data["args"]),
+        env_vars=frozenset(data["env_vars"]),
+        allow_abbrev=data["allow_abbrev"],
+    )
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one SGLang version spells settings that were renamed upstream, read from its manifest."""
+
+    sparse_prefill_flag: str
+    sparse_decode_flag: str
+    sparse_attention_backend: str  # --attention-backend value for DSA models (GLM-5.x)
+    allreduce_fusion: tuple[str, ...]  # the argv that turns FlashInfer all-reduce fusion on
+
+
+def _current(m: Manifest, *spellings: str) -> str:
+    """The first spelling this version has and does not deprecate (else the first it has)."""
+    options = m.options
+    present = [s for s in spellings if s in options]
+    fresh = [s for s in present if not options[s].deprecated]
+    return (fresh or present or list(spellings))[0]
+
+
+@cache
+def dialect(version: str) -> Dialect:
+    # DSA flags were called NSA until 0.5.13, and 0.5.20 dropped the old names; FlashInfer
+    # all-reduce fusion moved from a switch to a backend choice. The manifest says which is live.
+    m = manifest(version)
+    backend_choices = m.options["--attention-backend"].choices or ()
+    fusion = _current(
+        m, "--flashinfer-allreduce-fusion-backend", "--enable-flashinfer-allreduce-fusion"
+    )
+    return Dialect(
+        sparse_prefill_flag=_current(m, "--dsa-prefill-backend", "--nsa-prefill-backend"),
+        sparse_decode_flag=_current(m, "--dsa-decode-backend", "--nsa-decode-backend"),
+        sparse_attention_backend="dsa" if "dsa" in backend_choices else "nsa",
+        allreduce_fusion=(fusion, "auto") if fusion.endswith("-backend") else (fusion,),
+    )
+
+
+def _resolve_option(option: str, m: Manifest) -> tuple[Argument | None, str]:
+    """argparse's lookup: exact match, else a unique prefix; returns (argument, problem)."""
+    options = m.options
+    if option in options:
+        return options[option], ""
+    if option.startswith("--") and m.allow_abbrev:
+        matches = sorted({o for o in options if o.startswith(option)})
+        if len({options[o].dest for o in matches}) == 1:
+            return options[matches[0]], ""
+        if matches:
+            return None, f"ambiguous flag {option}: could be {', '.join(matches)}"
+    return None, ""
+
+
+def _elsewhere(option: str, version: str) -> str:
+    """Where an unknown flag does exist: a rename, or another known version."""
+    if option in RENAMED:
+        new, since = RENAMED[option]
+        if version_tuple(version) >= version_tuple(since):
+            return f"{option} was renamed {new} in {since}"
+    others = [v for v in supported_versions() if v != version and option in manifest(v).options]
+    return f"{option} exists in SGLang {', '.join(others)}" if others else ""
+
+
+def _check_value(arg: Argument, flag: Flag) -> str:
+    values = flag.values
+    if arg.error_when_used:
+        return arg.error_when_used
+    nargs = arg.nargs
+    if nargs == 0:
+        return f"{flag.option} is a switch and takes no value, got {list(values)}" if values else ""
+    if nargs is None and len(values) != 1:
+        return f"{flag.option} takes exactly one value, got {len(values)}"
+    if nargs == "?" and len(values) > 1:
+        return f"{flag.option} takes at most one value, got {len(values)}"
+    if nargs == "+" and not values:
+        return f"{flag.option} takes one or more values, got none"
+    if isinstance(nargs, int) and len(values) != nargs:
+        return f"{flag.option} takes {nargs} values, got {len(values)}"
+    for value in values:
+        if arg.type == "int":
+            try:
+                int(value)
+            except ValueError:
+                return f"{flag.option} expects an integer, got {value!r}"
+        elif arg.type == "float":
+            try:
+                float(value)
+            except ValueError:
+                return f"{flag.option} expects a number, got {value!r}"
+        elif arg.type == "human_readable_int" and not _HUMAN_INT.match(value):
+            return f"{flag.option} expects an integer such as 131072 or 128k, got {value!r}"
+        elif arg.type == "json.loads":
+            try:
+                json.loads(value)
+            except ValueError:
+                return f"{flag.option} expects JSON, got {value!r}"
+        if arg.choices is not None and value not in arg.choices:
+            hint = did_you_mean(value, arg.choices)
+            return (
+                f"{flag.option} {value!r} is not offered by this SGLang; choose one of "
+                f"{', '.join(arg.choices)}" + (f" ({hint})" if hint else "")
+            )
+    return ""
+
+
+@dataclass(frozen=True)
+class FlagProblem:
+    message: str
+    field: tuple[str | int, ...] | None
+    severity: str  # "error" or "warning"
+
+
+def check_flag_set(flags: list[Flag], version: str) -> list[FlagProblem]:
+    """Judge a flag set as SGLang `version`'s parser would, plus conflicts and deprecations."""
+    m = manifest(version)
+    options = m.options
+    problems: list[FlagProblem] = []
+    seen: dict[str, Flag] = {}
+    for flag in flags:
+        label = f"SGLang {version}"
+        arg, problem = _resolve_option(flag.option, m)
+        if arg is None:
+            if not problem:
+                known = [o for o in options if o.startswith("--")]
+                hints = [
+                    h
+                    for h in (_elsewhere(flag.option, version), did_you_mean(flag.option, known))
+                    if h
+                ]
+                problem = f"{label} has no flag {flag.option}" + (
+                    f" ({'; '.join(hints)})" if hints else ""
+                )
+            problems.append(FlagProblem(problem, flag.field, "error"))
+            continue
+        if arg.dest in seen:
+            first = seen[arg.dest]
+            where = ".".join(map(str, first.field)) if first.field else first.option
+            problems.append(
+                FlagProblem(f"{flag.option} is already set by {where}", flag.field, "error")
+            )
+            continue
+        seen[arg.dest] = flag
+        problem = _check_value(arg, flag)
+        if problem:
+            problems.append(FlagProblem(f"{label}: {problem}", flag.field, "error"))
+        if arg.deprecated and not arg.error_when_used:
+            instead = f"; use {arg.replaced_by}" if arg.replaced_by else ""
+            problems.append(
+                FlagProblem(
+                    f"{flag.option} is deprecated in {label}{instead}", flag.field, "warning"
+                )
+            )
+    return problems
+
+
+def unknown_env_vars(names: list[str], version: str) -> list[str]:
+    """SGLANG_* variables the version does not read (a typo, or one it dropped)."""
+    known = manifest(version).env_vars
+    if not known:
+        return []
+    return [n for n in names if n.startswith("SGLANG_") and n not in known]
