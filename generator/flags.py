@@ -135,6 +135,11 @@ def flag_note(flag: Flag) -> str:
         return "weights + KV pool; the rest is activations and CUDA graphs"
     if flag.option == "--attention-backend" and value in ("dsa", "nsa"):
         return "GLM-5.1's DeepSeek sparse attention (spelt nsa before SGLang 0.5.13)"
+    if flag.option in (
+        "--enable-flashinfer-allreduce-fusion",
+        "--flashinfer-allreduce-fusion-backend",
+    ):
+        return "all-reduce fused with the next RMSNorm (FlashInfer, Blackwell)"
     if flag.option == "--enable-metrics":
         return "Prometheus metrics at /metrics"
     return ""

@@ -1,7 +1,7 @@
 """Load profile YAML with source positions, resolve `extends`, and merge.
 
 Merge rule: mappings merge key by key, recursively; lists and scalars in the child replace the
-parent's value whole. `extends` names a profile in the same folder (without `.yaml`) or a path
+parent's value whole; a null removes an inherited key (its schema default applies again). `extends` names a profile in the same folder (without `.yaml`) or a path
 relative to the child file.
 """
 
@@ -49,7 +49,9 @@ def resolve_profile_path(ref: str, relative_to: Path | None = None) -> Path:
             return candidate
     folder = relative_to.parent if relative_to is not None else PROFILES_DIR
     known = sorted(p.stem for p in folder.glob("*.yaml"))
-    hint = did_you_mean(as_path.stem, known) or (f"known profiles: {', '.join(known)}" if known else "")
+    hint = did_you_mean(as_path.stem, known) or (
+        f"known profiles: {', '.join(known)}" if known else ""
+    )
     raise ProfileError(f"profile not found: {ref}" + (f" ({hint})" if hint else ""))
 
 
@@ -102,11 +104,17 @@ def _record_positions(node, path: FieldPath, file: Path, origins, problems) -> N
 
 
 def merge(parent: Any, child: Any) -> Any:
-    """Maps merge deeply; lists and scalars in the child replace the parent's value."""
+    """Maps merge deeply; lists and scalars in the child replace the parent's value.
+
+    A null in a child map removes the inherited key, so the schema default applies again.
+    """
     if isinstance(parent, dict) and isinstance(child, dict):
         merged = dict(parent)
         for key, value in child.items():
-            merged[key] = merge(parent[key], value) if key in parent else value
+            if value is None and key in parent:
+                del merged[key]
+            else:
+                merged[key] = merge(parent[key], value) if key in parent else value
         return merged
     return child
 

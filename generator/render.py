@@ -70,7 +70,8 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         **dict(d.env),
         **dict(d.sglang.env),
     }
-    constants = {d.model_dir: "MODEL_DIR"}
+    # Values that have a named constant in the app are written as that name.
+    constants = {d.model_dir: "MODEL_DIR", d.deepgemm_cache_dir: "DEEPGEMM_CACHE_DIR"}
     flags = [
         {
             "code": [constants.get(arg) or python_literal(arg) for arg in flag.argv],
@@ -107,9 +108,15 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "deepgemm_cache_dir": d.deepgemm_cache_dir,
         "download_python": d.images.download.python_version,
         "hf_hub_requirement": f"huggingface-hub[hf_xet]=={d.images.download.huggingface_hub_version}",
-        "download_env": sorted(dict(d.env).items()),
+        "download_env": [
+            (python_literal(k), python_literal(v))
+            for k, v in sorted({"HF_XET_HIGH_PERFORMANCE": "1", **dict(d.env)}.items())
+        ],
         "serve_image": d.images.serve.ref,
-        "serve_env": sorted(serve_env.items()),
+        "serve_env": [
+            (python_literal(k), constants.get(v) or python_literal(v))
+            for k, v in sorted(serve_env.items())
+        ],
         "download_timeout": d.timeouts.download,
         "precompile_timeout": d.timeouts.precompile,
         # compile_deep_gemm's own wait for the server, a little under the function's timeout.

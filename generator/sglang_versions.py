@@ -210,14 +210,8 @@ def check_flag_set(flags: list[Flag], version: str) -> list[FlagProblem]:
         if arg is None:
             if not problem:
                 known = [o for o in options if o.startswith("--")]
-                hints = [
-                    h
-                    for h in (_elsewhere(flag.option, version), did_you_mean(flag.option, known))
-                    if h
-                ]
-                problem = f"{label} has no flag {flag.option}" + (
-                    f" ({'; '.join(hints)})" if hints else ""
-                )
+                hint = _elsewhere(flag.option, version) or did_you_mean(flag.option, known)
+                problem = f"{label} has no flag {flag.option}" + (f" ({hint})" if hint else "")
             problems.append(FlagProblem(problem, flag.field, "error"))
             continue
         if arg.dest in seen:
@@ -228,6 +222,16 @@ def check_flag_set(flags: list[Flag], version: str) -> list[FlagProblem]:
             )
             continue
         seen[arg.dest] = flag
+        if flag.option not in options:
+            full = next(o for o in arg.option_strings if o.startswith(flag.option))
+            problems.append(
+                FlagProblem(
+                    f"{flag.option} is an abbreviation of {full}; write it out (a new flag in a "
+                    "later SGLang can make it ambiguous)",
+                    flag.field,
+                    "warning",
+                )
+            )
         problem = _check_value(arg, flag)
         if problem:
             problems.append(FlagProblem(f"{label}: {problem}", flag.field, "error"))

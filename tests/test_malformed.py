@@ -104,8 +104,8 @@ CASES = [
     ),
     (
         "image-version-mismatch",
-        {"p.yaml": BASE + "sglang:\n  version: '0.5.23'\n"},
-        ["[image-version-mismatch] images.serve.tag:", "sglang.version=0.5.23"],
+        {"p.yaml": BASE + "sglang:\n  version: '0.5.10'\n"},
+        ["[image-version-mismatch] images.serve.tag:", "sglang.version=0.5.10"],
     ),
     (
         "not-a-mapping",

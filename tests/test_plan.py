@@ -227,7 +227,7 @@ def test_table_shows_the_json_figures(cli):
     _, p, _ = plan_json(cli, "prod")
     assert code == 0
     for text in (
-        "plan: prod (zai-org/GLM-5.1-FP8 on B200:8, SGLang 0.5.10)",
+        "plan: prod (zai-org/GLM-5.1-FP8 on B200:8, SGLang 0.5.23)",
         f"{p['weights_gib_per_gpu']:.2f} GiB",
         f"{p['kv_bytes_per_token']:,} B",
         f"{p['kv_pool_tokens']:,} tokens",

@@ -20,7 +20,7 @@ CASES = [
     ("latest-image-tag", "images:\n  serve:\n    tag: latest\n    allow_latest: true\n", False),
     ("latest-image-allowed", "images:\n  serve:\n    tag: latest\n    allow_latest: true\n", True),
     ("latest-image-allowed", "", False),
-    ("image-version-mismatch", "sglang:\n  version: '0.5.23'\n", True),
+    ("image-version-mismatch", "sglang:\n  version: '0.5.10'\n", True),
     ("image-version-mismatch", "", False),
     ("removed-modal-knob", "autoscaling:\n  keep_warm: 1\n", True),
     ("removed-modal-knob", "concurrency_limit: 3\n", True),
