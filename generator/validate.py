@@ -74,7 +74,8 @@ def _problems_for(error: jsonschema.ValidationError, profile: Profile) -> list[P
                     f"unknown field '{key}'",
                     profile.locate(path + (key, "<key>")),
                     path + (key,),
-                    hint=did_you_mean(str(key), known) or f"known fields: {', '.join(sorted(known))}",
+                    hint=did_you_mean(str(key), known)
+                    or f"known fields: {', '.join(sorted(known))}",
                 )
             )
         return problems
@@ -90,7 +91,11 @@ def _problems_for(error: jsonschema.ValidationError, profile: Profile) -> list[P
         hint = ""
         if isinstance(error.instance, str):
             hint = did_you_mean(error.instance, [c for c in error.validator_value if c])
-        return [Problem(f"expected one of {choices}, got {_describe(error.instance)}", where, path, hint)]
+        return [
+            Problem(
+                f"expected one of {choices}, got {_describe(error.instance)}", where, path, hint
+            )
+        ]
     bounds = {
         "minimum": ">=",
         "maximum": "<=",
@@ -136,5 +141,7 @@ def validate_profile(profile: Profile) -> Profile:
     profile.data = apply_defaults(profile.data)
     problems = schema_problems(profile)
     if problems:
-        raise ProfileError(f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems)
+        raise ProfileError(
+            f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems
+        )
     return profile
