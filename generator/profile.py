@@ -106,17 +106,17 @@ def _record_positions(node, path: FieldPath, file: Path, origins, problems) -> N
 def merge(parent: Any, child: Any) -> Any:
     """Maps merge deeply; lists and scalars in the child replace the parent's value.
 
-    A null in a child map removes the inherited key, so the schema default applies again.
+    A null in a map removes the key (an inherited one too), so the schema default applies.
     """
-    if isinstance(parent, dict) and isinstance(child, dict):
-        merged = dict(parent)
-        for key, value in child.items():
-            if value is None and key in parent:
-                del merged[key]
-            else:
-                merged[key] = merge(parent[key], value) if key in parent else value
-        return merged
-    return child
+    if not isinstance(child, dict):
+        return child
+    merged = dict(parent) if isinstance(parent, dict) else {}
+    for key, value in child.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge(merged.get(key), value)
+    return merged
 
 
 def _exists(data: Any, path: FieldPath) -> bool:

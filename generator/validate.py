@@ -54,6 +54,8 @@ def apply_defaults(data: dict[str, Any], node: dict[str, Any] | None = None) -> 
 
 def _describe(value: Any) -> str:
     kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    if value is None:
+        return "null"
     text = json.dumps(value) if kind != "object" else "a mapping"
     if len(text) > 60:
         text = text[:57] + "..."

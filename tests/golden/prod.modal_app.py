@@ -168,7 +168,9 @@ def serve():
     command = [sys.executable, "-m", "sglang.launch_server", *SGLANG_ARGS]
     if API_KEY_ENV:
         command += ["--api-key", os.environ[API_KEY_ENV]]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     threading.Thread(target=_stream_output, args=(process,), daemon=True).start()
     threading.Thread(target=_exit_when_dead, args=(process,), daemon=True).start()
 

@@ -1,0 +1,85 @@
+"""Ground truth: the real SGLang parser of each supported version judges our flag sets.
+
+Each version's real `sglang` package lives in a throwaway venv under .cache/sglang/ that
+scripts/sglang_manifest.py creates on first use (a few minutes, then cached).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import SHIPPED_PROFILES
+
+from generator import PROFILES_DIR, REPO_ROOT
+from generator.flags import _extra_flags, server_args
+from generator.pipeline import load
+from generator.sglang_versions import check_flag_set, supported_versions
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+from sglang_manifest import real_parse  # noqa: E402
+
+VERSIONS = supported_versions()
+
+
+def _retarget(profile_tree, name: str, version: str):
+    """The shipped profile, moved to another SGLang version (the image tag follows)."""
+    text = (
+        f"extends: {PROFILES_DIR / name}.yaml\n"
+        f"images:\n  serve:\n    tag: v{version}\n"
+        f"sglang:\n  version: '{version}'\n  env: null\n"
+    )
+    root = profile_tree({f"{name}-{version}.yaml": text})
+    return load(root / f"{name}-{version}.yaml").deployment
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_shipped_profiles_are_accepted_by_the_real_parser(profile_tree, version):
+    argvs = []
+    for name in SHIPPED_PROFILES:
+        args = server_args(_retarget(profile_tree, name, version))
+        argvs.append([*args, "--api-key", "k"])  # the app adds the key at run time
+    verdicts = real_parse(version, argvs)
+    for name, verdict in zip(SHIPPED_PROFILES, verdicts, strict=True):
+        assert verdict["ok"], f"{name} on SGLang {version}: {verdict['error']}"
+        assert verdict["warnings"] == [], f"{name} on SGLang {version}: {verdict['warnings']}"
+
+
+BASE = ["--model-path", "/m", "--tp-size", "8"]
+# (versions, extra argv, expected verdict): the same verdict from the real parser and ours.
+ARGVS = [
+    (VERSIONS, [], True),
+    (VERSIONS, ["--kv-cache-dtype", "bfloat16"], True),
+    (VERSIONS, ["--kv-cache-dtype", "bf17"], False),
+    (VERSIONS, ["--tool-call-parser", "glm47", "--reasoning-parser", "glm45"], True),
+    (VERSIONS, ["--reasoning-parser", "glm46"], False),
+    (VERSIONS, ["--mem-fraction-static", "ninety"], False),
+    (VERSIONS, ["--max-running-requests", "4.5"], False),
+    (VERSIONS, ["--chunked-prefill-size", "-1"], True),
+    (VERSIONS, ["--context-length", "128k"], True),
+    (VERSIONS, ["--disable-radix-cache"], True),
+    (VERSIONS, ["--disable-radix-cache", "yes"], False),
+    (VERSIONS, ["--log-level"], False),
+    (VERSIONS, ["--no-such-flag"], False),
+    (VERSIONS, ["--speculative-num", "3"], False),
+    (["0.5.10"], ["--nsa-prefill-backend", "trtllm"], True),
+    (["0.5.10"], ["--dsa-prefill-backend", "trtllm"], False),
+    (["0.5.10"], ["--nsa-decode-backend", "flashinfer_sparse_mla"], False),
+    (["0.5.23"], ["--dsa-prefill-backend", "trtllm"], True),
+    (["0.5.23"], ["--nsa-prefill-backend", "trtllm"], False),
+    (["0.5.23"], ["--attention-backend", "dsa"], True),
+    (["0.5.10"], ["--attention-backend", "dsa"], False),
+    (["0.5.23"], ["--flashinfer-allreduce-fusion-backend", "auto"], True),
+    (["0.5.10"], ["--flashinfer-allreduce-fusion-backend", "auto"], False),
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_our_verdicts_match_the_real_parser(version):
+    cases = [(extra, expected) for versions, extra, expected in ARGVS if version in versions]
+    real = real_parse(version, [BASE + extra for extra, _ in cases])
+    for (extra, expected), verdict in zip(cases, real, strict=True):
+        ours = check_flag_set(_extra_flags(tuple(BASE + extra)), version)
+        our_ok = not [p for p in ours if p.severity == "error"]
+        assert verdict["ok"] == expected, (version, extra, verdict)
+        assert our_ok == expected, (version, extra, ours)
