@@ -26,13 +26,15 @@ Importable API (tests use it):
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import difflib
 import fcntl
-import glob
 import hashlib
 import json
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -50,78 +52,63 @@ MARKER = ".sglang-manifest-env.json"
 
 SUPPORTED_VERSIONS = ("0.5.10", "0.5.23")
 
-# The CPU build of torch 2.13.0 that lies on this machine's disk (pip's find-links also
-# points there). Used by path when present, else by version (pip prefers the +cpu local
-# file for ==2.13.0 when it is on find-links).
-_TORCH_CPU_GLOB = "/opt/wheels/torch-2.13.0+cpu-cp311-*.whl"
-
-# Shared, pure-Python / small packages that `import sglang.srt.server_args` pulls in.
+# Pins: the minimal set of distributions that `import sglang.srt.server_args` +
+# `ServerArgs.add_cli_args(...)` needs, found by trial (import, read the ModuleNotFoundError,
+# add the package; then drop every package not in sys.modules afterwards and re-check).
+# Everything is installed with --no-deps, so pip resolves nothing and sglang's own pins
+# (CUDA kernels, torch==X) are never followed. Versions are chosen so that most wheels lie in
+# this machine's local wheel mirror (see _local_wheel); elsewhere pip fetches the same pins
+# from PyPI. The manifest depends only on sglang's own code, not on these versions.
 _COMMON = [
     "aiohappyeyeballs==2.7.1",
-    "aiohttp==3.14.5",
+    "aiohttp==3.14.3",
     "aiosignal==1.4.0",
     "annotated-types==0.8.0",
-    "anyio==4.16.0",
-    "asttokens==3.0.2",
+    "anyio==4.15.1",
     "attrs==26.1.0",
-    "certifi==2026.10.19.post1",
-    "charset-normalizer==3.5.3",
-    "executing==2.3.0",
-    "filelock==4.3.1",
+    "certifi==2026.7.22",
+    "charset-normalizer==3.5.2",
     "frozenlist==1.8.0",
-    "fsspec==2026.9.0",
     "idna==3.20",
-    "ipython==9.18.1",
-    "ipython_pygments_lexers==1.1.1",
-    "jedi==0.20.1",
-    "Jinja2==3.1.6",
-    "MarkupSafe==3.0.4",
-    "matplotlib-inline==0.2.2",
-    "mpmath==1.3.0",
+    "ipython==9.17.1",
     "msgspec==0.22.0",
-    "multidict==7.2.1",
-    "networkx==3.6.1",
+    "multidict==7.0.0",
     "numpy==2.4.6",
-    "orjson==3.13.0",
-    "packaging==26.4",
-    "parso==0.8.7",
-    "pexpect==4.9.0",
-    "pillow==13.0.0",
-    "prompt_toolkit==3.0.53",
+    "orjson==3.12.0",
+    "packaging==26.3",
+    "pillow==12.3.0",
     "propcache==0.5.4",
     "psutil==7.2.2",
-    "ptyprocess==0.7.0",
-    "pure_eval==0.2.4",
     "pybase64==1.5.1",
-    "pydantic==2.14.4",
-    "pydantic_core==2.50.5",
-    "Pygments==2.21.0",
-    "pyzmq==27.3.0",
+    "pydantic==2.13.5",
+    "pydantic-core==2.46.5",
+    "pygments==2.21.0",
+    "pyzmq==27.2.0",
     "requests==2.34.2",
-    "stack-data==0.6.3",
-    "starlette==1.10.0",
-    "sympy==1.14.0",
+    "starlette==1.7.0",
     "tqdm==4.70.1",
     "traitlets==5.16.1",
     "triton==3.8.0",
-    "typing-inspection==0.4.5",
-    "typing_extensions==4.16.0",
+    "typing-extensions==4.16.0",
+    "typing-inspection==0.4.4",
     "urllib3==2.8.0",
-    "wcwidth==0.9.4",
     "yarl==1.25.1",
 ]
 
+# 0.5.23 imports torchvision lazily: the small CPU build of torch 2.13.0 (on this machine's
+# disk; it is not on PyPI, so where it is missing pins() uses _TORCH_CUDA_2_14 instead).
+_TORCH_CPU = ["torch==2.13.0+cpu"]
+
 # 0.5.10's sglang/srt/utils/common.py does `from torchvision.io import decode_jpeg` at import
-# time, and PyPI's torchvision only loads beside a CUDA torch build. So 0.5.10 gets the CUDA
-# build of torch 2.14.1 + torchvision 0.29.1 (both on this machine's local mirror; their
-# nvidia-* libraries too) -- it imports fine without a GPU. 0.5.23 imports torchvision
-# lazily, so it gets the small CPU torch.
+# time, and PyPI's torchvision only loads beside a CUDA build of torch ("operator
+# torchvision::nms does not exist" with the CPU build). So 0.5.10 gets the CUDA build of torch
+# 2.14.1 + torchvision 0.29.1 and their nvidia-* libraries (all in the local mirror); it
+# imports fine without a GPU.
 _TORCH_CUDA_2_14 = [
     "torch==2.14.1",
     "torchvision==0.29.1",
     "cuda-bindings==13.5.0",
-    "cuda-pathfinder==1.9.1",
-    "cuda-toolkit==13.0.3.0",
+    "cuda-pathfinder==1.8.3",
     "nvidia-cublas==13.1.1.3",
     "nvidia-cuda-cupti==13.0.85",
     "nvidia-cuda-nvrtc==13.0.88",
@@ -137,38 +124,37 @@ _TORCH_CUDA_2_14 = [
     "nvidia-nvjitlink==13.4.92",
     "nvidia-nvshmem-cu13==3.4.5",
     "nvidia-nvtx==13.0.85",
+    "mpmath==1.3.0",
+    "sympy==1.14.0",  # torch.fx, imported via torchvision
 ]
 
 _EXTRA = {
     "0.5.10": [
         *_TORCH_CUDA_2_14,
-        "annotated-doc==0.0.7",
-        "click==8.5.1",
         "dill==0.4.1",
         "distro==1.9.0",
+        "filelock==4.0.8",
         "h11==0.16.0",
-        "hf-xet==1.8.0",
         "httpcore==1.0.9",
         "httpx==0.28.1",
-        "huggingface_hub==1.33.0",
-        "jiter==0.19.0",
-        "markdown-it-py==4.3.0",
-        "mdurl==0.1.2",
+        "huggingface-hub==1.33.0",
         "openai==2.6.1",  # sglang 0.5.10's own pin
         "partial-json-parser==0.2.1.1.post7",
-        "PyYAML==6.0.4",
-        "regex==2026.11.19",
-        "rich==15.0.0",
+        "pyyaml==6.0.3",
+        "regex==2026.9.29",
         "safetensors==0.8.0",
-        "sentencepiece==0.2.3",
-        "shellingham==1.5.4",
+        "sentencepiece==0.2.2",
         "sniffio==1.3.1",
         "tokenizers==0.22.2",
         "transformers==5.3.0",  # sglang 0.5.10's own pin
-        "typer==0.29.2",
     ],
-    "0.5.23": ["@torch-cpu"],
+    "0.5.23": [*_TORCH_CPU],
 }
+
+# Local wheel folders tried before the index (a path given to pip skips the index lookup,
+# which costs more than the download here: pip parses PyPI's multi-MB project pages).
+# Override with SGLANG_MANIFEST_WHEEL_DIRS=dir1:dir2 (empty to disable).
+_DEFAULT_WHEEL_DIRS = ("/opt/wheels", "/opt/pypi/files", "/opt/pypi-more/files")
 
 
 def _log(msg: str) -> None:
@@ -182,17 +168,65 @@ def _check_version(version: str) -> None:
         )
 
 
-def requirements(version: str) -> list[str]:
-    """Exact pip arguments (all installed with --no-deps) for a version's venv."""
+def pins(version: str) -> list[str]:
+    """The exact `name==version` pins (installed with --no-deps) for a version's venv."""
     _check_version(version)
-    reqs = [f"sglang=={version}", *_COMMON]
-    for item in _EXTRA[version]:
-        if item == "@torch-cpu":
-            wheels = sorted(glob.glob(_TORCH_CPU_GLOB))
-            reqs.append(wheels[-1] if wheels else "torch==2.13.0")
-        else:
-            reqs.append(item)
-    return reqs
+    extra = list(_EXTRA[version])
+    if _TORCH_CPU[0] in extra and _local_wheel(_TORCH_CPU[0], _wheel_dirs()) is None:
+        # No CPU wheel on disk and PyPI has only CUDA builds of torch: use the CUDA set
+        # (torch 2.14.1 is also what sglang 0.5.23 itself pins).
+        extra = [p for p in extra if p not in _TORCH_CPU] + _TORCH_CUDA_2_14
+    return [f"sglang=={version}", *_COMMON, *extra]
+
+
+def _canon(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _wheel_dirs() -> list[Path]:
+    raw = os.environ.get("SGLANG_MANIFEST_WHEEL_DIRS")
+    dirs = _DEFAULT_WHEEL_DIRS if raw is None else [d for d in raw.split(":") if d]
+    return [Path(d) for d in dirs if Path(d).is_dir()]
+
+
+def _wheel_fits(py_tag: str, abi_tag: str, plat_tag: str) -> bool:
+    machine = platform.machine()
+    if plat_tag != "any":
+        plats = plat_tag.split(".")
+        if not any(p.startswith("manylinux") and p.endswith("_" + machine) for p in plats):
+            return False
+    cp = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    for tag in py_tag.split("."):
+        if tag in ("py3", f"py{sys.version_info[0]}{sys.version_info[1]}", cp):
+            return abi_tag in ("none", cp, "abi3")
+        if abi_tag == "abi3" and re.fullmatch(r"cp3\d+", tag):
+            if int(tag[3:]) <= sys.version_info[1]:
+                return True
+    return False
+
+
+def _local_wheel(pin: str, dirs: Sequence[Path]) -> str | None:
+    name, _, version = pin.partition("==")
+    want = _canon(name)
+    for d in dirs:
+        for path in sorted(d.glob("*.whl")):
+            parts = path.name[: -len(".whl")].split("-")
+            if len(parts) not in (5, 6):
+                continue
+            if _canon(parts[0]) != want or parts[1] != version:
+                continue
+            if _wheel_fits(*parts[-3:]):
+                return str(path)
+    return None
+
+
+def install_args(version: str) -> list[str]:
+    """pip arguments for the version's pins: a local wheel path where one lies on disk."""
+    dirs = _wheel_dirs()
+    args = []
+    for pin in pins(version):
+        args.append(_local_wheel(pin, dirs) or pin)
+    return args
 
 
 def env_dir(version: str) -> Path:
@@ -234,21 +268,38 @@ def _run(cmd: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(list(map(str, cmd)), check=True, **kwargs)
 
 
-def _base_python() -> str:
-    # A venv made from inside another venv is based on the same base interpreter.
-    return sys.executable
+def _pip_prefix(venv_python: Path) -> tuple[list[str], bool]:
+    """(command prefix running pip against the venv, whether the venv needs its own pip)."""
+    try:
+        import pip  # noqa: F401  (pip >= 22.3 has --python)
+
+        major, minor = (int(x) for x in pip.__version__.split(".")[:2])
+        if (major, minor) >= (22, 3):
+            return [sys.executable, "-m", "pip", "--python", str(venv_python)], False
+    except Exception:
+        pass
+    return [str(venv_python), "-m", "pip"], True
+
+
+_PROBE = (
+    "import argparse\n"
+    "from sglang.srt.server_args import ServerArgs\n"
+    "p = argparse.ArgumentParser()\n"
+    "ServerArgs.add_cli_args(p)\n"
+    "print(len(p._actions))\n"
+)
 
 
 def ensure_env(version: str, *, quiet: bool = False) -> Path:
     """Create (or reuse) the venv for `version` and return its python executable.
 
-    Idempotent: a marker file with a fingerprint of the install list marks a finished venv;
-    a missing or different marker rebuilds the venv from scratch. Safe across processes
-    (file lock per version).
+    Idempotent: a marker file holding a fingerprint of the pins (and the Python version)
+    marks a finished venv; a missing or different marker rebuilds it from scratch. Safe
+    across processes (one file lock per version). Building also checks that the real parser
+    can be built in the new venv.
     """
     _check_version(version)
-    reqs = requirements(version)
-    fingerprint = _fingerprint(reqs)
+    fingerprint = _fingerprint(pins(version))
     venv = env_dir(version)
     log = (lambda _m: None) if quiet else _log
     if _marker_ok(venv, fingerprint):
@@ -264,50 +315,60 @@ def ensure_env(version: str, *, quiet: bool = False) -> Path:
         t_all = time.monotonic()
         if venv.exists():
             shutil.rmtree(venv)
-        t0 = time.monotonic()
-        _run([_base_python(), "-m", "venv", venv])
-        log(f"{version}: venv created in {time.monotonic() - t0:.1f}s")
         py = _python_in(venv)
+        pip_cmd, needs_pip = _pip_prefix(py)
+        t0 = time.monotonic()
+        _run([sys.executable, "-m", "venv", *([] if needs_pip else ["--without-pip"]), venv])
+        log(f"{version}: venv created in {time.monotonic() - t0:.1f}s")
         env = dict(os.environ)
         env.pop("PIP_REQUIRE_VIRTUALENV", None)
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+        base = [*pip_cmd, "install", "--quiet", "--no-deps", "--no-compile", "--no-input"]
+        args = install_args(version)
+        n_local = sum(1 for a in args if a.endswith(".whl"))
         t0 = time.monotonic()
-        _run(
-            [
-                py,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--no-compile",
-                "--no-input",
-                *reqs,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL if quiet else None,
+        try:
+            _run([*base, *args], env=env, stdout=subprocess.DEVNULL if quiet else None)
+        except subprocess.CalledProcessError:
+            if n_local == 0:
+                raise
+            log(f"{version}: install with local wheels failed; retrying from the index")
+            n_local = 0
+            _run([*base, *pins(version)], env=env)
+        log(
+            f"{version}: {len(args)} packages installed ({n_local} from local wheels) "
+            f"in {time.monotonic() - t0:.1f}s"
         )
-        log(f"{version}: {len(reqs)} packages installed in {time.monotonic() - t0:.1f}s")
         t0 = time.monotonic()
-        probe = (
-            "import argparse\n"
-            "from sglang.srt.server_args import ServerArgs\n"
-            "p = argparse.ArgumentParser()\n"
-            "ServerArgs.add_cli_args(p)\n"
-            "print(len(p._actions))\n"
-        )
-        out = _run(
-            [py, "-c", probe],
+        proc = subprocess.run(
+            [str(py), "-c", _PROBE],
             env=_clean_env(),
             capture_output=True,
             text=True,
-        ).stdout.strip()
-        log(f"{version}: real parser builds ({out} actions) in {time.monotonic() - t0:.1f}s")
+            cwd=str(venv.parent),
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"sglang {version}: building the real parser failed in {venv}:\n"
+                f"{proc.stderr[-4000:]}"
+            )
+        log(
+            f"{version}: real parser builds ({proc.stdout.strip()} actions) "
+            f"in {time.monotonic() - t0:.1f}s"
+        )
         (venv / MARKER).write_text(
-            json.dumps({"fingerprint": fingerprint, "requirements": reqs}, indent=1) + "\n"
+            json.dumps({"fingerprint": fingerprint, "pins": pins(version)}, indent=1) + "\n"
         )
         log(f"{version}: environment ready in {time.monotonic() - t_all:.1f}s")
-    return _python_in(venv)
+    return py
+
+
+def ensure_envs(versions: Iterable[str] = SUPPORTED_VERSIONS) -> dict[str, Path]:
+    """ensure_env for several versions at once (built in parallel)."""
+    versions = list(dict.fromkeys(versions))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(versions))) as pool:
+        futures = {v: pool.submit(ensure_env, v) for v in versions}
+        return {v: f.result() for v, f in futures.items()}
 
 
 def _clean_env() -> dict[str, str]:
@@ -349,17 +410,14 @@ def extract_manifest(version: str) -> str:
     return text
 
 
-def write_manifest(version: str) -> Path:
-    text = extract_manifest(version)
+def _write(version: str, text: str) -> Path:
     path = manifest_path(version)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def check_manifest(version: str) -> tuple[bool, str]:
-    """(True, "") when the shipped manifest equals a fresh extraction, else (False, diff)."""
-    fresh = extract_manifest(version)
+def _compare(version: str, fresh: str) -> tuple[bool, str]:
     path = manifest_path(version)
     shipped = path.read_text(encoding="utf-8") if path.exists() else ""
     if shipped == fresh:
@@ -374,6 +432,16 @@ def check_manifest(version: str) -> tuple[bool, str]:
         )
     )
     return False, diff or f"{rel}: missing\n"
+
+
+def write_manifest(version: str) -> Path:
+    """Extract from the real package and write generator/manifests/sglang-<version>.json."""
+    return _write(version, extract_manifest(version))
+
+
+def check_manifest(version: str) -> tuple[bool, str]:
+    """(True, "") when the shipped manifest equals a fresh extraction, else (False, diff)."""
+    return _compare(version, extract_manifest(version))
 
 
 def real_parse(version: str, argvs: Iterable[Sequence[str]]) -> list[dict]:
@@ -415,23 +483,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--print-requirements",
         metavar="VERSION",
-        help="print the pinned install list for VERSION and exit",
+        help="print the pip install arguments (pins / local wheel paths) for VERSION",
     )
     opts = ap.parse_args(argv)
 
     if opts.print_requirements:
-        print("\n".join(requirements(opts.print_requirements)))
+        print("\n".join(install_args(opts.print_requirements)))
         return 0
     if opts.python_of:
         print(ensure_env(opts.python_of))
         return 0
 
     versions = opts.version or list(SUPPORTED_VERSIONS)
+    for version in versions:
+        _check_version(version)
+    t_start = time.monotonic()
+    ensure_envs(versions)
+    _log(f"environments ready in {time.monotonic() - t_start:.1f}s")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(versions)) as pool:
+        texts = dict(zip(versions, pool.map(extract_manifest, versions), strict=True))
     status = 0
     for version in versions:
-        t0 = time.monotonic()
         if opts.check:
-            ok, diff = check_manifest(version)
+            ok, diff = _compare(version, texts[version])
             if ok:
                 _log(f"{version}: {manifest_path(version).relative_to(REPO)} is up to date")
             else:
@@ -442,9 +516,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 status = 1
         else:
-            path = write_manifest(version)
+            path = _write(version, texts[version])
             _log(f"{version}: wrote {path.relative_to(REPO)}")
-        _log(f"{version}: done in {time.monotonic() - t0:.1f}s")
+    _log(f"total {time.monotonic() - t_start:.1f}s")
     return status
 
 
