@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help render validate deploy setup test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
 
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
 	@echo "make validate                  validate every profile under profiles/"
 	@echo "make setup    [PROFILE=prod]   modal run: download weights, precompile DeepGEMM"
+	@echo "make pin-revision [PROFILE=prod]  pin model.revision to the commit it points at (Hub)"
 	@echo "make deploy   [PROFILE=prod]   validate, render, modal deploy"
 	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
 	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, DeepGEMM cache"
@@ -42,8 +43,10 @@ plan: $(READY)
 	$(PY) -m generator plan $(PROFILE) $(if $(UTILIZATION),--utilization $(UTILIZATION))
 
 setup: $(READY)
-	$(PY) -m generator render $(PROFILE)
-	$(VENV)/bin/modal run build/$(PROFILE)/modal_app.py
+	$(PY) -m generator setup $(PROFILE)
+
+pin-revision: $(READY)
+	$(PY) -m generator pin-revision $(PROFILE)
 
 preflight: $(READY)
 	$(PY) -m generator preflight $(PROFILE)

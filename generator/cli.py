@@ -32,10 +32,8 @@ def cmd_validate(args) -> int:
             failed += 1
             print(exc, file=sys.stderr)
             continue
-        print(
-            f"ok: {loaded.profile.name}"
-            + (f" ({len(loaded.warnings)} warnings)" if loaded.warnings else "")
-        )
+        warned = f" ({len(loaded.warnings)} warnings)" if loaded.warnings else ""
+        print(f"ok: {loaded.profile.name}{warned}", flush=True)
         _print_warnings(loaded)
     return 1 if failed else 0
 
@@ -69,6 +67,18 @@ def cmd_preflight(args) -> int:
     from generator.deploy import preflight
 
     return preflight(args.profile, dry_run=args.dry_run)
+
+
+def cmd_setup(args) -> int:
+    from generator.deploy import setup
+
+    return setup(args.profile, dry_run=args.dry_run)
+
+
+def cmd_pin_revision(args) -> int:
+    from generator.pin import pin_revision
+
+    return pin_revision(args.profile)
 
 
 def cmd_rollback(args) -> int:
@@ -131,6 +141,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("profile", metavar="PROFILE", help=profile_help)
     p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
     p.set_defaults(run=cmd_deploy)
+
+    p = sub.add_parser("pin-revision", help="pin model.revision to the commit it points at")
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.set_defaults(run=cmd_pin_revision)
+
+    p = sub.add_parser("setup", help="on Modal: download the weights, precompile DeepGEMM")
+    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
+    p.set_defaults(run=cmd_setup)
 
     p = sub.add_parser("preflight", help="check secrets, flags, weights and kernels on Modal (CPU)")
     p.add_argument("profile", metavar="PROFILE", help=profile_help)

@@ -44,6 +44,15 @@ def _modal() -> str:
     return shutil.which("modal") or str(Path(sys.executable).with_name("modal"))
 
 
+def _require_pinned(loaded: Loaded) -> None:
+    model = loaded.deployment.model
+    if not model.pinned:
+        raise UserError(
+            f"model.revision is {model.revision!r}, which can move: run "
+            f"`make pin-revision PROFILE={loaded.profile.name}` to pin the current commit first"
+        )
+
+
 def deploy_tag(loaded: Loaded) -> str:
     return f"{loaded.profile.name}-{loaded.deployment.profile_hash[:12]}"
 
@@ -127,6 +136,7 @@ def deploy(ref: str, *, dry_run: bool = False) -> int:
     rendered = app_file.read_text(encoding="utf-8")
     command = deploy_command(loaded, app_file)
     print(f"rendered {loaded.profile.name} -> {app_file}")
+    _require_pinned(loaded)
     if dry_run:
         print(shlex.join(command))
         return 0
@@ -137,17 +147,27 @@ def deploy(ref: str, *, dry_run: bool = False) -> int:
     return 0
 
 
-def preflight(ref: str, *, dry_run: bool = False) -> int:
-    """Run the rendered preflight on Modal: a CPU container in the exact serve image."""
+def _modal_run(ref: str, file_name: str, what: str, dry_run: bool) -> int:
     loaded = load(ref)
+    _require_pinned(loaded)
     app_file = render_to_file(loaded)
-    command = [_modal(), "run", str(app_file.with_name("preflight.py"))]
+    command = [_modal(), "run", str(app_file.with_name(file_name))]
     if dry_run:
         print(shlex.join(command))
         return 0
     _require_credentials()
-    _run(command, "preflight")
+    _run(command, what)
     return 0
+
+
+def setup(ref: str, *, dry_run: bool = False) -> int:
+    """Download the weights, then precompile DeepGEMM on the serving GPU (the app's entrypoint)."""
+    return _modal_run(ref, "modal_app.py", "setup", dry_run)
+
+
+def preflight(ref: str, *, dry_run: bool = False) -> int:
+    """Run the rendered preflight on Modal: a CPU container in the exact serve image."""
+    return _modal_run(ref, "preflight.py", "preflight", dry_run)
 
 
 def previous_deploy(history: list[dict]) -> tuple[dict, dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
@@ -48,6 +49,11 @@ class Model:
     revision: str
     served_model_name: str
     trust_remote_code: bool
+
+    @property
+    def pinned(self) -> bool:
+        """A commit sha, not a branch or tag that can move."""
+        return re.fullmatch(r"[0-9a-f]{40}", self.revision) is not None
 
 
 @dataclass(frozen=True)

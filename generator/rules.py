@@ -86,6 +86,17 @@ def run_rules(deployment: Deployment, profile: Profile) -> list[Problem]:
     return problems
 
 
+@rule("model-revision-unpinned", "warning", "model.revision is a branch or tag, not a commit.")
+def _revision_unpinned(d: Deployment):
+    if not d.model.pinned:
+        yield Finding(
+            f"revision {d.model.revision!r} can move: the weights you download today and the "
+            "ones a replica loads next month may differ. Run `make pin-revision PROFILE=...` to "
+            f"pin the current commit; deploy refuses until then. Found: revision={d.model.revision}",
+            ("model", "revision"),
+        )
+
+
 @rule("latest-image-tag", "error", "The serve image uses a moving `latest` tag.")
 def _latest_tag(d: Deployment):
     if d.images.serve.tag == "latest" and not d.images.serve.allow_latest:

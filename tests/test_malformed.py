@@ -88,9 +88,9 @@ CASES = [
         ['p.yaml:3:9: gpu.type: expected one of "B200", "H200", "H100"'],
     ),
     (
-        "unpinned-revision",
-        {"p.yaml": BASE + "model:\n  revision: main\n"},
-        ['p.yaml:3:13: model.revision: string "main" does not match ^[0-9a-f]{40}$'],
+        "bad-revision",
+        {"p.yaml": BASE + "model:\n  revision: 'v1 final'\n"},
+        ['p.yaml:3:13: model.revision: string "v1 final" does not match'],
     ),
     (
         "duplicate-key",

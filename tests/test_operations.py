@@ -12,7 +12,17 @@ import stat
 import pytest
 from conftest import BASE_PROFILE
 
+from generator import PROFILES_DIR
 from generator import deploy as deploy_module
+
+PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
+
+
+@pytest.fixture
+def pinned_prod(profile_tree):
+    """prod with its model pinned to a commit (deploys refuse a branch)."""
+    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n" + PINNED})
+    return str(root / "prod.yaml")
 
 
 @pytest.fixture
@@ -37,11 +47,14 @@ def fake_modal(tmp_path, monkeypatch):
     return read_calls
 
 
-def test_deploy_runs_modal_deploy_with_tag_and_writes_record(fake_modal, cli, tmp_path):
-    code, out, err = cli("deploy", "prod")
+def test_deploy_runs_modal_deploy_with_tag_and_writes_record(
+    fake_modal, cli, tmp_path, pinned_prod
+):
+    code, out, err = cli("deploy", pinned_prod)
     assert code == 0, err
     [call] = fake_modal()
     assert call[0] == "deploy" and call[1].endswith("build/prod/modal_app.py")
+    assert "0123456789abcdef0123456789abcdef01234567" in open(call[1]).read()
     assert call[2:4] == ["--name", "glm51-prod"]
     assert call[4] == "--tag" and call[5].startswith("prod-")
     [record] = json.loads((tmp_path / "deploys" / "prod" / "history.json").read_text())
@@ -55,11 +68,11 @@ def test_deploy_runs_modal_deploy_with_tag_and_writes_record(fake_modal, cli, tm
     assert hashlib.sha256(deployed_app.read_bytes()).hexdigest() == record["rendered_sha256"]
 
 
-def test_deploy_without_credentials_stops_clearly(fake_modal, cli, monkeypatch):
+def test_deploy_without_credentials_stops_clearly(fake_modal, cli, monkeypatch, pinned_prod):
     monkeypatch.delenv("MODAL_TOKEN_ID")
     monkeypatch.delenv("MODAL_TOKEN_SECRET")
     monkeypatch.setattr(deploy_module, "modal_credentials_present", lambda: False)
-    code, _, err = cli("deploy", "prod")
+    code, _, err = cli("deploy", pinned_prod)
     assert code == 1
     assert "no Modal credentials" in err and "modal token new" in err
     assert fake_modal() == []
@@ -73,7 +86,7 @@ def test_invalid_profile_is_never_deployed(fake_modal, cli, profile_tree):
 
 
 def test_diff_against_deployed_and_rollback(fake_modal, cli, profile_tree, monkeypatch):
-    root = profile_tree({"svc.yaml": f"extends: {BASE_PROFILE}\napp:\n  name: svc\n"})
+    root = profile_tree({"svc.yaml": f"extends: {BASE_PROFILE}\napp:\n  name: svc\n" + PINNED})
     profile = root / "svc.yaml"
     assert cli("deploy", str(profile))[0] == 0
 
@@ -95,6 +108,22 @@ def test_diff_against_deployed_and_rollback(fake_modal, cli, profile_tree, monke
     assert history[-1]["action"] == "rollback"
     assert history[-1]["tag"] == history[0]["tag"]
     assert history[-1]["rolled_back_from"] == history[1]["tag"]
+
+
+@pytest.mark.parametrize("command", ["deploy", "setup", "preflight"])
+def test_unpinned_revision_is_never_deployed(fake_modal, cli, command):
+    code, _, err = cli(command, "prod")
+    assert code == 1
+    assert "model.revision is 'main', which can move" in err
+    assert "make pin-revision PROFILE=prod" in err
+    assert fake_modal() == []
+
+
+@pytest.mark.parametrize("command,file", [("setup", "modal_app.py"), ("preflight", "preflight.py")])
+def test_setup_and_preflight_run_the_rendered_files(fake_modal, cli, pinned_prod, command, file):
+    assert cli(command, pinned_prod)[0] == 0
+    [call] = fake_modal()
+    assert call[0] == "run" and call[1].endswith(f"build/prod/{file}")
 
 
 def test_rollback_needs_two_deploys(fake_modal, cli):
