@@ -205,12 +205,13 @@ class Deployment:
 
     @property
     def deepgemm_cache_dir(self) -> str:
-        """DeepGEMM kernels are locked to a GPU architecture and an SGLang build: key the cache by both."""
         return f"{self.volumes.deepgemm_cache.mount_path}/{self.deepgemm_cache_key}"
 
     @property
     def deepgemm_cache_key(self) -> str:
-        return f"{self.gpu.type.lower()}-sglang-{self.sglang.version}"
+        """DeepGEMM kernels are locked to a GPU architecture and to the SGLang, DeepGEMM and CUDA
+        build: the image tag (which must name the SGLang version) pins the build."""
+        return f"{self.gpu.type.lower()}-{self.images.serve.tag}"
 
 
 def profile_hash(data: dict[str, Any]) -> str:

@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from generator import BUILD_DIR, REPO_ROOT, TEMPLATES_DIR
 from generator.deployment import Deployment
 from generator.flags import flag_note, flag_set
@@ -36,7 +34,9 @@ def comment_text(value: Any) -> str:
     return "".join(c if c.isprintable() else " " for c in str(value))
 
 
-def _environment() -> jinja2.Environment:
+def _environment():
+    import jinja2  # only rendering needs it; `validate` stays light
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,

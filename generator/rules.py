@@ -489,36 +489,16 @@ def _on_volume(d: Deployment) -> str | None:
     return path[len(mount) + 1 :] if path.startswith(mount + "/") else None
 
 
-def _siblings(d: Deployment) -> Iterator[Deployment]:
-    """The other profiles in this profile's folder that load cleanly (rules are not run on them)."""
-    from generator.deployment import build_deployment
-    from generator.errors import UserError
-    from generator.profile import load_profile
-    from generator.validate import validate_profile
-
-    for path in sorted(d.profile_path.parent.glob("*.yaml")):
-        if path.resolve() == d.profile_path.resolve():
-            continue
-        try:
-            yield build_deployment(validate_profile(load_profile(str(path))))
-        except UserError:
-            continue
-
-
-# The generator keys the cache directory by GPU type and SGLang version
-# (Deployment.deepgemm_cache_dir), so profiles that share the volume across GPU types or
-# versions are safe as rendered. The rule therefore checks what keying does not cover: an env
-# override that drops the key or leaves the volume, and sibling profiles in the same folder whose
-# directories coincide while their GPU, SGLang version or serve image (its CUDA and DeepGEMM
-# build, which the key does not include) differ.
+# The generator keys the cache directory by GPU type and serve image (Deployment.deepgemm_cache_key),
+# so profiles sharing the volume across GPUs, SGLang versions or CUDA builds never share kernels.
+# What keying cannot cover is an env override that drops the key or leaves the volume.
 @rule(
     "deepgemm-cache-shared",
     "warning",
-    "One DeepGEMM cache directory shared by different GPUs, SGLang versions or images.",
+    "SGLANG_DG_CACHE_DIR overridden so the cache is unkeyed or off its volume.",
     "sgl-project/sglang#32124",
 )
 def _deepgemm_shared(d: Deployment):
-    path = ("volumes", "deepgemm_cache", "name")
     here = _on_volume(d)
     if here is None:
         yield Finding(
@@ -528,29 +508,13 @@ def _deepgemm_shared(d: Deployment):
             f"Found: SGLANG_DG_CACHE_DIR={deepgemm_dir(d)}",
             ("sglang", "env"),
         )
-        return
-    if d.deepgemm_cache_key not in here.split("/"):
+    elif d.deepgemm_cache_key not in here.split("/"):
         yield Finding(
-            "the SGLANG_DG_CACHE_DIR override drops the <gpu>-sglang-<version> key, so "
-            "kernels compiled for another GPU or SGLang build can be picked up; remove the "
-            f"override. Found: SGLANG_DG_CACHE_DIR={deepgemm_dir(d)}",
+            f"the SGLANG_DG_CACHE_DIR override drops the {d.deepgemm_cache_key} key (GPU and "
+            "image), so kernels compiled for another GPU or SGLang build can be picked up; "
+            f"remove the override. Found: SGLANG_DG_CACHE_DIR={deepgemm_dir(d)}",
             ("sglang", "env"),
         )
-    name = d.volumes.deepgemm_cache.name
-    for other in _siblings(d):
-        if other.volumes.deepgemm_cache.name != name or _on_volume(other) != here:
-            continue
-        mine = (d.gpu.type, d.sglang.version, d.images.serve.ref)
-        theirs = (other.gpu.type, other.sglang.version, other.images.serve.ref)
-        if mine != theirs:
-            yield Finding(
-                f"profile {other.profile_name} uses the same directory '{here or '/'}' of "
-                f"volume {name} with a different GPU, SGLang version or image, whose kernels "
-                "are not interchangeable; give one of them its own deepgemm_cache volume or "
-                "the same image. "
-                f"Found: {d.profile_name}={'/'.join(mine)}, {other.profile_name}={'/'.join(theirs)}",
-                path,
-            )
 
 
 def _flag_problems(d: Deployment, severity: str) -> Iterator[Finding]:

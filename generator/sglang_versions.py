@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +68,7 @@ class Manifest:
     env_vars: frozenset[str]
     allow_abbrev: bool
 
-    @property
+    @cached_property
     def options(self) -> dict[str, Argument]:
         return {opt: arg for arg in self.arguments for opt in arg.option_strings}
 

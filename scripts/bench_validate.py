@@ -38,17 +38,24 @@ import time
 t = time.perf_counter()
 from generator import PROFILES_DIR
 from generator.pipeline import load
-for path in sorted(PROFILES_DIR.glob("*.yaml")):
+paths = sorted(PROFILES_DIR.glob("*.yaml"))
+for path in paths:
     load(path)
-print(time.perf_counter() - t)
+cold = time.perf_counter() - t
+t = time.perf_counter()
+for path in paths:
+    load(path)
+print((time.perf_counter() - t) / len(paths))
+print(cold)
 """
 
 
-def _wall(command: list[str], env=None) -> tuple[float, float]:
-    """(wall seconds of the whole process, the seconds it printed for its own work)."""
+def _wall(command: list[str], env=None) -> tuple[float, float, list[float]]:
+    """(wall seconds of the whole process, the seconds it printed for its own work, the rest)."""
     start = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env, cwd=ROOT)
-    return time.perf_counter() - start, float(out.stdout.strip().splitlines()[-1])
+    printed = [float(line) for line in out.stdout.split()]
+    return time.perf_counter() - start, printed[-1], printed[:-1]
 
 
 def main() -> int:
@@ -61,12 +68,13 @@ def main() -> int:
 
     rows = {"validate (ours)": [], "real parser": []}
     inner = {"validate (ours)": [], "real parser": []}
-    cli = []
+    cli, warm = [], []
     for _ in range(args.runs):  # interleaved, so drift hits both sides alike
-        wall, own = _wall([sys.executable, "-c", VALIDATE_IN_PROCESS])
+        wall, own, (per_profile,) = _wall([sys.executable, "-c", VALIDATE_IN_PROCESS])
         rows["validate (ours)"].append(wall)
         inner["validate (ours)"].append(own)
-        wall, own = _wall([sglang_python, "-c", BUILD_PARSER], env=_clean_env())
+        warm.append(per_profile)
+        wall, own, _ = _wall([sglang_python, "-c", BUILD_PARSER], env=_clean_env())
         rows["real parser"].append(wall)
         inner["real parser"].append(own)
         start = time.perf_counter()
@@ -87,6 +95,7 @@ def main() -> int:
     print(f"{'validate all profiles (manifests)':38}{ours_wall:>13.3f}s{ours_inner:>11.3f}s")
     print(f"{'build the real SGLang parser':38}{real_wall:>13.3f}s{real_inner:>11.3f}s")
     print(f"{'`python -m generator validate`':38}{statistics.median(cli):>13.3f}s")
+    print(f"{'one profile, imports warm':38}{'':>14}{statistics.median(warm) * 1000:>10.1f}ms")
     print(
         f"ratio real/ours: {real_wall / ours_wall:.1f}x wall, {real_inner / ours_inner:.1f}x own work"
     )

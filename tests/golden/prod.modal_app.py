@@ -72,7 +72,7 @@ deepgemm_volume = modal.Volume.from_name("glm51-deepgemm-cache", create_if_missi
 WEIGHTS_MOUNT = "/model-cache"
 DEEPGEMM_MOUNT = "/dg-cache"
 # Keyed by GPU type and SGLang version: kernels built for one are useless for the other.
-DEEPGEMM_CACHE_DIR = "/dg-cache/b200-sglang-0.5.23"
+DEEPGEMM_CACHE_DIR = "/dg-cache/b200-v0.5.23"
 VOLUMES = {WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume}
 
 hf_secret = modal.Secret.from_name("huggingface-secret", required_keys=["HF_TOKEN"])
