@@ -12,6 +12,8 @@ from pathlib import Path
 from generator import PROFILES_DIR
 from generator.errors import UsageError, UserError
 
+PROFILE_HELP = "a profile name under profiles/ or a path to a YAML file"
+
 
 def _print_warnings(loaded) -> None:
     for warning in loaded.warnings:
@@ -57,34 +59,20 @@ def cmd_sglang_args(args) -> int:
     return 0
 
 
-def cmd_deploy(args) -> int:
-    from generator.deploy import deploy
+def _modal_command(function_name: str):
+    """deploy/setup/preflight/rollback: the steps that reach Modal, each with --dry-run."""
 
-    return deploy(args.profile, dry_run=args.dry_run)
+    def run(args) -> int:
+        function = getattr(importlib.import_module("generator.deploy"), function_name)
+        return function(args.profile, dry_run=args.dry_run)
 
-
-def cmd_preflight(args) -> int:
-    from generator.deploy import preflight
-
-    return preflight(args.profile, dry_run=args.dry_run)
-
-
-def cmd_setup(args) -> int:
-    from generator.deploy import setup
-
-    return setup(args.profile, dry_run=args.dry_run)
+    return run
 
 
 def cmd_pin_revision(args) -> int:
     from generator.pin import pin_revision
 
     return pin_revision(args.profile)
-
-
-def cmd_rollback(args) -> int:
-    from generator.deploy import rollback
-
-    return rollback(args.profile, dry_run=args.dry_run)
 
 
 def cmd_diff(args) -> int:
@@ -105,8 +93,6 @@ def _endpoint_command(module_name: str):
     """smoke/bench: the served model name defaults to the one in the profile."""
 
     def run(args) -> int:
-        import importlib
-
         if not args.model:
             from generator.pipeline import load
 
@@ -122,61 +108,51 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="Render YAML deployment profiles into Modal apps that serve models with SGLang.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    profile_help = "a profile name under profiles/ or a path to a YAML file"
+
+    def profile_command(name: str, help_text: str, run) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("profile", metavar="PROFILE", help=PROFILE_HELP)
+        p.set_defaults(run=run)
+        return p
 
     p = sub.add_parser("validate", help="validate profiles (all under profiles/ by default)")
-    p.add_argument("profiles", nargs="*", metavar="PROFILE", help=profile_help)
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help=PROFILE_HELP)
     p.set_defaults(run=cmd_validate)
 
-    p = sub.add_parser("render", help="render a profile into a Modal app file")
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    p = profile_command("render", "render a profile into a Modal app file", cmd_render)
     p.add_argument("-o", "--output", help="output path (default build/<profile>/modal_app.py)")
-    p.set_defaults(run=cmd_render)
-
-    p = sub.add_parser("sglang-args", help="print the SGLang server arguments as a JSON list")
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
-    p.set_defaults(run=cmd_sglang_args)
-
-    p = sub.add_parser("deploy", help="validate, render and `modal deploy` a profile")
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
-    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
-    p.set_defaults(run=cmd_deploy)
-
-    p = sub.add_parser("pin-revision", help="pin model.revision to the commit it points at")
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
-    p.set_defaults(run=cmd_pin_revision)
-
-    p = sub.add_parser("setup", help="on Modal: download the weights, precompile DeepGEMM")
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
-    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
-    p.set_defaults(run=cmd_setup)
-
-    p = sub.add_parser("preflight", help="check secrets, flags, weights and kernels on Modal (CPU)")
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
-    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
-    p.set_defaults(run=cmd_preflight)
-
-    p = sub.add_parser("rollback", help="roll the Modal app back to its previous version")
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
-    p.add_argument("--dry-run", action="store_true", help="print the modal command, run nothing")
-    p.set_defaults(run=cmd_rollback)
-
-    p = sub.add_parser(
-        "diff", help="settings and rendered-app diff against a profile or the deploy"
+    profile_command(
+        "sglang-args", "print the SGLang server arguments as a JSON list", cmd_sglang_args
     )
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
+    profile_command(
+        "pin-revision", "pin model.revision to the commit it points at", cmd_pin_revision
+    )
+    for name, help_text in [
+        ("setup", "on Modal: download the weights, precompile DeepGEMM"),
+        ("preflight", "check secrets, flags, weights and kernels on Modal (CPU)"),
+        ("deploy", "validate, render and `modal deploy` a profile"),
+        ("rollback", "roll the Modal app back to its previous version"),
+    ]:
+        p = profile_command(name, help_text, _modal_command(name))
+        p.add_argument(
+            "--dry-run", action="store_true", help="print the modal command, run nothing"
+        )
+
+    p = profile_command(
+        "diff", "settings and rendered-app diff against a profile or the deploy", cmd_diff
+    )
     p.add_argument(
         "--against",
         default="deployed",
         metavar="PROFILE|deployed",
         help="another profile, or `deployed` for the last deploy record (default)",
     )
-    p.set_defaults(run=cmd_diff)
 
-    p = sub.add_parser(
-        "plan", help="capacity, decode floor, cost, cold start and rule findings, before deploying"
+    p = profile_command(
+        "plan",
+        "capacity, decode floor, cost, cold start and rule findings, before deploying",
+        cmd_plan,
     )
-    p.add_argument("profile", metavar="PROFILE", help=profile_help)
     p.add_argument("--json", action="store_true", help="the same figures as JSON")
     p.add_argument(
         "--utilization",
@@ -185,7 +161,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="U",
         help="average replicas busy over a month, for the monthly cost (default 0.3)",
     )
-    p.set_defaults(run=cmd_plan)
     for name, help_text in [
         ("smoke", "check a deployed endpoint: health, models, chat, stream, tools, auth"),
         ("bench", "latency and throughput sweep over concurrency levels"),

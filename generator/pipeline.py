@@ -33,8 +33,9 @@ def load(ref: str | Path) -> Loaded:
     problems = run_rules(deployment, profile)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
+        warnings = [p for p in problems if p.severity != "error"]
         raise ProfileError(
-            f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems
+            f"{Location(profile.path)}: profile '{profile.name}' is invalid", errors + warnings
         )
     return Loaded(profile, deployment, problems)
 
