@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from generator import PROFILES_DIR
-from generator.errors import UsageError, UserError
+from generator.errors import Location, UsageError, UserError
 
 PROFILE_HELP = "a profile name under profiles/ or a path to a YAML file"
 
@@ -46,7 +46,9 @@ def cmd_render(args) -> int:
     loaded = load(args.profile)
     _print_warnings(loaded)
     output = render_to_file(loaded, Path(args.output) if args.output else None)
-    print(f"rendered {loaded.profile.name} -> {output}")
+    print(
+        f"rendered {loaded.profile.name} -> {Location(output)} and {Location(output.with_name('preflight.py'))}"
+    )
     return 0
 
 
