@@ -50,7 +50,17 @@ EXTRACTOR = SCRIPTS / "extract_sglang_manifest.py"
 REAL_PARSE = SCRIPTS / "real_sglang_parse.py"
 MARKER = ".sglang-manifest-env.json"
 
-SUPPORTED_VERSIONS = ("0.5.10", "0.5.23")
+SCHEMA = REPO / "generator" / "profile.schema.json"
+
+
+def _vt(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+# The versions that have a shipped manifest: adding one is `make sglang-manifest VERSION=x`.
+SUPPORTED_VERSIONS = tuple(
+    sorted((p.stem.removeprefix("sglang-") for p in MANIFEST_DIR.glob("sglang-*.json")), key=_vt)
+)
 
 # Pins: the minimal set of distributions that `import sglang.srt.server_args` +
 # `ServerArgs.add_cli_args(...)` needs, found by trial (import, read the ModuleNotFoundError,
@@ -162,16 +172,21 @@ def _log(msg: str) -> None:
 
 
 def _check_version(version: str) -> None:
-    if version not in _EXTRA:
-        raise ValueError(
-            f"unsupported SGLang version {version!r}; known: {', '.join(sorted(_EXTRA))}"
-        )
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise ValueError(f"not an SGLang release version: {version!r} (e.g. 0.5.23)")
+
+
+def _extra_for(version: str) -> list[str]:
+    """The pin set of the closest known version at or below `version` (else the oldest)."""
+    known = sorted(_EXTRA, key=_vt)
+    below = [v for v in known if _vt(v) <= _vt(version)]
+    return list(_EXTRA[below[-1] if below else known[0]])
 
 
 def pins(version: str) -> list[str]:
     """The exact `name==version` pins (installed with --no-deps) for a version's venv."""
     _check_version(version)
-    extra = list(_EXTRA[version])
+    extra = _extra_for(version)
     if _TORCH_CPU[0] in extra and _local_wheel(_TORCH_CPU[0], _wheel_dirs()) is None:
         # No CPU wheel on disk and PyPI has only CUDA builds of torch: use the CUDA set
         # (torch 2.14.1 is also what sglang 0.5.23 itself pins).
@@ -435,8 +450,23 @@ def _compare(version: str, fresh: str) -> tuple[bool, str]:
 
 
 def write_manifest(version: str) -> Path:
-    """Extract from the real package and write generator/manifests/sglang-<version>.json."""
-    return _write(version, extract_manifest(version))
+    """Extract from the real package, write generator/manifests/sglang-<version>.json, and list
+    the version in the profile schema's sglang.version enum."""
+    path = _write(version, extract_manifest(version))
+    sync_schema_versions()
+    return path
+
+
+def sync_schema_versions() -> None:
+    """Make the schema's sglang.version enum the set of versions with a manifest."""
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    versions = sorted(
+        (p.stem.removeprefix("sglang-") for p in MANIFEST_DIR.glob("sglang-*.json")), key=_vt
+    )
+    version_field = schema["properties"]["sglang"]["properties"]["version"]
+    if version_field["enum"] != versions:
+        version_field["enum"] = versions
+        SCHEMA.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
 
 
 def check_manifest(version: str) -> tuple[bool, str]:
