@@ -91,6 +91,7 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "app_name": d.app_name,
         "model_id": d.model.id,
         "model_revision": d.model.revision,
+        "model_pinned": d.model.pinned,
         "model_dir": d.model_dir,
         "gpu_spec": d.gpu.modal_spec,
         "sglang_version": d.sglang.version,

@@ -20,7 +20,7 @@ import modal
 
 APP_NAME = "glm51-prod"
 
-# Model, pinned to a commit so a redeploy never picks up different weights.
+# Model at a branch, NOT pinned: `make pin-revision` before setup or deploy (they refuse).
 MODEL_ID = "zai-org/GLM-5.1-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
