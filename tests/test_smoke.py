@@ -159,3 +159,18 @@ def test_cli_usage_errors(
     assert _cli(argv + ["--model", "m"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_generator_cli_takes_the_model_name_from_the_profile(tmp_path: Path, cli) -> None:
+    """`python -m generator smoke --profile prod`: /v1/models must list prod's served name."""
+    from generator.pipeline import load
+
+    served = load("prod").deployment.model.served_model_name
+    report = str(tmp_path / "r.json")
+    with FakeSGLang(model=served) as url:
+        code, out, _ = cli("smoke", "--url", url, "--api-key", DEFAULT_KEY, "--report", report)
+    assert code == 0, out
+    with FakeSGLang() as url:  # serves another name: the models check fails
+        code, _, _ = cli("smoke", "--url", url, "--api-key", DEFAULT_KEY, "--report", report)
+    assert code == 1
+    assert _statuses(_report(Path(report)))["models"] == "fail"
