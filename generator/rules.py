@@ -7,6 +7,7 @@ profile under `silence: {rule-id: reason}`.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -523,7 +524,8 @@ def _flag_problems(d: Deployment, severity: str) -> Iterator[Finding]:
 
     for problem in check_flag_set(flag_set(d), d.sglang.version):
         if problem.severity == severity:
-            yield Finding(problem.message, problem.field or ("sglang",))
+            found = shlex.join(problem.flag.argv)
+            yield Finding(f"{problem.message}. Found: {found}", problem.flag.field or ("sglang",))
 
 
 @rule(

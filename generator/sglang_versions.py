@@ -194,7 +194,7 @@ def _check_value(arg: Argument, flag: Flag) -> str:
 @dataclass(frozen=True)
 class FlagProblem:
     message: str
-    field: tuple[str | int, ...] | None
+    flag: Flag
     severity: str  # "error" or "warning"
 
 
@@ -212,14 +212,12 @@ def check_flag_set(flags: list[Flag], version: str) -> list[FlagProblem]:
                 known = [o for o in options if o.startswith("--")]
                 hint = _elsewhere(flag.option, version) or did_you_mean(flag.option, known)
                 problem = f"{label} has no flag {flag.option}" + (f" ({hint})" if hint else "")
-            problems.append(FlagProblem(problem, flag.field, "error"))
+            problems.append(FlagProblem(problem, flag, "error"))
             continue
         if arg.dest in seen:
             first = seen[arg.dest]
             where = ".".join(map(str, first.field)) if first.field else first.option
-            problems.append(
-                FlagProblem(f"{flag.option} is already set by {where}", flag.field, "error")
-            )
+            problems.append(FlagProblem(f"{flag.option} is already set by {where}", flag, "error"))
             continue
         seen[arg.dest] = flag
         if flag.option not in options:
@@ -228,19 +226,17 @@ def check_flag_set(flags: list[Flag], version: str) -> list[FlagProblem]:
                 FlagProblem(
                     f"{flag.option} is an abbreviation of {full}; write it out (a new flag in a "
                     "later SGLang can make it ambiguous)",
-                    flag.field,
+                    flag,
                     "warning",
                 )
             )
         problem = _check_value(arg, flag)
         if problem:
-            problems.append(FlagProblem(f"{label}: {problem}", flag.field, "error"))
+            problems.append(FlagProblem(f"{label}: {problem}", flag, "error"))
         if arg.deprecated and not arg.error_when_used:
             instead = f"; use {arg.replaced_by}" if arg.replaced_by else ""
             problems.append(
-                FlagProblem(
-                    f"{flag.option} is deprecated in {label}{instead}", flag.field, "warning"
-                )
+                FlagProblem(f"{flag.option} is deprecated in {label}{instead}", flag, "warning")
             )
     return problems
 
