@@ -87,6 +87,17 @@ def run_rules(deployment: Deployment, profile: Profile) -> list[Problem]:
     return problems
 
 
+@rule("public-endpoint", "warning", "The endpoint accepts requests without an API key.")
+def _public_endpoint(d: Deployment):
+    if not d.auth.require_api_key:
+        yield Finding(
+            "anyone with the URL can run 8x B200 replicas on your bill; keep "
+            "auth.require_api_key: true unless a gateway in front authenticates. "
+            "Found: auth.require_api_key=false",
+            ("auth", "require_api_key"),
+        )
+
+
 @rule("model-revision-unpinned", "warning", "model.revision is a branch or tag, not a commit.")
 def _revision_unpinned(d: Deployment):
     if not d.model.pinned:

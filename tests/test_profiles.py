@@ -123,3 +123,15 @@ def test_cli_render_default_output(cli):
     assert code == 0
     assert (BUILD_DIR / "prod" / "modal_app.py").is_file()
     assert "build/prod/modal_app.py" in out
+
+
+def test_public_endpoint_is_an_explicit_opt_out(profile_tree, tmp_path):
+    from conftest import BASE_PROFILE
+
+    root = profile_tree({"p.yaml": f"extends: {BASE_PROFILE}\nauth:\n  require_api_key: false\n"})
+    module = load_modal_app(render_to_file(load(root / "p.yaml"), tmp_path / "app.py"))
+    assert module.API_KEY_ENV is None
+    assert not hasattr(module, "api_key_secret")
+    assert function_settings(module.serve)["secrets"] == []
+    preflight = load_modal_app(tmp_path / "preflight.py")
+    assert [name for name, _, _ in preflight.SECRETS] == ["huggingface-secret"]

@@ -107,6 +107,8 @@ CASES = [
     # The keyed directory on the volume (what the generator writes) is fine.
     ("deepgemm-cache-shared", "env:\n  SGLANG_DG_CACHE_DIR: /dg-cache/b200-v0.5.23\n", False),
     ("deepgemm-cache-shared", "", False),
+    ("public-endpoint", "auth:\n  require_api_key: false\n", True),
+    ("public-endpoint", "auth:\n  require_api_key: true\n", False),
     ("model-revision-unpinned", "model:\n  revision: v1.0\n", True),
     ("model-revision-unpinned", "model:\n  revision: " + "0" * 39 + "a\n", False),
     ("sglang-flag", "sglang:\n  extra_args: [--no-such-flag]\n", True),
