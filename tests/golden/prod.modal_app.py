@@ -105,7 +105,7 @@ app = modal.App(APP_NAME)
     image=download_image,
     volumes={WEIGHTS_MOUNT: weights_volume},
     secrets=[hf_secret],
-    timeout=14400,
+    timeout=14400,  # ~700 GB; a rerun resumes where this one stopped
 )
 def download_model():
     """Download the pinned revision into the weights Volume (resumes where it stopped)."""
@@ -120,7 +120,7 @@ def download_model():
     image=serve_image,
     gpu=GPU,
     volumes=VOLUMES,
-    timeout=7200,
+    timeout=7200,  # a full server start plus JIT of every GEMM shape
 )
 def precompile_deepgemm():
     """Compile DeepGEMM kernels for the serving flags on the serving GPU, into the cache Volume."""
