@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import io
+import json
 import random
 import sys
 import time
@@ -23,12 +24,11 @@ from typing import Any, Protocol, TextIO
 import numpy as np
 import openai
 
+from generator.render import write_atomic
 from generator.smoke import (
     describe_error,
     normalize_base_url,
     resolve_api_key,
-    temp_path_for,
-    write_json_atomic,
 )
 
 # Reference figures from the guide's "Performance snapshot" (glm51-modal-guide.txt): GLM-5.1-FP8
@@ -352,20 +352,11 @@ def run_bench(
         "files": {k: str(v) for k, v in files.items()},
     }
     for key in ("json", "latest_json"):
-        write_json_atomic(files[key], result)
+        write_atomic(files[key], json.dumps(result, indent=2) + "\n")
     plot(result, files["png"])
-    _copy_atomic(files["png"], files["latest_png"])
+    write_atomic(files["latest_png"], files["png"].read_bytes())
     print_report(result, out)
     return result
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = temp_path_for(dst)
-    try:
-        tmp.write_bytes(src.read_bytes())
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -411,13 +402,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
         f"{result['started_at']}"
     )
     fig.tight_layout()
-    tmp = temp_path_for(path)
+    png = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=100, format="png")
-        os.replace(tmp, path)
+        fig.savefig(png, dpi=100, format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, png.getvalue())
 
 
 def _fmt(value: float | None) -> str:

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import httpx
 import openai
+
+from generator.render import write_atomic
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~700 GB weights, JIT, graphs
@@ -69,23 +71,6 @@ def normalize_base_url(url: str) -> str:
 
 def resolve_api_key(explicit: str | None) -> str | None:
     return explicit or next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
-
-
-def temp_path_for(path: Path) -> Path:
-    """A unique sibling path to write before os.replace (same filesystem, umask-respecting)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = temp_path_for(path)
-    try:
-        with open(tmp, "x") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -343,7 +328,7 @@ def run_smoke(
         first = next(c for c in checks.values() if c.status == "fail")
         summary = f"smoke: FAIL ({n_pass}/{len(checks)} passed); {first.name}: {first.detail}"
     try:
-        write_json_atomic(report_path, report)
+        write_atomic(report_path, json.dumps(report, indent=2) + "\n")
         summary += f"\nreport: {report_path}"
     except OSError as e:
         print(f"error: cannot write report {report_path}: {e.strerror or e}", file=sys.stderr)

@@ -107,3 +107,14 @@ def test_write_is_atomic_on_error(tmp_path, monkeypatch):
         render_to_file(load("prod"), target)
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py"]
+
+
+def test_written_files_are_readable_like_any_other(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the result must honour the umask instead."""
+    old = os.umask(0o022)
+    try:
+        path = render_to_file(load("prod"), tmp_path / "app.py")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.with_name("preflight.py").stat().st_mode & 0o777 == 0o644
