@@ -99,6 +99,7 @@ class Volumes:
 class Secrets:
     huggingface: Secret
     api_key: Secret
+    extra: tuple[str, ...] = ()  # further Modal Secrets the serving containers read
 
 
 @dataclass(frozen=True)

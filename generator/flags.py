@@ -94,7 +94,7 @@ def flag_set(deployment: Deployment) -> list[Flag]:
 
 
 # argparse reads "-1" as a value, not an option, when no option looks like a number.
-_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
+_NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")  # matched whole
 
 
 def _extra_flags(extra_args: tuple[str, ...]) -> list[Flag]:
@@ -108,7 +108,7 @@ def _extra_flags(extra_args: tuple[str, ...]) -> list[Flag]:
         if arg.startswith("--") and "=" in arg:
             option, value = arg.split("=", 1)
             flags.append(Flag(option, (value,), field))
-        elif (arg.startswith("-") and not _NEGATIVE_NUMBER.match(arg)) or not flags:
+        elif (arg.startswith("-") and not _NEGATIVE_NUMBER.fullmatch(arg)) or not flags:
             flags.append(Flag(arg, (), field))
         else:
             last = flags[-1]

@@ -9,11 +9,13 @@ from generator.deployment import Deployment, build_deployment
 from generator.errors import Location, Problem, ProfileError
 from generator.profile import Profile, load_profile
 from generator.render import (
+    PREFLIGHT_NAME,
     app_context,
+    check_output_path,
     default_output,
     format_python,
     render_template,
-    write_atomic,
+    write_files,
 )
 from generator.rules import run_rules
 from generator.validate import validate_profile
@@ -30,7 +32,7 @@ def load(ref: str | Path) -> Loaded:
     """Load, merge and validate a profile and build its deployment; raise on any error."""
     profile = validate_profile(load_profile(ref))
     deployment = build_deployment(profile)
-    problems = run_rules(deployment, profile)
+    problems = profile.notes + run_rules(deployment, profile)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         warnings = [p for p in problems if p.severity != "error"]
@@ -59,13 +61,14 @@ def render_app(loaded: Loaded, output: Path | None = None) -> tuple[Path, str]:
 def render_preflight(loaded: Loaded, output: Path | None = None) -> tuple[Path, str]:
     """The preflight app, written beside the app file as preflight.py."""
     output = output or default_output(loaded.deployment)
-    path = output.with_name("preflight.py")
+    path = output.with_name(PREFLIGHT_NAME)
     return path, format_python(render_template("preflight.py.j2", _context(loaded, output)))
 
 
 def render_to_file(loaded: Loaded, output: Path | None = None) -> Path:
-    """Render the app and its preflight, then write both; nothing is written if either fails."""
+    """Render the app and its preflight, then write both as one unit (both or neither)."""
+    output = output or default_output(loaded.deployment)
+    check_output_path(output)
     files = [render_app(loaded, output), render_preflight(loaded, output)]
-    for path, text in files:
-        write_atomic(path, text)
+    write_files(files)
     return files[0][0]

@@ -7,6 +7,7 @@ relative to the child file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ class Profile:
     data: dict[str, Any]
     origins: dict[FieldPath, Location] = field(default_factory=dict)
     chain: list[Path] = field(default_factory=list)  # the profile first, then its ancestors
+    notes: list[Problem] = field(default_factory=list)  # warnings from reading the YAML
 
     def locate(self, path: FieldPath) -> Location:
         """Where the value at `path` (or its nearest located parent) was written."""
@@ -58,53 +60,186 @@ def resolve_profile_path(ref: str, relative_to: Path | None = None) -> Path:
 # libyaml's loader when PyYAML has it (several times faster); both keep positions and refuse tags.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Profiles come in pull requests: the work of reading one is bounded before it is done.
+MAX_PROFILE_BYTES = 256 * 1024  # the shipped profiles are under 4 KiB
+MAX_DEPTH = 32  # nesting of mappings and lists, aliases followed (profiles use 4)
+MAX_VALUES = 10_000  # values once aliases are expanded (the largest shipped profile has ~100)
+MAX_INT_DIGITS = 30  # far past any count, size or port; Python refuses ints over 4,300 digits
 
-def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location]]:
-    """Parse one YAML file safely, returning the data and the position of every key and value."""
+PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")  # matched whole (fullmatch)
+
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
+_MERGE_TAG = _TAG + "merge"
+_YAML11_BOOLS = {"yes", "no", "on", "off"}
+
+
+def _at(file: Path, mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text, or a located error (size, encoding, OS) instead of a traceback."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
+        raise ProfileError(f"{Location(path)}: cannot read profile: {exc.strerror}") from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(
+            f"{Location(path)}: profile is larger than {MAX_PROFILE_BYTES // 1024} KiB; "
+            "a deployment profile is a few KiB"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ProfileError(
+            f"{Location(path, line, column)}: not UTF-8 text "
+            f"(byte 0x{raw[exc.start]:02x}); save the profile as UTF-8"
+        ) from None
+
+
+def _check_nesting(text: str, path: Path) -> None:
+    """Refuse deep nesting from the event stream, before anything recursive sees the document."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ProfileError(
+                    f"{_at(path, event.start_mark)}: nested deeper than {MAX_DEPTH} levels"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location], list[Problem]]:
+    """Parse one YAML file safely: the data, the position of every key and value, and warnings.
+
+    The node tree is checked before anything is built from it: nesting, alias expansion, tags,
+    keys and integer sizes are bounded or refused with the position they were written at.
+    """
+    text = _read_text(path)
     loader = _SafeLoader(text)
     try:
+        _check_nesting(text, path)
         node = loader.get_single_node()
+        origins: dict[FieldPath, Location] = {}
+        problems: list[Problem] = []
+        if node is not None:
+            _NodeWalk(path, origins, problems).walk(node, ())
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise ProfileError(f"{Location(path)}: invalid profile", errors)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        where = _at(path, mark) if mark else Location(path)
         what = " ".join(s for s in (exc.context, exc.problem) if s)
         raise ProfileError(f"{where}: invalid YAML: {what}") from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: invalid YAML: {exc}") from None
+        raise ProfileError(f"{Location(path)}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
-    origins: dict[FieldPath, Location] = {}
-    problems: list[Problem] = []
-    if node is not None:
-        _record_positions(node, (), path, origins, problems)
-    if problems:
-        raise ProfileError(f"{path}: invalid profile", problems)
-    return data, origins
+    return data, origins, [p for p in problems if p.severity == "warning"]
 
 
-def _record_positions(node, path: FieldPath, file: Path, origins, problems) -> None:
-    origins[path] = Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                where = Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                problems.append(Problem(f"duplicate key '{key}'", where, path + (key,)))
-            seen.add(key)
-            _record_positions(value_node, path + (key,), file, origins, problems)
-            # An unknown key is best reported at the key itself, not at its value.
-            origins[path + (key, "<key>")] = Location(
-                file, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+class _NodeWalk:
+    """Records where each value was written and finds what the profile must not contain."""
+
+    def __init__(self, file: Path, origins: dict[FieldPath, Location], problems: list[Problem]):
+        self.file, self.origins, self.problems = file, origins, problems
+        self.values = 0
+
+    def problem(self, message: str, node, path: FieldPath, severity: str = "error") -> None:
+        rule = "yaml-1.1" if severity == "warning" else ""
+        where = _at(self.file, node.start_mark)
+        self.problems.append(Problem(message, where, path, severity=severity, rule=rule))
+
+    def walk(self, node, path: FieldPath) -> None:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise ProfileError(
+                f"{_at(self.file, node.start_mark)}: aliases expand this profile past "
+                f"{MAX_VALUES:,} values; write the values out instead of nesting aliases"
             )
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _record_positions(item, path + (index,), file, origins, problems)
+        if len(path) > MAX_DEPTH:
+            raise ProfileError(
+                f"{_at(self.file, node.start_mark)}: nested deeper than {MAX_DEPTH} levels "
+                "(through aliases)"
+            )
+        self.origins[path] = _at(self.file, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            self.mapping(node, path, explicit=True)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, path + (index,))
+        else:
+            self.scalar(node, path)
+
+    def mapping(self, node, path: FieldPath, explicit: bool) -> None:
+        """Merged entries (`<<: *anchor`) first, so explicit keys override them without being
+        reported as duplicates."""
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for source in reversed(sources):  # the first source wins, as YAML says
+                    if not isinstance(source, yaml.MappingNode):
+                        self.problem("`<<` merges mappings only", source, path)
+                        continue
+                    self.values += 1
+                    self.mapping(source, path, explicit=False)
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = key_node.value
+            if key_node.tag != _TAG + "str":
+                kind = key_node.tag.removeprefix(_TAG)
+                shown = key if isinstance(key, str) else "a " + kind
+                self.problem(
+                    f'key {shown!r} is read as {kind}, not text; quote it: "{shown}"',
+                    key_node,
+                    path,
+                )
+                continue
+            if explicit and key in seen:
+                self.problem(f"duplicate key '{key}'", key_node, path + (key,))
+            seen.add(key)
+            self.walk(value_node, path + (key,))
+            # An unknown key is best reported at the key itself, not at its value.
+            self.origins[path + (key, "<key>")] = _at(self.file, key_node.start_mark)
+
+    def scalar(self, node, path: FieldPath) -> None:
+        tag, raw = node.tag, node.value
+        if tag not in _SCALAR_TAGS:
+            kind = tag.removeprefix(_TAG)
+            hint = "; quote it to keep it as text" if kind == "timestamp" else ""
+            self.problem(f"a {kind} value is not accepted in a profile{hint}", node, path)
+        elif tag == _TAG + "int" and len(raw.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
+            self.problem(f"integer of {len(raw)} digits is out of range", node, path)
+        elif tag in (_TAG + "int", _TAG + "float") and (
+            ":" in raw or "_" in raw or re.fullmatch(r"[-+]?0[0-7]+|[-+]?0[xXbB].*", raw)
+        ):
+            value = yaml.load(raw, Loader=_SafeLoader)
+            self.problem(
+                f"YAML 1.1 reads {raw} as {value}; write {value}, or quote it for text",
+                node,
+                path,
+                severity="warning",
+            )
+        elif tag == _TAG + "bool" and raw.lower() in _YAML11_BOOLS:
+            value = "true" if yaml.load(raw, Loader=_SafeLoader) else "false"
+            self.problem(
+                f"YAML 1.1 reads {raw} as {value}; write {value}, or quote it for text",
+                node,
+                path,
+                severity="warning",
+            )
 
 
 def merge(parent: Any, child: Any) -> Any:
@@ -139,7 +274,9 @@ def _exists(data: Any, path: FieldPath) -> bool:
 def load_profile(ref: str | Path) -> Profile:
     """Load a profile and every profile it extends, and merge them (ancestors first)."""
     path = resolve_profile_path(str(ref))
+    check_profile_name(path)
     chain: list[Path] = []
+    notes: list[Problem] = []
     layers: list[tuple[dict, dict[FieldPath, Location]]] = []
     while True:
         resolved = path.resolve()
@@ -147,7 +284,8 @@ def load_profile(ref: str | Path) -> Profile:
             cycle = " -> ".join(p.stem for p in [*chain, resolved])
             raise ProfileError(f"{Location(path)}: `extends` cycle: {cycle}")
         chain.append(resolved)
-        data, origins = load_yaml(path)
+        data, origins, warnings = load_yaml(path)
+        notes += warnings
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -175,4 +313,16 @@ def load_profile(ref: str | Path) -> Profile:
         merged_origins.update(origins)
     merged.pop("extends", None)
     merged_origins = {p: loc for p, loc in merged_origins.items() if _exists(merged, p)}
-    return Profile(chain[0].stem, chain[0], merged, merged_origins, chain)
+    return Profile(chain[0].stem, chain[0], merged, merged_origins, chain, notes)
+
+
+def check_profile_name(path: Path) -> None:
+    """A profile's name (its file name) names build/<name>/ and deploys/<name>/ and is printed in
+    the rendered app: lowercase letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    if not PROFILE_NAME.fullmatch(path.stem):
+        suggestion = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._") or "profile"
+        raise ProfileError(
+            f"{Location(path)}: profile name {path.stem!r} is not allowed: expected lowercase "
+            f"letters, digits, '.', '_' and '-', starting with a letter or digit "
+            f"(did you mean {suggestion}{path.suffix}?)"
+        )

@@ -129,7 +129,7 @@ def _latest_allowed(d: Deployment):
         )
 
 
-_TAG_VERSION = re.compile(r"^v?(\d+\.\d+\.\d+(?:\.post\d+)?)(?:[-_].*)?$")
+_TAG_VERSION = re.compile(r"v?(\d+\.\d+\.\d+(?:\.post\d+)?)(?:[-_].*)?")  # matched whole
 
 
 @rule("image-version-mismatch", "error", "The serve image tag and sglang.version disagree.")
@@ -137,7 +137,7 @@ def _image_version(d: Deployment):
     tag = d.images.serve.tag
     if tag == "latest":
         return
-    match = _TAG_VERSION.match(tag)
+    match = _TAG_VERSION.fullmatch(tag)
     tag_version = match.group(1).split(".post")[0] if match else None
     if tag_version != d.sglang.version:
         yield Finding(
@@ -562,4 +562,188 @@ def _sglang_env(d: Deployment):
             f"SGLang {d.sglang.version} does not read {name}: a typo, or a variable this "
             f"version dropped; remove it. Found: {name}",
             ("sglang", "env", name),
+        )
+
+
+# --- Input a pull request must not slip through ------------------------------------------------
+
+# Credentials in a profile land in modal_app.py, preflight.py and deploys/<profile>/history.json,
+# all meant to be committed. Names as the issue tracker's hostile-input review listed them.
+_SECRET_NAME = re.compile(r".*(_TOKEN|_KEY|SECRET.*|PASSWORD.*|PASSWD.*)")
+_SECRET_VALUE = re.compile(
+    r".*("
+    r"\bsk-[A-Za-z0-9_-]{16,}"  # OpenAI-style API keys
+    r"|\bhf_[A-Za-z0-9]{20,}"  # Hugging Face tokens
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_\w{20,}"  # GitHub tokens
+    r"|\ba[ks]-[A-Za-z0-9]{16,}"  # Modal token id / secret
+    r"|\bAKIA[0-9A-Z]{16}"  # AWS access key id
+    r"|\bxox[abpr]-[A-Za-z0-9-]{10,}"  # Slack tokens
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"  # JSON web tokens
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r").*",
+    re.DOTALL,
+)
+_SECRET_HOME = (
+    "keep it in a Modal Secret (`modal secret create NAME KEY=...`): the API key goes in "
+    "secrets.api_key, the Hugging Face token in secrets.huggingface, anything else in "
+    "secrets.extra; rotate the one you wrote here"
+)
+
+
+def _looks_secret(value: str) -> bool:
+    return _SECRET_VALUE.fullmatch(value) is not None
+
+
+@rule(
+    "secret-in-profile",
+    "error",
+    "A credential written into the profile, where it would land in committed files.",
+)
+def _secret_in_profile(d: Deployment):
+    from generator.flags import flag_set
+    from generator.sglang_versions import carries_secret, manifest
+
+    for flag in flag_set(d):
+        if flag.field and flag.field[:2] == ("sglang", "extra_args"):
+            if carries_secret(flag.option, d.sglang.version):
+                yield Finding(
+                    f"{flag.option.split('=')[0]} takes a credential, which would be written "
+                    f"into the rendered app and the deploy record; {_SECRET_HOME}. "
+                    f"Found: {flag.option.split('=')[0]} <redacted>",
+                    flag.field,
+                )
+                continue
+            for value in flag.values:
+                if _looks_secret(value):
+                    yield Finding(
+                        f"this value looks like a credential; {_SECRET_HOME}. "
+                        f"Found: {flag.option} <redacted>",
+                        flag.field,
+                    )
+    sglang_reads = manifest(d.sglang.version).env_vars
+    for section, env in (("env", d.env), (("sglang", "env"), d.sglang.env)):
+        base = section if isinstance(section, tuple) else (section,)
+        for name, value in env:
+            named = _SECRET_NAME.fullmatch(name) and name not in sglang_reads
+            if named or _looks_secret(value):
+                why = (
+                    "its name says it holds a credential"
+                    if named
+                    else "its value looks like a credential"
+                )
+                yield Finding(
+                    f"{name}: {why}, and env values are written into the rendered app; "
+                    f"{_SECRET_HOME}. Found: {name}=<redacted>",
+                    (*base, name),
+                )
+
+
+@rule("autoscaling-limits", "error", "Autoscaling bounds that contradict each other.")
+def _autoscaling_limits(d: Deployment):
+    a = d.autoscaling
+    if a.min_containers > a.max_containers:
+        yield Finding(
+            "min_containers must not exceed max_containers (Modal would keep more replicas warm "
+            f"than it may run). Found: min_containers={a.min_containers}, "
+            f"max_containers={a.max_containers}",
+            ("autoscaling", "min_containers"),
+        )
+    c = d.concurrency
+    if c.target_inputs is not None and c.target_inputs > c.max_inputs:
+        yield Finding(
+            "target_inputs is where the autoscaler adds replicas and max_inputs the hard cap per "
+            "replica, so the target must not exceed the cap (@modal.concurrent refuses it). "
+            f"Found: target_inputs={c.target_inputs}, max_inputs={c.max_inputs}",
+            ("concurrency", "target_inputs"),
+        )
+
+
+@rule("buffer-above-max", "warning", "buffer_containers exceeds max_containers.")
+def _buffer_above_max(d: Deployment):
+    a = d.autoscaling
+    if a.buffer_containers > a.max_containers:
+        yield Finding(
+            "Modal never runs more than max_containers, so the idle buffer is capped there; "
+            "lower buffer_containers to what you mean. "
+            f"Found: buffer_containers={a.buffer_containers}, max_containers={a.max_containers}",
+            ("autoscaling", "buffer_containers"),
+        )
+
+
+# Mounting a Volume here would hide the image's own files (or the kernel's).
+SYSTEM_PATHS = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib64",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+)
+SYSTEM_MOUNT_POINTS = {"/", "/root", "/tmp", "/var", "/home", "/opt", *SYSTEM_PATHS}
+
+
+@rule("volume-mounts", "error", "Volume mount paths that collide, nest, or hide system folders.")
+def _volume_mounts(d: Deployment):
+    mounts = [("weights", d.volumes.weights), ("deepgemm_cache", d.volumes.deepgemm_cache)]
+    for role, volume in mounts:
+        path = volume.mount_path
+        field = ("volumes", role, "mount_path")
+        parts = path.split("/")[1:]
+        if any(part in ("", ".", "..") for part in parts):
+            yield Finding(
+                f"write the mount path without '.', '..' or '//' segments. Found: {path}", field
+            )
+        elif path in SYSTEM_MOUNT_POINTS or path.startswith(tuple(p + "/" for p in SYSTEM_PATHS)):
+            yield Finding(
+                "a Volume mounted here hides the image's own files; mount it at a folder of its "
+                f"own such as /{volume.name}. Found: {path}",
+                field,
+            )
+    (_, first), (second_role, second) = mounts
+    a, b = first.mount_path, second.mount_path
+    if a == b:
+        yield Finding(
+            "both Volumes are mounted at one path, so one of them would not be mounted at all; "
+            f"give each its own folder. Found: {a}",
+            ("volumes", second_role, "mount_path"),
+        )
+    elif a.startswith(b + "/") or b.startswith(a + "/"):
+        yield Finding(
+            f"one Volume is mounted inside the other; give each its own folder. Found: {a}, {b}",
+            ("volumes", second_role, "mount_path"),
+        )
+
+
+@rule(
+    "secret-roles", "error", "One Modal Secret and key used as both the HF token and the API key."
+)
+def _secret_roles(d: Deployment):
+    hf, api = d.secrets.huggingface, d.secrets.api_key
+    if d.auth.require_api_key and (hf.name, hf.key) == (api.name, api.key):
+        yield Finding(
+            "the Hugging Face token would be the endpoint's API key: every client would hold "
+            "your Hub credential; use two keys (or two Secrets). "
+            f"Found: {hf.name}.{hf.key} for both",
+            ("secrets", "api_key", "key"),
+        )
+
+
+@rule(
+    "secret-shared",
+    "warning",
+    "One Modal Secret holds both the HF token and the API key.",
+)
+def _secret_shared(d: Deployment):
+    hf, api = d.secrets.huggingface, d.secrets.api_key
+    if d.auth.require_api_key and hf.name == api.name and hf.key != api.key:
+        yield Finding(
+            "the serving replicas receive the Hugging Face token and the download job the API "
+            "key, neither of which they need; keep them in separate Secrets. "
+            f"Found: secrets.huggingface.name=secrets.api_key.name={hf.name}",
+            ("secrets", "api_key", "name"),
         )

@@ -30,7 +30,9 @@ RENAMED = {
     "--nsa-prefill-backend": ("--dsa-prefill-backend", "0.5.13"),
     "--nsa-decode-backend": ("--dsa-decode-backend", "0.5.13"),
 }
-_HUMAN_INT = re.compile(r"^-?\d+(\.\d+)?[kKmMgG]?$")  # sglang's human_readable_int: 128k, 1.5M
+_HUMAN_INT = re.compile(
+    r"-?\d+(\.\d+)?[kKmMgG]?"
+)  # matched whole; sglang's human_readable_int: 128k, 1.5M
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,22 @@ def _resolve_option(option: str, m: Manifest) -> tuple[Argument | None, str]:
     return None, ""
 
 
+# The last word of an option that carries a credential: --api-key, --admin-api-key,
+# --ssl-keyfile-password (not --ssl-keyfile, a path, nor --speculative-token-map).
+_SECRET_WORDS = {"key", "password", "secret", "token"}
+
+
+def carries_secret(option: str, version: str) -> bool:
+    """True when `option` (or the flag argparse would expand it to) takes a credential as its
+    value, judged from the version's manifest."""
+    arg, _ = _resolve_option(option.split("=", 1)[0], manifest(version))
+    return (
+        arg is not None
+        and arg.nargs != 0
+        and any(o.rsplit("-", 1)[-1] in _SECRET_WORDS for o in arg.option_strings)
+    )
+
+
 def _elsewhere(option: str, version: str) -> str:
     """Where an unknown flag does exist: a rename, or another known version."""
     if option in RENAMED:
@@ -175,7 +193,7 @@ def _check_value(arg: Argument, flag: Flag) -> str:
                 float(value)
             except ValueError:
                 return f"{flag.option} expects a number, got {value!r}"
-        elif arg.type == "human_readable_int" and not _HUMAN_INT.match(value):
+        elif arg.type == "human_readable_int" and not _HUMAN_INT.fullmatch(value):
             return f"{flag.option} expects an integer such as 131072 or 128k, got {value!r}"
         elif arg.type == "json.loads":
             try:

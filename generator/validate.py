@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from functools import cache
 from typing import Any
 
@@ -27,6 +29,34 @@ _JSON_TYPES = {
 @cache
 def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _is_integer(_checker, instance: Any) -> bool:
+    """JSON Schema counts 8.0 as an integer; a count or a port written 8.0 would render as 8.0."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(_checker, instance: Any) -> bool:
+    """A finite number: YAML's .nan and .inf are not settings."""
+    if isinstance(instance, bool) or not isinstance(instance, int | float):
+        return False
+    return not isinstance(instance, float) or math.isfinite(instance)
+
+
+def _pattern(validator, pattern: str, instance: Any, _schema) -> Any:
+    """`pattern`, matched against the whole string: Python's `$` also matches before a trailing
+    newline, so `re.search` would accept "name\n" (an ECMA-262 `$` does not)."""
+    if validator.is_type(instance, "string") and not re.fullmatch(pattern, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def profile_validator() -> jsonschema.protocols.Validator:
+    """Draft 2020-12 with whole-string patterns, integers that are ints and finite numbers."""
+    base = jsonschema.Draft202012Validator
+    types = base.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
+    cls = jsonschema.validators.extend(base, validators={"pattern": _pattern}, type_checker=types)
+    return cls(schema())
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +154,7 @@ def _problems_for(error: jsonschema.ValidationError, profile: Profile) -> list[P
 
 
 def schema_problems(profile: Profile) -> list[Problem]:
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = profile_validator()
     problems: list[Problem] = []
     errors = sorted(validator.iter_errors(profile.data), key=lambda e: list(map(str, e.path)))
     for error in errors:
@@ -144,6 +174,7 @@ def validate_profile(profile: Profile) -> Profile:
     problems = schema_problems(profile)
     if problems:
         raise ProfileError(
-            f"{Location(profile.path)}: profile '{profile.name}' is invalid", problems
+            f"{Location(profile.path)}: profile '{profile.name}' is invalid",
+            problems + profile.notes,
         )
     return profile

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from conftest import BASE_PROFILE, load_modal_app
 
+from generator.errors import UserError
 from generator.pipeline import load, render_app, render_to_file
 from generator.render import python_literal
 
@@ -103,7 +104,7 @@ def test_write_is_atomic_on_error(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write: disk full"):
         render_to_file(load("prod"), target)
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py"]

@@ -122,6 +122,38 @@ CASES = [
     ("sglang-flag-deprecated", "", False),
     ("sglang-env-unknown", "sglang:\n  env:\n    SGLANG_ENABLE_SPEC_V2: '1'\n", True),
     ("sglang-env-unknown", "sglang:\n  env:\n    SGLANG_DG_USE_NVRTC: '1'\n", False),
+    ("secret-in-profile", "sglang:\n  extra_args: [--api-key, sk-abcdefghijklmnopqrstu]\n", True),
+    ("secret-in-profile", "sglang:\n  extra_args: [--admin-api-key=x]\n", True),
+    ("secret-in-profile", "sglang:\n  extra_args: [--ssl-keyfile, /k.pem]\n", False),
+    ("secret-in-profile", "env:\n  HF_TOKEN: abc\n", True),
+    ("secret-in-profile", "sglang:\n  env:\n    SGLANG_API_KEY: abc\n", True),
+    ("secret-in-profile", "env:\n  NOTE: hf_abcdefghijklmnopqrstuvwx\n", True),
+    # SGLang's own setting that merely ends in _KEY (read from the manifest) is not a credential.
+    ("secret-in-profile", "sglang:\n  env:\n    SGLANG_LOG_DECODE_GRAPH_KEY: '1'\n", False),
+    ("secret-in-profile", "env:\n  TOKENIZERS_PARALLELISM: 'false'\n", False),
+    (
+        "autoscaling-limits",
+        "autoscaling:\n  min_containers: 4\n  idle_cost_acknowledged: true\n",
+        True,
+    ),
+    ("autoscaling-limits", "concurrency:\n  max_inputs: 8\n  target_inputs: 16\n", True),
+    ("autoscaling-limits", "concurrency:\n  max_inputs: 16\n  target_inputs: 8\n", False),
+    ("buffer-above-max", "autoscaling:\n  buffer_containers: 4\n", True),
+    ("buffer-above-max", "autoscaling:\n  buffer_containers: 1\n", False),
+    ("volume-mounts", "volumes:\n  deepgemm_cache: {name: c, mount_path: /model-cache}\n", True),
+    ("volume-mounts", "volumes:\n  deepgemm_cache: {name: c, mount_path: /model-cache/dg}\n", True),
+    ("volume-mounts", "volumes:\n  weights: {name: w, mount_path: /usr}\n", True),
+    ("volume-mounts", "volumes:\n  weights: {name: w, mount_path: /root}\n", True),
+    ("volume-mounts", "volumes:\n  weights: {name: w, mount_path: /a/../tmp}\n", True),
+    ("volume-mounts", "volumes:\n  weights: {name: w, mount_path: /root/weights}\n", False),
+    (
+        "secret-roles",
+        "secrets:\n  api_key: {name: huggingface-secret, key: HF_TOKEN}\n",
+        True,
+    ),
+    ("secret-roles", "secrets:\n  api_key: {name: huggingface-secret, key: API_KEY}\n", False),
+    ("secret-shared", "secrets:\n  api_key: {name: huggingface-secret, key: API_KEY}\n", True),
+    ("secret-shared", "", False),
 ]
 
 
