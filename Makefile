@@ -1,4 +1,7 @@
 # Every target creates the virtual environment it needs (.venv, from pyproject.toml) first.
+# Variables a user sets (PROFILE, URL, ...) reach commands through the environment, quoted as
+# "$$NAME", never pasted into the shell line: a value cannot become shell syntax. The API key is
+# read by smoke/bench from $$API_KEY and never appears on a command line or in make's echo.
 PROFILE ?= prod
 PYTHON ?= python3
 VENV := .venv
@@ -17,11 +20,13 @@ help:
 	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, DeepGEMM cache"
 	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
-	@echo "make smoke    URL=... [API_KEY=...] [PROFILE=prod]   check a deployed endpoint"
-	@echo "make bench    URL=... [API_KEY=...] [CONCURRENCY=1,8,32]   latency/throughput sweep"
+	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
+	@echo "make bench    URL=... [CONCURRENCY=1,8,32]   latency/throughput sweep (API_KEY from the environment)"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
+
+export PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY
 
 $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,44 +34,44 @@ $(READY): pyproject.toml
 	touch $(READY)
 
 render: $(READY)
-	$(PY) -m generator render $(PROFILE)
+	$(PY) -m generator render "$$PROFILE"
 
 validate: $(READY)
 	$(PY) -m generator validate
 
 deploy: $(READY)
-	$(PY) -m generator deploy $(PROFILE)
+	$(PY) -m generator deploy "$$PROFILE"
 
 # UTILIZATION (optional): average replicas busy over a month, for the monthly cost.
 UTILIZATION ?=
 plan: $(READY)
-	$(PY) -m generator plan $(PROFILE) $(if $(UTILIZATION),--utilization $(UTILIZATION))
+	$(PY) -m generator plan "$$PROFILE" $${UTILIZATION:+--utilization "$$UTILIZATION"}
 
 setup: $(READY)
-	$(PY) -m generator setup $(PROFILE)
+	$(PY) -m generator setup "$$PROFILE"
 
 pin-revision: $(READY)
-	$(PY) -m generator pin-revision $(PROFILE)
+	$(PY) -m generator pin-revision "$$PROFILE"
 
 preflight: $(READY)
-	$(PY) -m generator preflight $(PROFILE)
+	$(PY) -m generator preflight "$$PROFILE"
 
 AGAINST ?= deployed
 diff: $(READY)
-	$(PY) -m generator diff $(PROFILE) --against $(AGAINST)
+	$(PY) -m generator diff "$$PROFILE" --against "$$AGAINST"
 
 rollback: $(READY)
-	$(PY) -m generator rollback $(PROFILE)
+	$(PY) -m generator rollback "$$PROFILE"
 
-# The key can also come from the environment (API_KEY or SGLANG_API_KEY).
+# The key comes from the environment only: API_KEY (or SGLANG_API_KEY).
 CONCURRENCY ?= 1,8,32
 smoke: $(READY)
-	@test -n "$(URL)" || (echo "usage: make smoke URL=https://... [API_KEY=...]" >&2; exit 2)
-	$(PY) -m generator smoke --profile $(PROFILE) --url $(URL) $(if $(API_KEY),--api-key $(API_KEY))
+	@test -n "$$URL" || (echo "usage: make smoke URL=https://... (API_KEY in the environment)" >&2; exit 2)
+	$(PY) -m generator smoke --profile "$$PROFILE" --url "$$URL"
 
 bench: $(READY)
-	@test -n "$(URL)" || (echo "usage: make bench URL=https://... [API_KEY=...]" >&2; exit 2)
-	$(PY) -m generator bench --profile $(PROFILE) --url $(URL) --concurrency $(CONCURRENCY) $(if $(API_KEY),--api-key $(API_KEY))
+	@test -n "$$URL" || (echo "usage: make bench URL=https://... (API_KEY in the environment)" >&2; exit 2)
+	$(PY) -m generator bench --profile "$$PROFILE" --url "$$URL" --concurrency "$$CONCURRENCY"
 
 test: $(READY)
 	$(PY) -m pytest -q
@@ -76,8 +81,8 @@ lint: $(READY)
 	$(PY) -m ruff format --check generator tests scripts
 
 sglang-manifest: $(READY)
-	@test -n "$(VERSION)" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)
-	$(PY) scripts/sglang_manifest.py --version $(VERSION)
+	@test -n "$$VERSION" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)
+	$(PY) scripts/sglang_manifest.py --version "$$VERSION"
 
 clean:
 	rm -rf build

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import random
 import sys
 import time
@@ -27,7 +28,9 @@ import openai
 from generator.render import write_atomic
 from generator.smoke import (
     describe_error,
+    display_url,
     normalize_base_url,
+    positive_seconds,
     resolve_api_key,
 )
 
@@ -54,6 +57,14 @@ _VOCAB = tuple(
 
 class BenchError(Exception):
     """The benchmark cannot run (endpoint unreachable, key rejected, ...)."""
+
+
+class BenchInterrupted(Exception):
+    """Ctrl-C during the sweep, after the completed levels were written."""
+
+    def __init__(self, levels: int, path: Path):
+        super().__init__(f"interrupted after {levels} level(s)")
+        self.levels, self.path = levels, path
 
 
 @dataclass
@@ -249,7 +260,9 @@ async def _sweep(
     output_tokens: int,
     thinking: bool,
     request_timeout_s: float,
-) -> list[dict[str, Any]]:
+    levels: list[dict[str, Any]],
+) -> None:
+    """Run the levels in turn, appending each finished one to `levels` (kept on Ctrl-C)."""
     client = openai.AsyncOpenAI(
         base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=request_timeout_s
     )
@@ -259,8 +272,7 @@ async def _sweep(
             client, model, make_prompt("warmup", input_tokens), min(output_tokens, 8), thinking
         )
         if not warm.ok:
-            raise BenchError(f"warm-up request to {url} failed: {warm.error}")
-        levels = []
+            raise BenchError(f"warm-up request to {display_url(url)} failed: {warm.error}")
         for c in concurrencies:
             n = max(requests_per_level, c)  # at least one request per concurrent slot
             prompts = [make_prompt(f"c{c}-r{i}", input_tokens) for i in range(n)]
@@ -279,7 +291,6 @@ async def _sweep(
             finally:
                 bar.close()
             levels.append(summarize(c, list(results), time.perf_counter() - t0))
-        return levels
 
 
 def run_bench(
@@ -307,22 +318,31 @@ def run_bench(
         raise BenchError(str(e)) from None
     if not concurrencies or min(concurrencies) < 1:
         raise BenchError("concurrency levels must be positive integers")
-    started = datetime.now(UTC)
-    levels = asyncio.run(
-        _sweep(
-            url,
-            api_key,
-            model,
-            concurrencies,
-            requests_per_level,
-            input_tokens,
-            output_tokens,
-            thinking,
-            request_timeout_s,
-        )
-    )
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir)  # before the sweep, not after minutes of requests
+    started = datetime.now(UTC)
+    levels: list[dict[str, Any]] = []
+    interrupted = False
+    try:
+        asyncio.run(
+            _sweep(
+                url,
+                api_key,
+                model,
+                concurrencies,
+                requests_per_level,
+                input_tokens,
+                output_tokens,
+                thinking,
+                request_timeout_s,
+                levels,
+            )
+        )
+    except KeyboardInterrupt:
+        if not levels:
+            raise
+        interrupted = True
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     files = {
         "json": out_dir / f"bench-{stamp}.json",
         "png": out_dir / f"bench-{stamp}.png",
@@ -332,8 +352,9 @@ def run_bench(
     result: dict[str, Any] = {
         "kind": "bench",
         "started_at": started.isoformat(timespec="seconds"),
-        "url": url,
+        "url": display_url(url),
         "model": model,
+        "interrupted": interrupted,
         "config": {
             "concurrencies": concurrencies,
             "requests_per_level": requests_per_level,
@@ -356,7 +377,18 @@ def run_bench(
     plot(result, files["png"])
     write_atomic(files["latest_png"], files["png"].read_bytes())
     print_report(result, out)
+    if interrupted:
+        raise BenchInterrupted(len(levels), files["json"])
     return result
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BenchError(f"--out-dir {out_dir}: cannot create: {e.strerror or e}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise BenchError(f"--out-dir {out_dir}: not writable")
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -471,9 +503,11 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="endpoint base URL (with or without /v1)")
     parser.add_argument(
-        "--api-key", default=None, help="API key (default: $API_KEY or $SGLANG_API_KEY)"
+        "--url",
+        required=True,
+        help="endpoint base URL (with or without /v1); the API key is read from $API_KEY "
+        "or $SGLANG_API_KEY, never from the command line",
     )
     parser.add_argument("--model", help="served model name (default: the profile's)")
     parser.add_argument(
@@ -495,14 +529,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--thinking", action="store_true", help="keep thinking on (default: enable_thinking=false)"
     )
     parser.add_argument(
-        "--request-timeout", type=float, default=REQUEST_TIMEOUT_S, help="seconds per request"
+        "--request-timeout",
+        type=positive_seconds,
+        default=REQUEST_TIMEOUT_S,
+        help="seconds per request",
     )
 
 
 def main(args: argparse.Namespace) -> int:
-    key = resolve_api_key(args.api_key)
+    key = resolve_api_key()
     if not key:
-        print("error: no API key: pass --api-key or set API_KEY / SGLANG_API_KEY", file=sys.stderr)
+        print("error: no API key: set API_KEY (or SGLANG_API_KEY)", file=sys.stderr)
         return 2
     try:
         result = run_bench(
@@ -523,6 +560,10 @@ def main(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"error: cannot write results: {e}", file=sys.stderr)
         return 1
+    except BenchInterrupted as e:
+        kept = f"; {e.levels} completed level(s) written to {e.path}" if e.path else ""
+        print(f"\ninterrupted{kept}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -18,17 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from generator import REPO_ROOT
-from generator.errors import UserError
+from generator.errors import Location, UserError
 from generator.pipeline import Loaded, load, render_to_file
-from generator.render import write_atomic
+from generator.render import folder_lock, write_atomic
 
 DEPLOYS_DIR = REPO_ROOT / "deploys"
 
 
 def modal_credentials_present() -> bool:
     """True when the Modal client would find a token (env vars or ~/.modal.toml)."""
-    from modal.config import config  # heavy import, only on the deploy path
-
+    try:
+        from modal.config import config  # heavy import, only on the deploy path
+    except Exception as exc:  # modal reads ~/.modal.toml on import and raises if it is broken
+        where = os.environ.get("MODAL_CONFIG_PATH") or "~/.modal.toml"
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"{where}: cannot read Modal's configuration ({detail}); fix it or run "
+            "`modal token new`"
+        ) from None
     return bool(config.get("token_id") and config.get("token_secret"))
 
 
@@ -82,17 +90,49 @@ def _git_commit() -> str | None:
 
 
 def history_path(profile_name: str) -> Path:
-    return DEPLOYS_DIR / profile_name / "history.json"
+    path = DEPLOYS_DIR / profile_name / "history.json"
+    if not path.resolve().is_relative_to(DEPLOYS_DIR.resolve()):  # names are checked on load
+        raise UserError(f"profile name {profile_name!r} would leave {DEPLOYS_DIR}")
+    return path
+
+
+# Every record has these; `rollback` and `diff` read them.
+RECORD_KEYS = {
+    "action": str,
+    "profile": str,
+    "tag": str,
+    "app_name": str,
+    "time": str,
+    "sglang_version": str,
+    "settings": dict,
+}
 
 
 def read_history(profile_name: str) -> list[dict[str, Any]]:
+    """The deploy records, oldest first; a malformed file is a located error, not a traceback."""
     path = history_path(profile_name)
     if not path.is_file():
         return []
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc}); restore it from git") from None
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{Location(path)}: not valid JSON ({exc}); restore it from git") from None
+    except OSError as exc:
+        raise UserError(f"{Location(path)}: cannot read: {exc.strerror}") from None
+    if not isinstance(history, list):
+        raise UserError(f"{Location(path)}: expected a list of deploy records; restore it from git")
+    for index, record in enumerate(history):
+        wrong = (
+            [k for k, t in RECORD_KEYS.items() if not isinstance(record.get(k), t)]
+            if isinstance(record, dict)
+            else ["(not a mapping)"]
+        )
+        if wrong:
+            raise UserError(
+                f"{Location(path)}: record [{index}] lacks or mistypes {', '.join(wrong)}; "
+                "restore the file from git"
+            )
+    return history
 
 
 def make_record(loaded: Loaded, rendered: str, *, now: dt.datetime | None = None) -> dict:
@@ -115,11 +155,18 @@ def make_record(loaded: Loaded, rendered: str, *, now: dt.datetime | None = None
 
 
 def write_record(record: dict, rendered: str | None) -> Path:
-    history = [*read_history(record["profile"]), record]
+    """Append a record; concurrent deploys of one profile take turns (a lock on its folder)."""
     path = history_path(record["profile"])
-    if rendered is not None:
-        write_atomic(path.parent / record["tag"] / "modal_app.py", rendered)
-    write_atomic(path, json.dumps(history, indent=2, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{Location(path.parent)}: cannot create: {exc.strerror}") from None
+    # The lock is on deploys/ itself: each file write below locks the folder it writes in.
+    with folder_lock(path.parent.parent):
+        if rendered is not None:
+            write_atomic(path.parent / record["tag"] / "modal_app.py", rendered)
+        history = [*read_history(record["profile"]), record]
+        write_atomic(path, json.dumps(history, indent=2, sort_keys=True) + "\n")
     return path
 
 

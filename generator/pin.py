@@ -11,6 +11,7 @@ from generator.render import write_atomic
 
 def resolve_commit(model_id: str, revision: str) -> str:
     """The commit `revision` points at on the Hugging Face Hub (uses HF_TOKEN if set)."""
+    import httpx
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         HfHubHTTPError,
@@ -19,13 +20,29 @@ def resolve_commit(model_id: str, revision: str) -> str:
     )
 
     try:
-        return HfApi().model_info(model_id, revision=revision).sha
+        commit = HfApi().model_info(model_id, revision=revision).sha
     except RevisionNotFoundError:
         raise UserError(f"{model_id} has no revision {revision!r}") from None
     except RepositoryNotFoundError:
         raise UserError(f"{model_id} not found on the Hub (or it is gated: set HF_TOKEN)") from None
-    except (HfHubHTTPError, OSError) as exc:
+    except (HfHubHTTPError, httpx.HTTPError, OSError) as exc:
         raise UserError(f"cannot reach the Hugging Face Hub: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:  # an answer that is not what the Hub sends
+        raise UserError(f"the Hugging Face Hub sent an answer that cannot be read: {exc}") from None
+    return check_commit(commit)
+
+
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def check_commit(commit: object) -> str:
+    """Only a commit sha is written into a profile: 40 lowercase hex digits, nothing else."""
+    if not isinstance(commit, str) or not COMMIT.fullmatch(commit):
+        shown = repr(commit)[:80]
+        raise UserError(
+            f"the Hub answered {shown} for the commit, not 40 hex digits; nothing written"
+        )
+    return commit
 
 
 def pin_revision(ref: str) -> int:
@@ -37,7 +54,7 @@ def pin_revision(ref: str) -> int:
     where = loaded.profile.origins.get(("model", "revision"))
     if where is None or where.line is None:
         raise UserError("model.revision comes from a schema default; set it in the profile")
-    commit = resolve_commit(model.id, model.revision)
+    commit = check_commit(resolve_commit(model.id, model.revision))
     lines = where.file.read_text(encoding="utf-8").splitlines(keepends=True)
     line = lines[where.line - 1]
     start = where.column - 1

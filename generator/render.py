@@ -228,7 +228,7 @@ def _check_replaceable(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path) -> Iterator[None]:
     """One writer at a time in a folder (flock on the folder itself: no lock file left behind)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -271,7 +271,7 @@ def write_files(files: list[tuple[Path, str | bytes]]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for path, _ in files:
             _check_replaceable(path)
-        with _folder_lock(folder):
+        with folder_lock(folder):
             temps: list[Path] = []
             backups: list[Path] = []
             replaced: list[tuple[Path, Path | None]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import secrets
 import socket
@@ -31,6 +32,7 @@ DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~700 GB weights, JIT, graphs
 REQUEST_TIMEOUT_S = 300.0
 KEY_ENV_VARS = ("API_KEY", "SGLANG_API_KEY")
+REFUSED_GIVE_UP_S = 10.0  # a refused connection away from Modal: nothing will start listening
 
 WEATHER_TOOL = {
     "type": "function",
@@ -60,27 +62,62 @@ class Check:
 
 
 # -- helpers shared with bench ----------------------------------------------------------------
+def display_url(url: str) -> str:
+    """The URL as logs and reports show it: a `user:password@` part is masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
 def normalize_base_url(url: str) -> str:
     """Validate an http(s) URL and strip a trailing '/' or '/v1'; raise ValueError if unusable."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    base = url.strip().rstrip("/")
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError(f"not an http(s) URL: {display_url(text)!r}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(not c.isprintable() or c.isspace() for c in text)
+    ):
+        raise ValueError(f"not an http(s) URL: {display_url(text)!r}")
+    base = text.rstrip("/")
     return base[: -len("/v1")] if base.endswith("/v1") else base
 
 
-def resolve_api_key(explicit: str | None) -> str | None:
-    return explicit or next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
+def is_modal_host(url: str) -> bool:
+    """Modal's web endpoints (*.modal.run) may take minutes to answer a cold start."""
+    host = urlsplit(url).hostname or ""
+    return host == "modal.run" or host.endswith(".modal.run")
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above zero (not nan, inf or negative)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def resolve_api_key() -> str | None:
+    """The key from the environment only: a command-line argument would show in `ps` and logs."""
+    return next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
 
 
 def describe_error(exc: BaseException) -> str:
     """One line for an HTTP/SDK error, with a hint for the ones users cause."""
     if isinstance(exc, openai.APIStatusError):
-        hint = (
-            " (API key rejected: check --api-key / API_KEY)"
-            if exc.status_code in (401, 403)
-            else ""
-        )
+        hint = " (API key rejected: check API_KEY)" if exc.status_code in (401, 403) else ""
         body, msg = exc.body, None  # the SDK unwraps {"error": ...} bodies
         if isinstance(body, dict):
             msg = body.get("message") or body.get("error") or body.get("detail")
@@ -116,6 +153,9 @@ def wait_for_health(base_url: str, api_key: str, timeout_s: float, err: TextIO) 
     except socket.gaierror as e:
         raise CheckFailed(f"cannot resolve host {host!r}: {e.strerror}") from None
     tty = err.isatty()
+    # Away from Modal a refused connection means nothing listens there: give up in seconds.
+    refused_limit = None if is_modal_host(base_url) else REFUSED_GIVE_UP_S
+    shown_url = display_url(base_url)
     start = time.monotonic()
     deadline = start + timeout_s
     interval, polls, last, shown, last_line = 0.5, 0, "no response yet", "", -1e9
@@ -131,6 +171,11 @@ def wait_for_health(base_url: str, api_key: str, timeout_s: float, err: TextIO) 
                     last = f"HTTP {status}"
                 except httpx.HTTPError as e:
                     status, last = 0, describe_error(e)
+                    refused = isinstance(e, httpx.ConnectError)
+                    if refused and refused_limit is not None and now - start >= refused_limit:
+                        raise CheckFailed(
+                            f"{shown_url} refuses connections ({last}); is the URL right?"
+                        ) from None
                 if status == 200:
                     detail = f"200 after {time.monotonic() - start:.1f}s, {polls} poll(s)"
                     print(("\n" if tty else "") + f"[smoke] /health: {detail}", file=err)
@@ -141,7 +186,9 @@ def wait_for_health(base_url: str, api_key: str, timeout_s: float, err: TextIO) 
                 if status in (404, 405):  # not SGLang, or not deployed: no point waiting
                     raise CheckFailed(f"/health returned {last}: is the URL right?")
                 now = time.monotonic()
-                line = f"[smoke] waiting for {base_url}/health: {now - start:.0f}s/{timeout_s:.0f}s"
+                line = (
+                    f"[smoke] waiting for {shown_url}/health: {now - start:.0f}s/{timeout_s:.0f}s"
+                )
                 line += f", last: {last}"
                 if tty:
                     err.write(f"\r{line[:120]:<120}")
@@ -313,7 +360,7 @@ def run_smoke(
     passed = all(c.status == "pass" for c in checks.values())
     report = {
         "kind": "smoke",
-        "url": url,
+        "url": display_url(url),
         "model": model,
         "started_at": started.isoformat(timespec="seconds"),
         "duration_s": round((datetime.now(UTC) - started).total_seconds(), 3),
@@ -347,16 +394,18 @@ def _print_table(checks: list[Check], out: TextIO) -> None:
 
 # -- CLI --------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="endpoint base URL (with or without /v1)")
     parser.add_argument(
-        "--api-key", default=None, help="API key (default: $API_KEY or $SGLANG_API_KEY)"
+        "--url",
+        required=True,
+        help="endpoint base URL (with or without /v1); the API key is read from $API_KEY "
+        "or $SGLANG_API_KEY, never from the command line",
     )
     parser.add_argument(
         "--model", help="served model name expected in /v1/models (default: the profile's)"
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_TIMEOUT_S,
         help=f"seconds to wait for /health (default {DEFAULT_TIMEOUT_S:g})",
     )
@@ -364,9 +413,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    key = resolve_api_key(args.api_key)
+    key = resolve_api_key()
     if not key:
-        print("error: no API key: pass --api-key or set API_KEY / SGLANG_API_KEY", file=sys.stderr)
+        print("error: no API key: set API_KEY (or SGLANG_API_KEY)", file=sys.stderr)
         return 2
     try:
         normalize_base_url(args.url)

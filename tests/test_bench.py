@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import socket
 from pathlib import Path
@@ -31,10 +32,20 @@ REQUIRED_KEYS = {
 }
 
 
-def _cli(argv: list[str]) -> int:
+def _cli(argv: list[str], key: str | None = None) -> int:
+    """Run the command; `key` goes where users put it, the environment (API_KEY)."""
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
-    return bench.main(parser.parse_args(argv))
+    old = os.environ.get("API_KEY")
+    if key is not None:
+        os.environ["API_KEY"] = key
+    try:
+        return bench.main(parser.parse_args(argv))
+    finally:
+        if key is not None:
+            os.environ.pop("API_KEY")
+            if old is not None:
+                os.environ["API_KEY"] = old
 
 
 def _run(url: str, out_dir: Path, **kw: object) -> dict:
@@ -109,7 +120,7 @@ def test_make_prompt_is_deterministic_and_sized() -> None:
 def test_cli_bad_key_and_unreachable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--model", "m", "--out-dir", str(tmp_path), "--concurrency", "1", "--requests", "1"]
     with FakeSGLang() as url:
-        assert _cli(["--url", url, "--api-key", "wrong"] + base) == 1
+        assert _cli(["--url", url] + base, key="wrong") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("error: warm-up request")
@@ -118,7 +129,7 @@ def test_cli_bad_key_and_unreachable(tmp_path: Path, capsys: pytest.CaptureFixtu
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert _cli(["--url", f"http://127.0.0.1:{port}", "--api-key", "k"] + base) == 1
+    assert _cli(["--url", f"http://127.0.0.1:{port}"] + base, key="k") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "cannot connect" in err
     assert list(tmp_path.iterdir()) == []

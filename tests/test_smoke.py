@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import socket
 import time
@@ -24,10 +25,20 @@ def _statuses(report: dict) -> dict[str, str]:
     return {c["name"]: c["status"] for c in report["checks"]}
 
 
-def _cli(argv: list[str]) -> int:
+def _cli(argv: list[str], key: str | None = None) -> int:
+    """Run the command; `key` goes where users put it, the environment (API_KEY)."""
     parser = argparse.ArgumentParser()
     smoke.add_arguments(parser)
-    return smoke.main(parser.parse_args(argv))
+    old = os.environ.get("API_KEY")
+    if key is not None:
+        os.environ["API_KEY"] = key
+    try:
+        return smoke.main(parser.parse_args(argv))
+    finally:
+        if key is not None:
+            os.environ.pop("API_KEY")
+            if old is not None:
+                os.environ["API_KEY"] = old
 
 
 def _closed_port() -> int:
@@ -131,8 +142,7 @@ def test_cli_unreachable_url(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     url = f"http://127.0.0.1:{_closed_port()}"
     report_path = tmp_path / "r.json"
     rc = _cli(
-        ["--url", url, "--api-key", "k", "--model", "m", "--timeout", "1"]
-        + ["--report", str(report_path)]
+        ["--url", url, "--model", "m", "--timeout", "1", "--report", str(report_path)], key="k"
     )
     assert rc == 1
     captured = capsys.readouterr()
@@ -144,7 +154,7 @@ def test_cli_unreachable_url(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--url", "localhost:8000", "--api-key", "k"], "error: not an http(s) URL"),
+        (["--url", "localhost:8000"], "error: no API key"),
         (["--url", "http://127.0.0.1:1"], "error: no API key"),
     ],
 )
@@ -161,16 +171,19 @@ def test_cli_usage_errors(
     assert err.startswith(message) and err.count("\n") == 1
 
 
-def test_generator_cli_takes_the_model_name_from_the_profile(tmp_path: Path, cli) -> None:
+def test_generator_cli_takes_the_model_name_from_the_profile(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`python -m generator smoke --profile prod`: /v1/models must list prod's served name."""
     from generator.pipeline import load
 
+    monkeypatch.setenv("API_KEY", DEFAULT_KEY)
     served = load("prod").deployment.model.served_model_name
     report = str(tmp_path / "r.json")
     with FakeSGLang(model=served) as url:
-        code, out, _ = cli("smoke", "--url", url, "--api-key", DEFAULT_KEY, "--report", report)
+        code, out, _ = cli("smoke", "--url", url, "--report", report)
     assert code == 0, out
     with FakeSGLang() as url:  # serves another name: the models check fails
-        code, _, _ = cli("smoke", "--url", url, "--api-key", DEFAULT_KEY, "--report", report)
+        code, _, _ = cli("smoke", "--url", url, "--report", report)
     assert code == 1
     assert _statuses(_report(Path(report)))["models"] == "fail"
