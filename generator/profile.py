@@ -171,7 +171,12 @@ class _NodeWalk:
                 "(through aliases)"
             )
         self.origins[path] = _at(self.file, node.start_mark)
-        if isinstance(node, yaml.MappingNode):
+        collection = {yaml.MappingNode: "map", yaml.SequenceNode: "seq"}.get(type(node))
+        if collection and node.tag != _TAG + collection:
+            self.problem(
+                f"a {node.tag.removeprefix(_TAG)} value is not accepted in a profile", node, path
+            )
+        elif isinstance(node, yaml.MappingNode):
             self.mapping(node, path, explicit=True)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):

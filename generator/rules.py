@@ -531,11 +531,15 @@ def _deepgemm_shared(d: Deployment):
 
 def _flag_problems(d: Deployment, severity: str) -> Iterator[Finding]:
     from generator.flags import flag_set
-    from generator.sglang_versions import check_flag_set
+    from generator.sglang_versions import carries_secret, check_flag_set
 
     for problem in check_flag_set(flag_set(d), d.sglang.version):
         if problem.severity == severity:
-            found = shlex.join(problem.flag.argv)
+            flag = problem.flag
+            secret = carries_secret(flag.option, d.sglang.version) or any(
+                _looks_secret(v) for v in flag.values
+            )
+            found = f"{flag.option.split('=')[0]} <redacted>" if secret else shlex.join(flag.argv)
             yield Finding(f"{problem.message}. Found: {found}", problem.flag.field or ("sglang",))
 
 

@@ -1,0 +1,700 @@
+"""Hostile input: profiles arrive in pull requests, CI renders them, `modal deploy` imports them.
+
+Each case is fixed at its mechanism (generator/render.py's emitters, generator/profile.py's
+bounded reader, generator/validate.py's validator, the rules, the writers), and each test here
+failed on the code before those mechanisms existed. Modal's servers and the Hugging Face Hub do
+not exist here: where they would answer, a stand-in says so.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BASE_PROFILE, load_modal_app
+from fake_sglang import FakeSGLang
+
+from generator import REPO_ROOT
+from generator import deploy as deploy_module
+from generator.errors import UserError
+from generator.pipeline import load, render_app, render_preflight, render_to_file
+from generator.render import (
+    UnsafeTemplateValue,
+    _environment,
+    comment_text,
+    docstring_text,
+    python_literal,
+)
+from generator.validate import schema
+
+BASE = f"extends: {BASE_PROFILE}\n"
+PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
+
+# Names and paths an attacker would choose: each tries to leave the context it is printed in.
+HOSTILE_NAMES = [
+    'a""";import os;os.system("touch PWNED");"""',
+    "{__import__('os').system('touch PWNED')}",
+    "x\\N{ bad escape",
+    "line\nbreak = __import__('os')",
+    "-*- coding: utf-7 -*- +AAo-import os",
+    "\u202etxt.py\u202c bidi override",
+    "trailing backslash \\",
+]
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 60):
+    """The CLI in a subprocess: exit code, stdout, stderr (what a user's terminal shows)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        cwd=cwd or REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO_ROOT)},
+        timeout=timeout,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def _shape(source: str) -> str:
+    """The module's AST with every constant blanked: what code runs, not which values it has."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            node.value = None
+        if isinstance(node, ast.JoinedStr):  # an f-string's parts are code: keep only the count
+            node.values = [ast.Constant(None) for _ in node.values]
+    return ast.dump(tree)
+
+
+def _calls(source: str) -> list[str]:
+    return sorted(
+        ast.unparse(n.func) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
+    )
+
+
+# --- Critical: nothing a name or path contains becomes code -------------------------------------
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES[:2] + [".."])
+def test_hostile_profile_file_names_are_refused(tmp_path, name):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    profile = folder / f"{name}.yaml"
+    profile.write_text(BASE)
+    code, out, err = run_cli("render", str(profile), "-o", str(tmp_path / "out" / "app.py"))
+    assert code == 1 and "Traceback" not in err
+    assert "is not allowed: expected lowercase letters" in err and "did you mean" in err
+    assert not (tmp_path / "out").exists() and not list(REPO_ROOT.glob("PWNED"))
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_output_paths_add_no_code(tmp_path, monkeypatch, name):
+    """Hostile folder names in -o reach the docstring and the preflight constants; on the AST of
+    both files, nothing runs that the reference render does not run."""
+    monkeypatch.chdir(tmp_path)
+    loaded = load("prod")
+    folder = tmp_path / name.replace("/", "_")
+    output = folder / "modal_app.py"
+    render_to_file(loaded, output)
+    for rendered, reference in [
+        (output, render_app(loaded, tmp_path / "ref" / "modal_app.py")[1]),
+        (output.with_name("preflight.py"), render_preflight(loaded, tmp_path / "ref" / "a.py")[1]),
+    ]:
+        source = rendered.read_text()
+        assert _shape(source) == _shape(reference)
+        assert _calls(source) == _calls(reference)
+    module = load_modal_app(output)  # the real modal package imports it
+    assert module.app.name == "glm51-prod" and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_emitters_hold_even_when_a_name_skips_the_name_check(tmp_path, name):
+    """Defence in depth: a Deployment built with a hostile profile and app name (bypassing the
+    name pattern) still renders to the same code as the reference."""
+    loaded = load("prod")
+    hostile = dataclasses.replace(
+        loaded, deployment=dataclasses.replace(loaded.deployment, profile_name=name, app_name=name)
+    )
+    for render in (render_app, render_preflight):
+        _, source = render(hostile, tmp_path / "modal_app.py")
+        _, reference = render(loaded, tmp_path / "modal_app.py")
+        assert _shape(source) == _shape(reference)
+
+
+def test_the_first_two_lines_hold_no_profile_value(tmp_path):
+    """Python reads a `coding:` declaration from line 1 or 2: no profile value may be there."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "p.yaml").write_text(BASE + 'description: "-*- coding: utf-7 -*-"\n')
+    _, source = render_app(load(root / "p.yaml"), tmp_path / "a.py")
+    head = source.splitlines()[:2]
+    assert head[0].startswith("# Generated by modal-sglang-generator")
+    assert head[1].startswith("# Every profile value below")
+
+
+@pytest.mark.parametrize("value", HOSTILE_NAMES)
+def test_docstring_and_comment_emitters_cannot_leave_their_context(value):
+    doc = docstring_text(value)
+    assert ast.literal_eval(f'"""{doc}"""') == comment_text(value)
+    assert "\n" not in comment_text(value) and "\u202e" not in comment_text(value)
+    assert ast.literal_eval(python_literal(value)) == value
+
+
+def test_a_template_cannot_print_an_unemitted_value():
+    env = _environment()
+    with pytest.raises(UnsafeTemplateValue):
+        env.from_string("{{ x }}").render(x="plain")
+    assert env.from_string("{{ x | py }}").render(x='"') == "'\"'"
+
+
+def test_non_finite_numbers_have_no_literal():
+    with pytest.raises(ValueError):
+        python_literal(float("nan"))
+
+
+# --- YAML that would blow up the reader -----------------------------------------------------------
+
+ALIAS_BOMB = """\
+a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def _validate_bounded(tmp_path: Path, text: str | bytes) -> tuple[int, str]:
+    """Validate in a child process capped at 1 GiB of address space and 20 s."""
+    path = tmp_path / "p.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    limit = (
+        "import resource, runpy, sys;"
+        "resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30));"
+        "sys.argv = ['generator', 'validate', sys.argv[1]];"
+        "runpy.run_module('generator', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", limit, str(path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
+
+
+def test_alias_bomb_is_refused_in_bounded_time_and_memory(tmp_path):
+    code, err = _validate_bounded(tmp_path, ALIAS_BOMB)
+    assert code == 1 and "aliases expand this profile past 10,000 values" in err
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    code, err = _validate_bounded(tmp_path, BASE + "env: &e {A: *e}\n")
+    assert code == 1 and ("aliases expand" in err or "nested deeper" in err)
+
+
+def test_deep_nesting_is_a_located_error(tmp_path):
+    code, err = _validate_bounded(tmp_path, BASE + "description: " + "[" * 990 + "]" * 990 + "\n")
+    assert code == 1 and "p.yaml:2:" in err and "nested deeper than 32 levels" in err
+
+
+def test_huge_file_is_refused_before_parsing(tmp_path):
+    code, err = _validate_bounded(tmp_path, BASE + "# " + "x" * 300_000 + "\n")
+    assert code == 1 and "larger than 256 KiB" in err
+
+
+def test_merge_keys_are_not_duplicates(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        BASE + "autoscaling:\n  <<: {min_containers: 0, max_containers: 3}\n  max_containers: 2\n"
+    )
+    assert load(path).deployment.autoscaling.max_containers == 2
+
+
+def test_merge_key_from_an_anchor_then_override(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        BASE + "volumes:\n"
+        "  weights: &vol {name: glm51-model-weights, mount_path: /model-cache}\n"
+        "  deepgemm_cache:\n    <<: *vol\n    name: dg\n    mount_path: /dg-cache\n"
+    )
+    volumes = load(path).deployment.volumes
+    assert (volumes.deepgemm_cache.name, volumes.deepgemm_cache.mount_path) == ("dg", "/dg-cache")
+
+
+def test_real_duplicate_keys_are_still_reported(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE + "autoscaling:\n  max_containers: 2\n  max_containers: 3\n")
+    with pytest.raises(UserError, match=r"p.yaml:4:3: .*duplicate key 'max_containers'"):
+        load(path)
+
+
+# --- Values the schema or the reader must refuse, located ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'app:\n  name: "glm51-x\\n"\n',
+            'p.yaml:3:9: app.name: string "glm51-x\\n" does not match',
+        ),
+        ('model:\n  served_model_name: "glm\\n"\n', "model.served_model_name: string"),
+        ("gpu:\n  count: 8.0\n", "p.yaml:3:10: gpu.count: expected integer, got number 8.0"),
+        ("autoscaling:\n  max_containers: 3.0\n", "expected integer, got number 3.0"),
+        ("sglang:\n  watchdog_timeout: .nan\n", "sglang.watchdog_timeout: expected number"),
+        ("sglang:\n  mem_fraction_static: .inf\n", "sglang.mem_fraction_static: expected number"),
+        ("autoscaling:\n  max_containers: " + "9" * 5000 + "\n", "integer of 5000 digits"),
+        ("env:\n  DAY: 2026-11-28\n", "p.yaml:3:8: env.DAY: a timestamp value is not accepted"),
+        ("env:\n  B: !!binary aGVsbG8=\n", "env.B: a binary value is not accepted"),
+        ("env: !!set {a, b}\n", "env: a set value is not accepted"),
+        ('env:\n  ON: "1"\n', "p.yaml:3:3: env: key 'ON' is read as bool, not text; quote it"),
+        ('env:\n  1: "x"\n', "key '1' is read as int"),
+    ],
+)
+def test_values_are_refused_where_they_were_written(tmp_path, text, expected):
+    (tmp_path / "p.yaml").write_text(BASE + text)
+    code, _, err = run_cli("render", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "a.py"))
+    assert code == 1 and expected in err and "Traceback" not in err
+    assert not (tmp_path / "a.py").exists()
+
+
+def test_every_schema_pattern_is_anchored():
+    """Patterns are matched whole (validate.py), which equals ECMA-262 `^...$` for editors too."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.append(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema())
+    assert found and all(p.startswith("^") and p.endswith("$") for p in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("autoscaling:\n  max_containers: 020\n", "YAML 1.1 reads 020 as 16"),
+        ("autoscaling:\n  scaledown_window: 15:00\n", "YAML 1.1 reads 15:00 as 900"),
+        ("sglang:\n  enable_metrics: yes\n", "YAML 1.1 reads yes as true"),
+    ],
+)
+def test_yaml_11_surprises_are_warned_at_the_value(tmp_path, text, warning):
+    (tmp_path / "p.yaml").write_text(BASE + text)
+    _, _, err = run_cli("validate", str(tmp_path / "p.yaml"))
+    assert "p.yaml:3:" in err and warning in err and "Traceback" not in err
+
+
+def test_non_utf8_profile_is_located_and_other_profiles_still_validate(tmp_path):
+    (tmp_path / "bad.yaml").write_bytes(BASE.encode() + b"description: caf\xe9\n")
+    (tmp_path / "good.yaml").write_text(BASE)
+    code, out, err = run_cli("validate", str(tmp_path / "bad.yaml"), str(tmp_path / "good.yaml"))
+    assert code == 1 and "ok: good" in out
+    assert "bad.yaml:2:17: not UTF-8 text (byte 0xe9)" in err and "Traceback" not in err
+
+
+def test_non_utf8_extends_target_is_located(tmp_path):
+    (tmp_path / "base.yaml").write_bytes(b"app:\n  name: \xff\n")
+    (tmp_path / "p.yaml").write_text("extends: base\n")
+    code, _, err = run_cli("validate", str(tmp_path / "p.yaml"))
+    assert code == 1 and "base.yaml:2:9: not UTF-8 text" in err and "Traceback" not in err
+
+
+# --- Secrets never land in committed files --------------------------------------------------------
+
+KEY = "sk-live-0123456789abcdefghijkl"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (f"sglang:\n  extra_args: [--api-key, {KEY}]\n", "sglang.extra_args[0]"),
+        (f"sglang:\n  extra_args: ['--api-key={KEY}']\n", "sglang.extra_args[0]"),
+        ("sglang:\n  extra_args: [--admin-api-key, hunter2]\n", "sglang.extra_args[0]"),
+        ("sglang:\n  extra_args: [--api-k, hunter2]\n", "sglang.extra_args[0]"),  # abbreviation
+        ("sglang:\n  extra_args: [--ssl-keyfile-password, hunter2]\n", "sglang.extra_args[0]"),
+        ("env:\n  HF_TOKEN: hunter2\n", "env.HF_TOKEN"),
+        ("sglang:\n  env:\n    SGLANG_API_KEY: hunter2\n", "sglang.env.SGLANG_API_KEY"),
+        ("env:\n  DB_PASSWORD_FILE_CONTENT: hunter2\n", "env.DB_PASSWORD_FILE_CONTENT"),
+        (f"env:\n  NOTE: {KEY}\n", "env.NOTE"),
+    ],
+)
+def test_credentials_in_a_profile_are_errors_that_point_to_secrets(tmp_path, text, where):
+    (tmp_path / "p.yaml").write_text(BASE + text)
+    code, _, err = run_cli("render", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "a.py"))
+    assert code == 1 and f"[secret-in-profile] {where}:" in err and "secrets.api_key" in err
+    assert KEY not in err and "hunter2" not in err  # the error does not print it either
+    assert not (tmp_path / "a.py").exists()
+
+
+def test_extra_secrets_reach_the_serving_function(tmp_path):
+    (tmp_path / "p.yaml").write_text(BASE + "secrets:\n  extra: [wandb]\n")
+    output = render_to_file(load(tmp_path / "p.yaml"), tmp_path / "app.py")
+    module = load_modal_app(output)
+    assert len(module.extra_secrets) == 1
+    assert "secrets=[api_key_secret, *extra_secrets]" in output.read_text()
+
+
+# --- Output paths ------------------------------------------------------------------------------------
+
+
+def _render(tmp_path: Path, output: Path) -> tuple[int, str]:
+    code, _, err = run_cli("render", "prod", "-o", str(output))
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_render_refuses_a_symlink_target(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (tmp_path / "app.py").symlink_to(victim)
+    code, err = _render(tmp_path, tmp_path / "app.py")
+    assert code == 1 and "is a symlink; refusing" in err
+    assert (tmp_path / "app.py").is_symlink() and victim.read_text() == "keep"
+
+
+def test_render_refuses_a_fifo_target(tmp_path):
+    os.mkfifo(tmp_path / "app.py")
+    code, err = _render(tmp_path, tmp_path / "app.py")
+    assert code == 1 and "is not a regular file" in err
+
+
+def test_render_refuses_a_directory(tmp_path):
+    code, err = _render(tmp_path, tmp_path)
+    assert code == 1 and "must end in .py" in err
+    (tmp_path / "dir.py").mkdir()
+    code, err = _render(tmp_path, tmp_path / "dir.py")
+    assert code == 1 and "is not a regular file" in err
+
+
+def test_render_refuses_to_name_the_app_preflight(tmp_path):
+    code, err = _render(tmp_path, tmp_path / "preflight.py")
+    assert code == 1 and "preflight.py is written beside the app" in err
+    assert not (tmp_path / "preflight.py").exists()
+
+
+def test_render_into_an_impossible_folder_is_a_located_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    code, err = _render(tmp_path, tmp_path / "file" / "app.py")
+    assert code == 1 and "cannot write" in err
+
+
+def test_render_refuses_when_the_preflight_beside_it_is_a_symlink(tmp_path):
+    (tmp_path / "app.py").write_text("old app")
+    (tmp_path / "preflight.py").symlink_to(tmp_path / "elsewhere")
+    code, err = _render(tmp_path, tmp_path / "app.py")
+    assert code == 1 and "preflight.py: is a symlink" in err
+    assert (tmp_path / "app.py").read_text() == "old app"  # both or neither
+
+
+def test_a_failing_second_file_leaves_the_first_untouched(tmp_path, monkeypatch):
+    (tmp_path / "app.py").write_text("old app")
+    (tmp_path / "preflight.py").write_text("old preflight")
+    real_replace, calls = os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if str(dst).endswith("preflight.py") and len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    with pytest.raises(UserError, match="No space left on device"):
+        render_to_file(load("prod"), tmp_path / "app.py")
+    assert (tmp_path / "app.py").read_text() == "old app"
+    assert (tmp_path / "preflight.py").read_text() == "old preflight"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py", "preflight.py"]
+
+
+def test_concurrent_renders_never_mix_pairs(tmp_path):
+    """Two writers of different profiles into one folder: the pair on disk is always one
+    profile's (each write locks the folder)."""
+    profiles = [load("prod"), load("always-warm")]
+    errors = []
+
+    def writer(loaded):
+        try:
+            for _ in range(3):
+                render_to_file(loaded, tmp_path / "modal_app.py")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in profiles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    app, preflight = [(tmp_path / n).read_text() for n in ("modal_app.py", "preflight.py")]
+    assert app.splitlines()[2] == preflight.splitlines()[2]  # "# Profile: <same>"
+
+
+def test_profile_named_dotdot_cannot_leave_deploys(tmp_path):
+    with pytest.raises(UserError, match="would leave"):
+        deploy_module.history_path("../../etc")
+
+
+# --- pin-revision trusts nothing the Hub says ----------------------------------------------------
+
+
+class _Info:
+    def __init__(self, sha):
+        self.sha = sha
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """The Hub's answer, set per test at huggingface_hub's own boundary (HfApi.model_info)."""
+    from huggingface_hub import HfApi
+
+    answer = {}
+
+    def model_info(self, repo_id, revision=None, **_):
+        if isinstance(answer.get("raise"), BaseException):
+            raise answer["raise"]
+        return _Info(answer.get("sha"))
+
+    monkeypatch.setattr(HfApi, "model_info", model_info)
+    return answer
+
+
+def _pin(tmp_path: Path, cli) -> tuple[int, str, Path]:
+    path = tmp_path / "p.yaml"
+    if not path.exists():
+        path.write_text(BASE + "model:\n  revision: main\n")
+    code, _, err = cli("pin-revision", str(path))
+    return code, err, path
+
+
+@pytest.mark.parametrize(
+    "sha",
+    [
+        "0123456789abcdef0123456789abcdef01234567\nevil: 1",
+        "0123456789ABCDEF0123456789ABCDEF01234567",
+        "0123456789abcdef",
+        None,
+    ],
+)
+def test_pin_accepts_only_a_commit_sha(tmp_path, cli, hub, sha):
+    hub["sha"] = sha
+    code, err, path = _pin(tmp_path, cli)
+    assert code == 1 and "not 40 hex digits; nothing written" in err
+    assert path.read_text() == BASE + "model:\n  revision: main\n"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        __import__("httpx").ConnectError("connection refused"),
+        __import__("httpx").ReadTimeout("timed out"),
+        ValueError("Expecting value: line 1 column 1"),
+    ],
+)
+def test_pin_reports_hub_failures_cleanly(tmp_path, cli, hub, error):
+    hub["raise"] = error
+    code, err, _ = _pin(tmp_path, cli)
+    assert code == 1 and "Hugging Face Hub" in err and "Traceback" not in err
+
+
+def test_pin_writes_through_a_symlink_and_keeps_the_mode(tmp_path, cli, hub):
+    hub["sha"] = "0123456789abcdef0123456789abcdef01234567"
+    real = tmp_path / "real.yaml"
+    real.write_text(BASE + "model:\n  revision: main\n")
+    real.chmod(0o640)
+    (tmp_path / "p.yaml").symlink_to(real)
+    code, err, path = _pin(tmp_path, cli)
+    assert code == 0, err
+    assert path.is_symlink() and real.stat().st_mode & 0o777 == 0o640
+    assert "revision: 0123456789abcdef0123456789abcdef01234567" in real.read_text()
+
+
+# --- Operations -----------------------------------------------------------------------------------
+
+
+def test_make_never_puts_the_api_key_on_a_command_line():
+    out = subprocess.run(
+        ["make", "-n", "smoke", "URL=https://x.modal.run", f"API_KEY={KEY}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "generator smoke" in out and KEY not in out and "--api-key" not in out
+
+
+def test_make_variables_cannot_become_shell_syntax(tmp_path):
+    marker = tmp_path / "PWNED"
+    out = subprocess.run(
+        ["make", "-s", "plan", "PY=echo", "READY=", f"PROFILE=x; touch {marker}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert out == f"-m generator plan x; touch {marker}\n" and not marker.exists()
+
+
+def test_credentials_in_a_url_are_masked(tmp_path, monkeypatch):
+    from generator import smoke
+
+    monkeypatch.setenv("API_KEY", "k")
+    report = tmp_path / "r.json"
+    with FakeSGLang() as url:
+        secret_url = url.replace("http://", "http://user:hunter2@")
+        parser = __import__("argparse").ArgumentParser()
+        smoke.add_arguments(parser)
+        args = parser.parse_args(["--url", secret_url, "--model", "m", "--report", str(report)])
+        smoke.main(args)
+    assert "hunter2" not in report.read_text() and "***@127.0.0.1" in report.read_text()
+    assert smoke.display_url("https://a:b@x.modal.run/v1") == "https://***@x.modal.run/v1"
+
+
+def test_smoke_gives_up_on_a_refused_connection_within_seconds(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    code, out, err = run_cli(
+        "smoke",
+        "--profile",
+        "prod",
+        "--url",
+        f"http://127.0.0.1:{port}",
+        "--report",
+        str(tmp_path / "r.json"),
+        env={"API_KEY": "k"},
+    )
+    assert code == 1 and "refuses connections" in out and "Traceback" not in err
+    assert time.monotonic() - start < 25  # not the 30-minute cold-start wait
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--url", "http://[::1"], "not an http(s) URL"),
+        (["--url", "http://x:99999"], "not an http(s) URL"),
+        (["--url", "http://x", "--request-timeout", "nan"], "expected a positive number"),
+        (["--url", "http://x", "--request-timeout", "-1"], "expected a positive number"),
+    ],
+)
+def test_bench_bad_arguments_are_clean_errors(argv, message):
+    code, out, err = run_cli("bench", "--profile", "prod", *argv, env={"API_KEY": "k"})
+    assert code in (1, 2) and message in out + err and "Traceback" not in err
+
+
+def test_bench_bad_out_dir_is_found_before_the_sweep(tmp_path):
+    (tmp_path / "file").write_text("")
+    with FakeSGLang() as url:
+        code, _, err = run_cli(
+            "bench",
+            "--profile",
+            "prod",
+            "--url",
+            url,
+            "--model",
+            "glm-5.1",
+            "--out-dir",
+            str(tmp_path / "file" / "out"),
+            env={"API_KEY": "k"},
+        )
+    assert code == 1 and "--out-dir" in err and "cannot create" in err and "Traceback" not in err
+
+
+def test_bench_ctrl_c_keeps_the_finished_levels(tmp_path, monkeypatch, capsys):
+    """The second level is interrupted (KeyboardInterrupt where the user's Ctrl-C would land):
+    the first is written, the command exits 130 without a traceback."""
+    from fake_sglang import DEFAULT_KEY, DEFAULT_MODEL
+
+    from generator import bench
+
+    real = bench.summarize
+    done = []
+
+    def summarize_then_interrupt(*args, **kwargs):
+        if done:
+            raise KeyboardInterrupt
+        done.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "summarize", summarize_then_interrupt)
+    monkeypatch.setenv("API_KEY", DEFAULT_KEY)
+    parser = __import__("argparse").ArgumentParser()
+    bench.add_arguments(parser)
+    with FakeSGLang() as url:
+        args = parser.parse_args(
+            [
+                "--url",
+                url,
+                "--model",
+                DEFAULT_MODEL,
+                "--concurrency",
+                "1,2",
+                "--requests",
+                "2",
+                "--output-tokens",
+                "4",
+                "--input-tokens",
+                "8",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        assert bench.main(args) == 130
+    err = capsys.readouterr().err
+    assert "1 completed level(s) written" in err and "Traceback" not in err
+    result = json.loads((tmp_path / "latest.json").read_text())
+    assert result["interrupted"] is True and [lv["concurrency"] for lv in result["levels"]] == [1]
+
+
+def test_malformed_history_is_a_clean_error(tmp_path, monkeypatch, cli):
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", tmp_path / "deploys")
+    history = tmp_path / "deploys" / "prod" / "history.json"
+    history.parent.mkdir(parents=True)
+    for text in ('{"not": "a list"}', '[{"action": "deploy"}]', "[1, 2]", "[{"):
+        history.write_text(text)
+        code, _, err = cli("rollback", "prod", "--dry-run")
+        assert code == 1 and "history.json" in err and "restore" in err
+
+
+def test_concurrent_deploy_records_are_all_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", tmp_path / "deploys")
+    loaded = load("prod")
+    records = [deploy_module.make_record(loaded, f"app {i}") for i in range(10)]
+    for i, record in enumerate(records):
+        record["tag"] = f"prod-{i:012d}"
+    threads = [
+        threading.Thread(target=deploy_module.write_record, args=(r, "app")) for r in records
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(deploy_module.read_history("prod")) == 10
+
+
+def test_broken_modal_config_is_a_clean_error(tmp_path):
+    (tmp_path / "p.yaml").write_text(BASE + PINNED)
+    config = tmp_path / ".modal.toml"
+    config.write_text("this is [not toml\n")
+    env = {"HOME": str(tmp_path), "MODAL_CONFIG_PATH": str(config)}
+    env = {**env, "MODAL_TOKEN_ID": "", "MODAL_TOKEN_SECRET": ""}
+    code, _, err = run_cli("deploy", str(tmp_path / "p.yaml"), env=env)
+    assert code == 1 and "cannot read Modal's configuration" in err and "Traceback" not in err
