@@ -97,7 +97,10 @@ def _environment():
 
 
 def default_output(deployment: Deployment) -> Path:
-    return BUILD_DIR / deployment.profile_name / "modal_app.py"
+    output = BUILD_DIR / deployment.profile_name / "modal_app.py"
+    if not output.resolve().is_relative_to(BUILD_DIR.resolve()):  # names are checked on load
+        raise UserError(f"profile name {deployment.profile_name!r} would leave {BUILD_DIR}")
+    return output
 
 
 def _display_path(path: Path) -> str:

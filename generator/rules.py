@@ -636,7 +636,7 @@ def _secret_in_profile(d: Deployment):
                     else "its value looks like a credential"
                 )
                 yield Finding(
-                    f"{name}: {why}, and env values are written into the rendered app; "
+                    f"{why}, and env values are written into the rendered app; "
                     f"{_SECRET_HOME}. Found: {name}=<redacted>",
                     (*base, name),
                 )
