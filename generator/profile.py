@@ -47,7 +47,9 @@ def resolve_profile_path(ref: str, relative_to: Path | None = None) -> Path:
         candidates.append(as_path)
     candidates.append(PROFILES_DIR / f"{ref}.yaml")
     for candidate in candidates:
-        if candidate.is_file():
+        # Only YAML files: an `extends` from a pull request must not make CI read (and quote
+        # in its errors) files such as ~/.modal.toml or /proc/self/environ.
+        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
             return candidate
     folder = relative_to.parent if relative_to is not None else PROFILES_DIR
     known = sorted(p.stem for p in folder.glob("*.yaml"))

@@ -6,11 +6,13 @@ profile under `silence: {rule-id: reason}`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from generator.credentials import SECRET_HOME, looks_secret, looks_secret_name
 from generator.deployment import Deployment
 from generator.errors import FieldPath, Problem, did_you_mean
 from generator.profile import Profile
@@ -537,7 +539,7 @@ def _flag_problems(d: Deployment, severity: str) -> Iterator[Finding]:
         if problem.severity == severity:
             flag = problem.flag
             secret = carries_secret(flag.option, d.sglang.version) or any(
-                _looks_secret(v) for v in flag.values
+                looks_secret(v) for v in flag.values
             )
             found = f"{flag.option.split('=')[0]} <redacted>" if secret else shlex.join(flag.argv)
             yield Finding(f"{problem.message}. Found: {found}", problem.flag.field or ("sglang",))
@@ -571,32 +573,6 @@ def _sglang_env(d: Deployment):
 
 # --- Input a pull request must not slip through ------------------------------------------------
 
-# Credentials in a profile land in modal_app.py, preflight.py and deploys/<profile>/history.json,
-# all meant to be committed. Names as the issue tracker's hostile-input review listed them.
-_SECRET_NAME = re.compile(r".*(_TOKEN|_KEY|SECRET.*|PASSWORD.*|PASSWD.*)")
-_SECRET_VALUE = re.compile(
-    r".*("
-    r"\bsk-[A-Za-z0-9_-]{16,}"  # OpenAI-style API keys
-    r"|\bhf_[A-Za-z0-9]{20,}"  # Hugging Face tokens
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_\w{20,}"  # GitHub tokens
-    r"|\ba[ks]-[A-Za-z0-9]{16,}"  # Modal token id / secret
-    r"|\bAKIA[0-9A-Z]{16}"  # AWS access key id
-    r"|\bxox[abpr]-[A-Za-z0-9-]{10,}"  # Slack tokens
-    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"  # JSON web tokens
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-    r").*",
-    re.DOTALL,
-)
-_SECRET_HOME = (
-    "keep it in a Modal Secret (`modal secret create NAME KEY=...`): the API key goes in "
-    "secrets.api_key, the Hugging Face token in secrets.huggingface, anything else in "
-    "secrets.extra; rotate the one you wrote here"
-)
-
-
-def _looks_secret(value: str) -> bool:
-    return _SECRET_VALUE.fullmatch(value) is not None
-
 
 @rule(
     "secret-in-profile",
@@ -612,15 +588,15 @@ def _secret_in_profile(d: Deployment):
             if carries_secret(flag.option, d.sglang.version):
                 yield Finding(
                     f"{flag.option.split('=')[0]} takes a credential, which would be written "
-                    f"into the rendered app and the deploy record; {_SECRET_HOME}. "
+                    f"into the rendered app and the deploy record; {SECRET_HOME}. "
                     f"Found: {flag.option.split('=')[0]} <redacted>",
                     flag.field,
                 )
                 continue
             for value in flag.values:
-                if _looks_secret(value):
+                if looks_secret(value):
                     yield Finding(
-                        f"this value looks like a credential; {_SECRET_HOME}. "
+                        f"this value looks like a credential; {SECRET_HOME}. "
                         f"Found: {flag.option} <redacted>",
                         flag.field,
                     )
@@ -628,8 +604,8 @@ def _secret_in_profile(d: Deployment):
     for section, env in (("env", d.env), (("sglang", "env"), d.sglang.env)):
         base = section if isinstance(section, tuple) else (section,)
         for name, value in env:
-            named = _SECRET_NAME.fullmatch(name) and name not in sglang_reads
-            if named or _looks_secret(value):
+            named = looks_secret_name(name) and name not in sglang_reads
+            if named or looks_secret(value):
                 why = (
                     "its name says it holds a credential"
                     if named
@@ -637,9 +613,29 @@ def _secret_in_profile(d: Deployment):
                 )
                 yield Finding(
                     f"{why}, and env values are written into the rendered app; "
-                    f"{_SECRET_HOME}. Found: {name}=<redacted>",
+                    f"{SECRET_HOME}. Found: {name}=<redacted>",
                     (*base, name),
                 )
+    yield from _credential_values(d, ())
+
+
+_CHECKED_ABOVE = {("env",), ("sglang", "env"), ("sglang", "extra_args")}
+
+
+def _credential_values(node: object, path: FieldPath) -> Iterator[Finding]:
+    """Any other setting whose value looks like a credential (a key pasted as an app name...)."""
+    if path in _CHECKED_ABOVE:
+        return
+    if dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            yield from _credential_values(getattr(node, f.name), (*path, f.name))
+    elif looks_secret(node):
+        path = ("app", "name") if path == ("app_name",) else path  # the model's one renamed field
+        yield Finding(
+            f"this value looks like a credential, and settings are written into the rendered "
+            f"app and the deploy record; {SECRET_HOME}. Found: <redacted>",
+            path,
+        )
 
 
 @rule("autoscaling-limits", "error", "Autoscaling bounds that contradict each other.")

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 
 from generator import SCHEMA_PATH
+from generator.credentials import looks_secret
 from generator.errors import Location, Problem, ProfileError, did_you_mean
 from generator.profile import Profile
 
@@ -86,6 +87,8 @@ def _describe(value: Any) -> str:
     kind = _JSON_TYPES.get(type(value), type(value).__name__)
     if value is None:
         return "null"
+    if looks_secret(value):
+        return f"a {kind} that looks like a credential (not shown)"
     text = json.dumps(value) if kind != "object" else "a mapping"
     if len(text) > 60:
         text = text[:57] + "..."

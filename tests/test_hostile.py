@@ -337,6 +337,8 @@ KEY = "sk-live-0123456789abcdefghijkl"
         ("sglang:\n  env:\n    SGLANG_API_KEY: hunter2\n", "sglang.env.SGLANG_API_KEY"),
         ("env:\n  DB_PASSWORD_FILE_CONTENT: hunter2\n", "env.DB_PASSWORD_FILE_CONTENT"),
         (f"env:\n  NOTE: {KEY}\n", "env.NOTE"),
+        (f"app:\n  name: {KEY}\n", "app.name"),
+        (f"model:\n  served_model_name: {KEY}\n", "model.served_model_name"),
     ],
 )
 def test_credentials_in_a_profile_are_errors_that_point_to_secrets(tmp_path, text, where):
@@ -698,3 +700,18 @@ def test_broken_modal_config_is_a_clean_error(tmp_path):
     env = {**env, "MODAL_TOKEN_ID": "", "MODAL_TOKEN_SECRET": ""}
     code, _, err = run_cli("deploy", str(tmp_path / "p.yaml"), env=env)
     assert code == 1 and "cannot read Modal's configuration" in err and "Traceback" not in err
+
+
+def test_extends_reads_only_yaml_files(tmp_path):
+    """A pull request cannot make CI read, and quote in its errors, a file such as
+    ~/.modal.toml or /proc/self/environ through `extends`."""
+    (tmp_path / "creds.toml").write_text('token_id = "ak-0123456789abcdefghij"\n')
+    (tmp_path / "p.yaml").write_text(f"extends: {tmp_path / 'creds.toml'}\n")
+    code, _, err = run_cli("validate", str(tmp_path / "p.yaml"))
+    assert code == 1 and "extends: profile not found" in err and "ak-0123" not in err
+
+
+def test_a_credential_in_a_wrong_value_is_not_quoted_in_the_error(tmp_path):
+    (tmp_path / "p.yaml").write_text(BASE + f"gpu:\n  type: {KEY}\n")
+    code, _, err = run_cli("validate", str(tmp_path / "p.yaml"))
+    assert code == 1 and "looks like a credential (not shown)" in err and KEY not in err

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -29,16 +30,8 @@ def _cli(argv: list[str], key: str | None = None) -> int:
     """Run the command; `key` goes where users put it, the environment (API_KEY)."""
     parser = argparse.ArgumentParser()
     smoke.add_arguments(parser)
-    old = os.environ.get("API_KEY")
-    if key is not None:
-        os.environ["API_KEY"] = key
-    try:
+    with mock.patch.dict(os.environ, {} if key is None else {"API_KEY": key}):
         return smoke.main(parser.parse_args(argv))
-    finally:
-        if key is not None:
-            os.environ.pop("API_KEY")
-            if old is not None:
-                os.environ["API_KEY"] = old
 
 
 def _closed_port() -> int:
