@@ -64,7 +64,9 @@ def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
+        raise ProfileError(
+            f"cannot read profile: {exc.strerror}", location=Location(path)
+        ) from None
     loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -73,9 +75,9 @@ def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location]]:
         mark = exc.problem_mark or exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         what = " ".join(s for s in (exc.context, exc.problem) if s)
-        raise ProfileError(f"{where}: invalid YAML: {what}") from None
+        raise ProfileError(f"invalid YAML: {what}", location=where) from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: invalid YAML: {exc}") from None
+        raise ProfileError(f"invalid YAML: {exc}", location=Location(path)) from None
     finally:
         loader.dispose()
     origins: dict[FieldPath, Location] = {}
@@ -145,15 +147,15 @@ def load_profile(ref: str | Path) -> Profile:
         resolved = path.resolve()
         if resolved in chain:
             cycle = " -> ".join(p.stem for p in [*chain, resolved])
-            raise ProfileError(f"{Location(path)}: `extends` cycle: {cycle}")
+            raise ProfileError(f"`extends` cycle: {cycle}", location=Location(path))
         chain.append(resolved)
         data, origins = load_yaml(path)
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise ProfileError(
-                f"{origins.get((), Location(path))}: a profile must be a mapping of fields, "
-                f"got {type(data).__name__}"
+                f"a profile must be a mapping of fields, got {type(data).__name__}",
+                location=origins.get((), Location(path)),
             )
         layers.append((data, origins))
         parent = data.get("extends")
@@ -161,12 +163,12 @@ def load_profile(ref: str | Path) -> Profile:
             break
         if not isinstance(parent, str) or not parent:
             raise ProfileError(
-                f"{origins[('extends',)]}: extends: expected the name or path of a profile"
+                "extends: expected the name or path of a profile", location=origins[("extends",)]
             )
         try:
             path = resolve_profile_path(parent, relative_to=path)
         except ProfileError as exc:
-            raise ProfileError(f"{origins[('extends',)]}: extends: {exc}") from None
+            raise ProfileError(f"extends: {exc}", location=origins[("extends",)]) from None
 
     merged: dict[str, Any] = {}
     merged_origins: dict[FieldPath, Location] = {}
@@ -176,3 +178,41 @@ def load_profile(ref: str | Path) -> Profile:
     merged.pop("extends", None)
     merged_origins = {p: loc for p, loc in merged_origins.items() if _exists(merged, p)}
     return Profile(chain[0].stem, chain[0], merged, merged_origins, chain)
+
+
+def _extends_chain(path: Path) -> list[Path]:
+    """The files `path` extends, nearest first; stops quietly where `load_profile` would fail."""
+    chain = [path.resolve()]
+    while True:
+        try:
+            data, _ = load_yaml(path)
+            parent = data.get("extends") if isinstance(data, dict) else None
+            if not isinstance(parent, str) or not parent:
+                break
+            path = resolve_profile_path(parent, relative_to=path)
+        except ProfileError:
+            break
+        if path.resolve() in chain:
+            break
+        chain.append(path.resolve())
+    return chain[1:]
+
+
+def with_dependents(refs: list[str]) -> list[str]:
+    """`refs`, then the profiles in the same folders that extend one of them (directly or not).
+
+    A change to a parent can break its children, so a hook given the changed files checks those
+    too. The parents a profile extends are read as it is loaded, changed or not.
+    """
+    targets = set()
+    for ref in refs:
+        try:
+            targets.add(resolve_profile_path(ref).resolve())
+        except ProfileError:
+            pass  # reported when the reference itself is validated
+    found = []
+    for folder in sorted({t.parent for t in targets}):
+        for candidate in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            if candidate.resolve() not in targets and targets & set(_extends_chain(candidate)):
+                found.append(str(candidate))
+    return [*refs, *found]
