@@ -9,7 +9,7 @@ READY := $(VENV)/.ready
 
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
-	@echo "make validate                  validate every profile under profiles/"
+	@echo "make validate [FORMAT=text|github|json]   validate every profile under profiles/"
 	@echo "make setup    [PROFILE=prod]   modal run: download weights, precompile DeepGEMM"
 	@echo "make pin-revision [PROFILE=prod]  pin model.revision to the commit it points at (Hub)"
 	@echo "make deploy   [PROFILE=prod]   validate, render, modal deploy"
@@ -22,6 +22,7 @@ help:
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
+	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
 $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +32,10 @@ $(READY): pyproject.toml
 render: $(READY)
 	$(PY) -m generator render $(PROFILE)
 
+# FORMAT=github annotates a pull request's files; FORMAT=json is for machines.
+FORMAT ?= text
 validate: $(READY)
-	$(PY) -m generator validate
+	$(PY) -m generator validate --format $(FORMAT)
 
 deploy: $(READY)
 	$(PY) -m generator deploy $(PROFILE)

@@ -36,8 +36,20 @@ def test_workflow_validates_renders_and_tests_on_pull_requests():
     commands = " ".join(
         step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]
     )
-    for command in ("make validate", "make render", "make test"):
+    for command in ("make validate FORMAT=github", "make render", "make test"):
         assert command in commands
+
+
+def test_pull_request_validation_annotates_files():
+    """The workflow's `make validate FORMAT=github` runs the validator with --format github."""
+    result = subprocess.run(
+        ["make", "-n", "-s", "validate", "FORMAT=github"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    assert result.stdout.strip().endswith("-m generator validate --format github")
 
 
 def test_ci_runs_the_readme_test_command():
