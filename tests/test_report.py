@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import BASE_PROFILE, SHIPPED_PROFILES
@@ -261,34 +258,3 @@ def test_dependents(repo, cli):
     }
     _, out, _ = cli("validate", "--format", "json", "--dependents", "../profiles/split.yaml")
     assert [p["profile"] for p in json.loads(out)["profiles"]] == ["split", "child"]
-
-
-def test_console_command(repo):
-    """`modal-sglang` is installed beside the interpreter and is the same CLI."""
-    command = Path(sys.executable).parent / "modal-sglang"
-    result = subprocess.run(
-        [str(command), "validate", "--format", "github", "../profiles/split.yaml"],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 1, result.stderr
-    assert (
-        "::error file=profiles/split.yaml,line=3,col=10,title=gpu-count-parallelism::"
-        in result.stdout
-    )
-    usage = subprocess.run([str(command), "--help"], capture_output=True, text=True)
-    assert usage.stdout.startswith("usage: modal-sglang ")
-
-
-def test_validation_imports_no_deploy_dependencies(repo):
-    """The pre-commit hook installs only the core dependencies: validate must not need the rest."""
-    script = (
-        "import sys\n"
-        "from generator.cli import main\n"
-        "from generator.cli import DEPLOY_EXTRA_MODULES\n"
-        "code = main(['validate', '--format', 'json', '../profiles/split.yaml'])\n"
-        "print(sorted(m for m in sys.modules if m.partition('.')[0] in DEPLOY_EXTRA_MODULES | {'jinja2'}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "[]"
