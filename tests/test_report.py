@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import BASE_PROFILE, SHIPPED_PROFILES
 
+from generator import REPO_ROOT
 from generator.report import escape_data, escape_property
 
 PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
@@ -258,3 +260,16 @@ def test_dependents(repo, cli):
     }
     _, out, _ = cli("validate", "--format", "json", "--dependents", "../profiles/split.yaml")
     assert [p["profile"] for p in json.loads(out)["profiles"]] == ["split", "child"]
+
+
+def test_json_keys_are_documented(repo, cli):
+    """Every key of the document is in the README's table of them."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Pull requests and pre-commit")[1].split("\n## ")[0]
+    table = section.split("| key | value |")[1].split("\n\n")[0]
+    documented = set(re.findall(r"`([a-z_]+)(?:\[\])?`", table))
+    _, out, _ = cli("validate", "--format", "json", "../profiles/split.yaml")
+    document = json.loads(out)
+    (profile,) = document["profiles"]
+    keys = set(document) | set(profile) | {k for p in profile["problems"] for k in p}
+    assert keys <= documented, keys - documented
