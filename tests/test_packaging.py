@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import BASE_PROFILE
+
+from generator import PACKAGE_DIR
 
 COMMAND = Path(sys.executable).parent / "modal-sglang"
 
@@ -70,3 +74,37 @@ def test_a_missing_extra_is_named(missing, args):
     assert result.stderr == (
         f"error: this command needs {missing}: pip install 'modal-sglang-generator[deploy]'\n"
     )
+
+
+def test_installed_outside_a_checkout(tmp_path):
+    """Installed elsewhere (pip, pre-commit), the package brings its data, and profiles/ and
+    build/ are those of the current directory."""
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE_DIR, site / "generator", ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "deployments"
+    (work / "profiles").mkdir(parents=True)
+    (work / "profiles" / "base.yaml").write_text(BASE_PROFILE.read_text())
+    (work / "profiles" / "typo.yaml").write_text(
+        "extends: base\nautoscaling:\n  max_container: 1\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "generator", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=work, env=env)
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import generator; print(generator.PACKAGE_DIR)"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+    )
+    assert where.stdout.strip() == str((site / "generator").resolve())
+    validated = run("validate")
+    assert validated.returncode == 1
+    assert validated.stdout == "ok: base (1 warnings)\n"
+    assert "profiles/typo.yaml:3:3: autoscaling.max_container: unknown field" in validated.stderr
+    rendered = run("render", "base")
+    assert rendered.returncode == 0, rendered.stderr
+    assert (work / "build" / "base" / "modal_app.py").is_file()
