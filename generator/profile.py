@@ -185,7 +185,7 @@ def _extends_chain(path: Path) -> list[Path]:
     chain = [path.resolve()]
     while True:
         try:
-            data, _ = load_yaml(path)
+            data = load_yaml(path)[0]
             parent = data.get("extends") if isinstance(data, dict) else None
             if not isinstance(parent, str) or not parent:
                 break
