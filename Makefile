@@ -32,10 +32,12 @@ $(READY): pyproject.toml
 render: $(READY)
 	$(PY) -m generator render $(PROFILE)
 
-# FORMAT=github annotates a pull request's files; FORMAT=json is for machines.
+# FORMAT=github annotates a pull request's files; FORMAT=json is for machines. It reaches the
+# command through the environment, so no value can become shell syntax.
 FORMAT ?= text
+export FORMAT
 validate: $(READY)
-	$(PY) -m generator validate --format $(FORMAT)
+	$(PY) -m generator validate --format "$$FORMAT"
 
 deploy: $(READY)
 	$(PY) -m generator deploy $(PROFILE)
