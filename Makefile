@@ -12,7 +12,7 @@ READY := $(VENV)/.ready
 
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
-	@echo "make validate                  validate every profile under profiles/"
+	@echo "make validate [FORMAT=text|github|json]   validate every profile under profiles/"
 	@echo "make setup    [PROFILE=prod]   modal run: download weights, precompile DeepGEMM"
 	@echo "make pin-revision [PROFILE=prod]  pin model.revision to the commit it points at (Hub)"
 	@echo "make deploy   [PROFILE=prod]   validate, render, modal deploy"
@@ -25,6 +25,7 @@ help:
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
+	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
 export PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY
 
@@ -36,8 +37,12 @@ $(READY): pyproject.toml
 render: $(READY)
 	$(PY) -m generator render "$$PROFILE"
 
+# FORMAT=github annotates a pull request's files; FORMAT=json is for machines. It reaches the
+# command through the environment, so no value can become shell syntax.
+FORMAT ?= text
+export FORMAT
 validate: $(READY)
-	$(PY) -m generator validate
+	$(PY) -m generator validate --format "$$FORMAT"
 
 deploy: $(READY)
 	$(PY) -m generator deploy "$$PROFILE"

@@ -2,8 +2,15 @@
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The schema, manifests, catalogs and templates are package data: validating and rendering work
+# from an installed package (pip, pre-commit) as well as from this checkout.
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCHEMA_PATH = PACKAGE_DIR / "profile.schema.json"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+
+# The project the profiles belong to: this checkout when the package runs from it (an editable
+# install), else the current directory. profiles/, build/ and deploys/ live there.
+_CHECKOUT = PACKAGE_DIR.parent
+REPO_ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 PROFILES_DIR = REPO_ROOT / "profiles"
-TEMPLATES_DIR = REPO_ROOT / "templates"
 BUILD_DIR = REPO_ROOT / "build"
-SCHEMA_PATH = Path(__file__).resolve().parent / "profile.schema.json"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from generator import PROFILES_DIR
 from generator.errors import Location, UsageError, UserError
+from generator.report import FORMATS
 
 PROFILE_HELP = "a profile name under profiles/ or a path to a YAML file"
 
@@ -21,23 +22,15 @@ def _print_warnings(loaded) -> None:
 
 
 def cmd_validate(args) -> int:
-    from generator.pipeline import load
+    from generator.profile import with_dependents
+    from generator.report import report
 
     refs = args.profiles or sorted(str(p) for p in PROFILES_DIR.glob("*.yaml"))
     if not refs:
         raise UsageError(f"no profiles in {PROFILES_DIR}")
-    failed = 0
-    for ref in refs:
-        try:
-            loaded = load(ref)
-        except UserError as exc:
-            failed += 1
-            print(exc, file=sys.stderr)
-            continue
-        warned = f" ({len(loaded.warnings)} warnings)" if loaded.warnings else ""
-        print(f"ok: {loaded.profile.name}{warned}", flush=True)
-        _print_warnings(loaded)
-    return 1 if failed else 0
+    if args.dependents:
+        refs = with_dependents(refs)
+    return 0 if report(refs, args.format) else 1
 
 
 def cmd_render(args) -> int:
@@ -106,7 +99,7 @@ def _endpoint_command(module_name: str):
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m generator",
+        prog="modal-sglang" if Path(sys.argv[0]).name == "modal-sglang" else "python -m generator",
         description="Render YAML deployment profiles into Modal apps that serve models with SGLang.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -119,6 +112,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="validate profiles (all under profiles/ by default)")
     p.add_argument("profiles", nargs="*", metavar="PROFILE", help=PROFILE_HELP)
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default), github (workflow commands: PR annotations) or json",
+    )
+    p.add_argument(
+        "--dependents",
+        action="store_true",
+        help="also validate the profiles in the same folders that extend the given ones",
+    )
     p.set_defaults(run=cmd_validate)
 
     p = profile_command("render", "render a profile into a Modal app file", cmd_render)
@@ -175,11 +179,23 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Modules of the `deploy` extra (pyproject.toml): the steps that reach Modal, the Hub or an endpoint.
+DEPLOY_EXTRA_MODULES = {"modal", "huggingface_hub", "openai", "httpx", "matplotlib", "numpy"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
     try:
+        args = build_parser(argv).parse_args(argv)
         return args.run(args)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in DEPLOY_EXTRA_MODULES:
+            raise
+        print(
+            f"error: this command needs {exc.name}: pip install 'modal-sglang-generator[deploy]'",
+            file=sys.stderr,
+        )
+        return 1
     except UserError as exc:
         if os.environ.get("GENERATOR_DEBUG"):
             raise

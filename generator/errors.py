@@ -69,12 +69,15 @@ class UserError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, problems: list[Problem] | None = None):
+    def __init__(
+        self, message: str, problems: list[Problem] | None = None, location: Location | None = None
+    ):
         super().__init__(message)
         self.problems = problems or []
+        self.location = location  # where the one problem is, when there is no list of them
 
     def __str__(self) -> str:
-        head = self.args[0]
+        head = f"{self.location}: {self.args[0]}" if self.location else self.args[0]
         if not self.problems:
             return head
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])

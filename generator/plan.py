@@ -424,7 +424,7 @@ KEYS: dict[str, str] = {
     "cold_start_seconds_jit": "cold start estimate with DeepGEMM compiling at start-up",
     "cold_start_components_seconds": "the estimate by component (DeepGEMM cache warm)",
     "startup_timeout_seconds": "timeouts.startup, for comparison",
-    "findings": "the rules' results: [{rule, severity, message, path, location, reference}]",
+    "findings": "the rules' results, each in `validate --format json`'s problem shape",
     "silenced": "warnings the profile silenced: [{rule, reason, message}]",
 }
 
@@ -469,7 +469,8 @@ def build(
         )
     price, source = gpu_hour_price(d)
     silence = profile.data.get("silence", {})
-    from generator.rules import RULES, silenced_findings
+    from generator.report import problem_record, repository_root
+    from generator.rules import silenced_findings
 
     plan = {
         "profile": d.profile_name,
@@ -523,17 +524,7 @@ def build(
         "cold_start_seconds_jit": round(cold.seconds_jit),
         "cold_start_components_seconds": {name: round(s) for name, s in cold.components},
         "startup_timeout_seconds": d.timeouts.startup,
-        "findings": [
-            {
-                "rule": p.rule,
-                "severity": p.severity,
-                "message": p.message,
-                "path": ".".join(map(str, p.path or ())),
-                "location": str(p.location) if p.location else None,
-                "reference": RULES[p.rule].reference if p.rule in RULES else "",
-            }
-            for p in problems
-        ],
+        "findings": [problem_record(p, repository_root()) for p in problems],
         "silenced": [
             {"rule": rule_id, "reason": silence[rule_id], "message": finding.message}
             for rule_id, finding in silenced_findings(d, silence)
@@ -656,10 +647,12 @@ def format_table(p: dict) -> str:
     if not p["findings"]:
         rows.append("  none")
     for f in p["findings"]:
-        where = f"{f['location']}: " if f["location"] else ""
-        rows.append(f"  {f['severity']}: [{f['rule']}] {where}{f['message']}")
-        if f["reference"]:
-            rows.append(f"      see {f['reference']}")
+        where = ":".join(str(f[k]) for k in ("file", "line", "column") if f[k] is not None)
+        rows.append(
+            f"  {f['severity']}: [{f['rule']}] {where + ': ' if where else ''}{f['message']}"
+        )
+        if f["hint"]:
+            rows.append(f"      {f['hint']}")
     for s in p["silenced"]:
         rows.append(f"  silenced: [{s['rule']}] {s['reason']}")
 

@@ -86,11 +86,14 @@ def _read_text(path: Path) -> str:
         with path.open("rb") as f:
             raw = f.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
-        raise ProfileError(f"{Location(path)}: cannot read profile: {exc.strerror}") from None
+        raise ProfileError(
+            f"cannot read profile: {exc.strerror}", location=Location(path)
+        ) from None
     if len(raw) > MAX_PROFILE_BYTES:
         raise ProfileError(
-            f"{Location(path)}: profile is larger than {MAX_PROFILE_BYTES // 1024} KiB; "
-            "a deployment profile is a few KiB"
+            f"profile is larger than {MAX_PROFILE_BYTES // 1024} KiB; "
+            "a deployment profile is a few KiB",
+            location=Location(path),
         )
     try:
         return raw.decode("utf-8")
@@ -98,8 +101,8 @@ def _read_text(path: Path) -> str:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ProfileError(
-            f"{Location(path, line, column)}: not UTF-8 text "
-            f"(byte 0x{raw[exc.start]:02x}); save the profile as UTF-8"
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the profile as UTF-8",
+            location=Location(path, line, column),
         ) from None
 
 
@@ -111,7 +114,7 @@ def _check_nesting(text: str, path: Path) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 raise ProfileError(
-                    f"{_at(path, event.start_mark)}: nested deeper than {MAX_DEPTH} levels"
+                    f"nested deeper than {MAX_DEPTH} levels", location=_at(path, event.start_mark)
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -134,15 +137,15 @@ def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location], list[Problem]
             _NodeWalk(path, origins, problems).walk(node, ())
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            raise ProfileError(f"{Location(path)}: invalid profile", errors)
+            raise ProfileError("invalid profile", errors, location=Location(path))
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = _at(path, mark) if mark else Location(path)
         what = " ".join(s for s in (exc.context, exc.problem) if s)
-        raise ProfileError(f"{where}: invalid YAML: {what}") from None
+        raise ProfileError(f"invalid YAML: {what}", location=where) from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{Location(path)}: invalid YAML: {exc}") from None
+        raise ProfileError(f"invalid YAML: {exc}", location=Location(path)) from None
     finally:
         loader.dispose()
     return data, origins, [p for p in problems if p.severity == "warning"]
@@ -164,13 +167,14 @@ class _NodeWalk:
         self.values += 1
         if self.values > MAX_VALUES:
             raise ProfileError(
-                f"{_at(self.file, node.start_mark)}: aliases expand this profile past "
-                f"{MAX_VALUES:,} values; write the values out instead of nesting aliases"
+                "aliases expand this profile past "
+                f"{MAX_VALUES:,} values; write the values out instead of nesting aliases",
+                location=_at(self.file, node.start_mark),
             )
         if len(path) > MAX_DEPTH:
             raise ProfileError(
-                f"{_at(self.file, node.start_mark)}: nested deeper than {MAX_DEPTH} levels "
-                "(through aliases)"
+                f"nested deeper than {MAX_DEPTH} levels (through aliases)",
+                location=_at(self.file, node.start_mark),
             )
         self.origins[path] = _at(self.file, node.start_mark)
         collection = {yaml.MappingNode: "map", yaml.SequenceNode: "seq"}.get(type(node))
@@ -289,7 +293,7 @@ def load_profile(ref: str | Path) -> Profile:
         resolved = path.resolve()
         if resolved in chain:
             cycle = " -> ".join(p.stem for p in [*chain, resolved])
-            raise ProfileError(f"{Location(path)}: `extends` cycle: {cycle}")
+            raise ProfileError(f"`extends` cycle: {cycle}", location=Location(path))
         chain.append(resolved)
         data, origins, warnings = load_yaml(path)
         notes += warnings
@@ -297,8 +301,8 @@ def load_profile(ref: str | Path) -> Profile:
             data = {}
         if not isinstance(data, dict):
             raise ProfileError(
-                f"{origins.get((), Location(path))}: a profile must be a mapping of fields, "
-                f"got {type(data).__name__}"
+                f"a profile must be a mapping of fields, got {type(data).__name__}",
+                location=origins.get((), Location(path)),
             )
         layers.append((data, origins))
         parent = data.get("extends")
@@ -306,12 +310,12 @@ def load_profile(ref: str | Path) -> Profile:
             break
         if not isinstance(parent, str) or not parent:
             raise ProfileError(
-                f"{origins[('extends',)]}: extends: expected the name or path of a profile"
+                "extends: expected the name or path of a profile", location=origins[("extends",)]
             )
         try:
             path = resolve_profile_path(parent, relative_to=path)
         except ProfileError as exc:
-            raise ProfileError(f"{origins[('extends',)]}: extends: {exc}") from None
+            raise ProfileError(f"extends: {exc}", location=origins[("extends",)]) from None
 
     merged: dict[str, Any] = {}
     merged_origins: dict[FieldPath, Location] = {}
@@ -329,7 +333,46 @@ def check_profile_name(path: Path) -> None:
     if not PROFILE_NAME.fullmatch(path.stem):
         suggestion = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._") or "profile"
         raise ProfileError(
-            f"{Location(path)}: profile name {path.stem!r} is not allowed: expected lowercase "
+            f"profile name {path.stem!r} is not allowed: expected lowercase "
             f"letters, digits, '.', '_' and '-', starting with a letter or digit "
-            f"(did you mean {suggestion}{path.suffix}?)"
+            f"(did you mean {suggestion}{path.suffix}?)",
+            location=Location(path),
         )
+
+
+def _extends_chain(path: Path) -> list[Path]:
+    """The files `path` extends, nearest first; stops quietly where `load_profile` would fail."""
+    chain = [path.resolve()]
+    while True:
+        try:
+            data = load_yaml(path)[0]
+            parent = data.get("extends") if isinstance(data, dict) else None
+            if not isinstance(parent, str) or not parent:
+                break
+            path = resolve_profile_path(parent, relative_to=path)
+        except ProfileError:
+            break
+        if path.resolve() in chain:
+            break
+        chain.append(path.resolve())
+    return chain[1:]
+
+
+def with_dependents(refs: list[str]) -> list[str]:
+    """`refs`, then the profiles in the same folders that extend one of them (directly or not).
+
+    A change to a parent can break its children, so a hook given the changed files checks those
+    too. The parents a profile extends are read as it is loaded, changed or not.
+    """
+    targets = set()
+    for ref in refs:
+        try:
+            targets.add(resolve_profile_path(ref).resolve())
+        except ProfileError:
+            pass  # reported when the reference itself is validated
+    found = []
+    for folder in sorted({t.parent for t in targets}):
+        for candidate in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            if candidate.resolve() not in targets and targets & set(_extends_chain(candidate)):
+                found.append(str(candidate))
+    return [*refs, *found]

@@ -270,7 +270,8 @@ def test_warning_findings_and_silenced_ones(profile_tree, cli):
     code, p, _ = plan_json(cli, root / "warn.yaml")
     assert code == 0
     (finding,) = [f for f in p["findings"] if f["rule"] == "concurrency-above-running-requests"]
-    assert finding["severity"] == "warning" and finding["location"].endswith("warn.yaml:3:15")
+    assert finding["severity"] == "warning" and finding["file"].endswith("/warn.yaml")
+    assert (finding["line"], finding["column"]) == (3, 15)
     code, table, _ = cli("plan", str(root / "quiet.yaml"))
     assert code == 0
     assert "silenced: [concurrency-above-running-requests] a proxy in front caps it at 48" in table

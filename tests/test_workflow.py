@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from conftest import SHIPPED_PROFILES
 
 from generator import REPO_ROOT
 
@@ -36,8 +39,35 @@ def test_workflow_validates_renders_and_tests_on_pull_requests():
     commands = " ".join(
         step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]
     )
-    for command in ("make validate", "make render", "make test"):
+    for command in ("make validate FORMAT=github", "make render", "make test"):
         assert command in commands
+
+
+def _make_validate(output_format: str) -> subprocess.CompletedProcess:
+    """`make validate FORMAT=...` as the workflow runs it, with this interpreter."""
+    command = ["make", "-s", "-o", ".venv/.ready", "validate", f"FORMAT={output_format}"]
+    return _run(*command, f"PY={sys.executable}")
+
+
+def test_make_validate_passes_the_format():
+    result = _make_validate("json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert [p["profile"] for p in document["profiles"]] == SHIPPED_PROFILES
+
+
+def test_pull_request_validation_annotates_files():
+    result = _make_validate("github")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if not line.startswith("::")] == [
+        f"ok: {name}" for name in SHIPPED_PROFILES
+    ]
+    for line in lines:
+        if line.startswith("::"):
+            assert re.match(
+                r"::(error|warning) file=[^,]*profiles/[^,]+,line=\d+,col=\d+,title=", line
+            )
 
 
 def test_ci_runs_the_readme_test_command():
