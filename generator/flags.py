@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from generator.deployment import Deployment
-from generator.sglang_versions import dialect
+from generator.sglang_versions import Flag, dialect
 
-
-@dataclass(frozen=True)
-class Flag:
-    """One server argument and the profile field that set it."""
-
-    option: str
-    values: tuple[str, ...]  # empty for a switch
-    field: tuple[str | int, ...] | None  # the profile field that set it
-
-    @property
-    def argv(self) -> list[str]:
-        return [self.option, *self.values]
+__all__ = ["Flag", "flag_set", "flag_note", "server_args"]
 
 
 def _number(value: float | int) -> str:
