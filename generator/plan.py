@@ -38,6 +38,7 @@ from generator.costs import (
 )
 from generator.deployment import Deployment, build_deployment
 from generator.errors import Problem, ProfileError, UsageError
+from generator.flags import own_choices
 from generator.profile import Profile, load_profile
 from generator.rules import RULES, run_rules, silenced_findings
 from generator.validate import validate_profile
@@ -233,6 +234,8 @@ KEYS: dict[str, str] = {
     "cold_start_seconds_jit": "cold start estimate with DeepGEMM compiling at start-up",
     "cold_start_components_seconds": "the estimate by component (DeepGEMM cache warm)",
     "startup_timeout_seconds": "timeouts.startup, for comparison",
+    "sglang_own_choices": "per flag SGLang would otherwise choose itself: [{flag, value, "
+    "sglang_choice, overrides, source}] (manifests/sglang-<version>-defaults.yaml)",
     "findings": "the rules' results: [{rule, severity, message, path, location, reference}]",
     "silenced": "warnings the profile silenced: [{rule, reason, message}]",
 }
@@ -342,6 +345,16 @@ def build(
         "cold_start_seconds_jit": round(cold.seconds_jit),
         "cold_start_components_seconds": {name: round(s) for name, s in cold.components},
         "startup_timeout_seconds": d.timeouts.startup,
+        "sglang_own_choices": [
+            {
+                "flag": own.flag.option,
+                "value": own.value,
+                "sglang_choice": own.sglang_choice,
+                "overrides": own.overrides,
+                "source": own.source,
+            }
+            for own in own_choices(d)
+        ],
         "findings": [
             {
                 "rule": p.rule,
@@ -364,6 +377,10 @@ def build(
 
 def _round(value, digits: int, unit: float = 1):
     return None if value is None else round(value / unit, digits)
+
+
+def _on_off(value) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
 def _n(value: float) -> str:
@@ -476,6 +493,12 @@ def format_table(p: dict) -> str:
     )
     row("total, DeepGEMM JIT", f"{p['cold_start_seconds_jit']:,} s", "new GPU type or SGLang build")
     row("timeouts.startup", f"{p['startup_timeout_seconds']:,} s", "")
+
+    section(f"Flags beside SGLang {p['sglang_version']}'s own choices")
+    for own in p["sglang_own_choices"]:
+        verdict = "overrides" if own["overrides"] else "same"
+        value, alone = (_on_off(own[k]) for k in ("value", "sglang_choice"))
+        row(own["flag"], value, f"{verdict}: SGLang alone picks {alone}")
 
     section("Findings")
     if not p["findings"]:

@@ -75,7 +75,7 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
     flags = [
         {
             "code": [constants.get(arg) or python_literal(arg) for arg in flag.argv],
-            "note": flag_note(flag),
+            "note": flag_note(flag, d),
         }
         for flag in flag_set(d)
     ]
