@@ -63,5 +63,7 @@ def effective(version: str, field: str, value: Any, model: ModelSpec, gpu: GpuSp
         kv = effective(version, "kv_cache_dtype", kv, model, gpu, sglang)
     picked = choice(version, field, model, gpu, kv, sglang.tensor_parallel_size)
     if picked is None or picked.value is None:
+        # Not recorded for this version or model. For the KV dtype, a guess: the checkpoint's
+        # BF16 activations dtype, which is what `auto` means outside SGLang's DSA override.
         return "bfloat16" if field == "kv_cache_dtype" else None
     return picked.value
