@@ -1,7 +1,7 @@
 """Catalogs as data: model architectures, GPUs and platform assumptions, from generator/catalog/*.yaml.
 
 The YAML files carry the figures and, in comments, where each came from. This module only reads
-them into frozen dataclasses; `plan.py` holds the formulas.
+them into frozen dataclasses; `capacity.py` holds the formulas.
 """
 
 from __future__ import annotations
@@ -63,15 +63,11 @@ class ModelSpec:
     params_total_billion: float
     params_active_billion: float
     checkpoint_gb: float
-    kv_cache_auto: dict[str, str]
+    checkpoint_source: str
 
     @property
     def moe_layers(self) -> int:
         return self.num_layers - self.dense_layers
-
-    def auto_kv_dtype(self, gpu_type: str) -> str:
-        """What SGLang's `--kv-cache-dtype auto` resolves to for this model on this GPU."""
-        return self.kv_cache_auto.get(gpu_type, self.kv_cache_auto["default"])
 
 
 @dataclass(frozen=True)

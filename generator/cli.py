@@ -46,11 +46,20 @@ def cmd_render(args) -> int:
 
 
 def cmd_sglang_args(args) -> int:
-    from generator.flags import server_args
+    from generator.flags import own_choices, server_args
     from generator.pipeline import load
 
     loaded = load(args.profile)
-    print(json.dumps(server_args(loaded.deployment)))
+    if not args.explain:
+        print(json.dumps(server_args(loaded.deployment)))
+        return 0
+    d = loaded.deployment
+    version = d.sglang.version
+    print(f"SGLang {version} on {d.gpu.modal_spec}: each flag beside SGLang's own choice")
+    for own in own_choices(d):
+        print(f"  {' '.join(own.flag.argv)}")
+        print(f"      {own.describe(version)}")
+        print(f"      source: {own.source}")
     return 0
 
 
@@ -127,8 +136,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = profile_command("render", "render a profile into a Modal app file", cmd_render)
     p.add_argument("-o", "--output", help="output path (default build/<profile>/modal_app.py)")
-    profile_command(
+    p = profile_command(
         "sglang-args", "print the SGLang server arguments as a JSON list", cmd_sglang_args
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="show, per flag, what the pinned SGLang would choose by itself",
     )
     profile_command(
         "pin-revision", "pin model.revision to the commit it points at", cmd_pin_revision

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from generator import catalog
 from generator.deployment import Deployment
-from generator.sglang_versions import dialect
+from generator.sglang_defaults import choice, effective
+from generator.sglang_versions import Flag, dialect
 
-
-@dataclass(frozen=True)
-class Flag:
-    """One server argument and the profile field that set it."""
-
-    option: str
-    values: tuple[str, ...]  # empty for a switch
-    field: tuple[str | int, ...] | None  # the profile field that set it
-
-    @property
-    def argv(self) -> list[str]:
-        return [self.option, *self.values]
+__all__ = ["Flag", "OwnChoice", "flag_note", "flag_set", "own_choices", "server_args"]
 
 
 def _number(value: float | int) -> str:
@@ -124,11 +116,99 @@ def server_args(deployment: Deployment) -> list[str]:
     return argv
 
 
-def flag_note(flag: Flag) -> str:
-    """A short why for flags whose value is not obvious; shown next to the flag in the app."""
+# Profile field -> the key of that setting in manifests/sglang-<version>-defaults.yaml.
+_DEFAULTS_KEY = {
+    ("sglang", "kv_cache_dtype"): "kv_cache_dtype",
+    ("sglang", "attention", "backend"): "attention_backend",
+    ("sglang", "attention", "sparse_prefill_backend"): "sparse_prefill_backend",
+    ("sglang", "attention", "sparse_decode_backend"): "sparse_decode_backend",
+    ("sglang", "moe_runner_backend"): "moe_runner_backend",
+    ("sglang", "enable_flashinfer_allreduce_fusion"): "enable_flashinfer_allreduce_fusion",
+}
+
+# Why the guide's value overrides SGLang's own choice, by defaults key.
+OVERRIDE_REASONS = {
+    "kv_cache_dtype": "FP8 KV loses GLM-5.1 accuracy (sglang#22671)",
+    "sparse_prefill_backend": "the guide's GLM-5 B200 recipe value; no upstream recipe pairs "
+    "it with BF16 KV",
+    "enable_flashinfer_allreduce_fusion": "the guide turns fusion on; this SGLang does not "
+    "auto-enable it for GlmMoeDsaForCausalLM",
+}
+
+
+@dataclass(frozen=True)
+class OwnChoice:
+    """A rendered flag beside what the pinned SGLang would choose for it by itself."""
+
+    flag: Flag
+    setting: str  # the key in manifests/sglang-<version>-defaults.yaml
+    value: Any  # the profile's value as SGLang reads it
+    sglang_choice: Any  # SGLang's own choice for this model and GPU; None when not recorded
+    source: str
+
+    @property
+    def overrides(self) -> bool:
+        return self.sglang_choice is not None and self.value != self.sglang_choice
+
+    def describe(self, version: str) -> str:
+        if self.sglang_choice is None:
+            return f"SGLang {version} records no choice of its own here"
+        if not self.overrides:
+            return f"same as SGLang {version}'s own choice"
+        why = OVERRIDE_REASONS.get(self.setting)
+        return f"overrides SGLang {version}'s {_shown(self.sglang_choice)}" + (
+            f": {why}" if why else ""
+        )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def own_choices(deployment: Deployment) -> list[OwnChoice]:
+    """For each rendered flag with an automatic SGLang choice, that choice (sglang_defaults.py)."""
+    s = deployment.sglang
+    model = catalog.model(deployment.model.id)
+    if model is None:
+        return []
+    gpu = catalog.gpu(deployment.gpu.type)
+    kv = effective(s.version, "kv_cache_dtype", s.kv_cache_dtype, model, gpu, s)
+    out = []
+    for flag in flag_set(deployment):
+        key = _DEFAULTS_KEY.get(flag.field)
+        if key is None:
+            continue
+        picked = choice(s.version, key, model, gpu, kv, s.tensor_parallel_size)
+        if picked is None:
+            continue
+        value: Any = flag.values[0] if flag.values else True
+        if key == "enable_flashinfer_allreduce_fusion":
+            value = True
+        elif key == "attention_backend" and value == "nsa" and picked.value == "dsa":
+            value = "dsa"  # 0.5.23 reads nsa as the deprecated alias of dsa
+        out.append(OwnChoice(flag, key, value, picked.value, picked.source))
+    return out
+
+
+def flag_note(flag: Flag, deployment: Deployment | None = None) -> str:
+    """A short why for a flag, and whether it overrides the pinned SGLang's own choice."""
+    note = _why(flag)
+    if deployment is not None:
+        for own in own_choices(deployment):
+            if own.flag == flag:
+                said = own.describe(deployment.sglang.version)
+                if own.setting == "kv_cache_dtype" and own.overrides:
+                    said = f"overrides SGLang {deployment.sglang.version}'s {own.sglang_choice}"
+                note = f"{note}; {said}" if note else said
+    return note
+
+
+def _why(flag: Flag) -> str:
     value = flag.values[0] if flag.values else None
     if flag.option == "--kv-cache-dtype" and value in ("bfloat16", "bf16"):
-        return "explicit: SGLang picks FP8 KV on B200, which hurts GLM-5.1 (sglang#22671)"
+        return "explicit: FP8 KV hurts GLM-5.1 accuracy (sglang#22671)"
     if flag.option == "--speculative-algorithm" and value == "EAGLE":
         return "drafts with the checkpoint's MTP head: no draft model"
     if flag.option == "--mem-fraction-static":

@@ -1,16 +1,35 @@
-"""`pin-revision`: resolve a profile's model branch or tag to a commit and write it back."""
+"""`pin-revision`: resolve a profile's model branch or tag to a commit and write it back, and
+record that commit's checkpoint size where `plan` reads it (capacity.LOCK_FILE beside the profile).
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from datetime import date
 
+from generator.capacity import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
 from generator.render import write_atomic
 
+WEIGHT_SUFFIX = ".safetensors"
 
-def resolve_commit(model_id: str, revision: str) -> str:
-    """The commit `revision` points at on the Hugging Face Hub (uses HF_TOKEN if set)."""
+
+@dataclass(frozen=True)
+class Revision:
+    commit: str
+    checkpoint_bytes: int  # the weight files' sizes summed
+    weight_files: int
+
+
+def resolve(model_id: str, revision: str) -> Revision:
+    """The commit `revision` points at on the Hugging Face Hub and the size of its weights.
+
+    One `HfApi.model_info(..., files_metadata=True)` call (uses HF_TOKEN if set): the commit sha
+    and every file's size; the checkpoint is the sum of the `*.safetensors` files.
+    """
     import httpx
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
@@ -20,16 +39,21 @@ def resolve_commit(model_id: str, revision: str) -> str:
     )
 
     try:
-        commit = HfApi().model_info(model_id, revision=revision).sha
+        info = HfApi().model_info(model_id, revision=revision, files_metadata=True)
+        commit = check_commit(info.sha)
+        weights = [s for s in info.siblings or () if s.rfilename.endswith(WEIGHT_SUFFIX)]
     except RevisionNotFoundError:
         raise UserError(f"{model_id} has no revision {revision!r}") from None
     except RepositoryNotFoundError:
         raise UserError(f"{model_id} not found on the Hub (or it is gated: set HF_TOKEN)") from None
     except (HfHubHTTPError, httpx.HTTPError, OSError) as exc:
         raise UserError(f"cannot reach the Hugging Face Hub: {exc}") from None
-    except (ValueError, KeyError, TypeError) as exc:  # an answer that is not what the Hub sends
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not what the Hub sends
         raise UserError(f"the Hugging Face Hub sent an answer that cannot be read: {exc}") from None
-    return check_commit(commit)
+    sizes = [s.size for s in weights]
+    if not sizes or not all(isinstance(n, int) and n >= 0 for n in sizes):
+        raise UserError(f"{model_id}@{commit}: the Hub lists no sized *{WEIGHT_SUFFIX} files")
+    return Revision(commit, sum(sizes), len(sizes))
 
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -45,16 +69,37 @@ def check_commit(commit: object) -> str:
     return commit
 
 
+def record_checkpoint(directory, model_id: str, resolved: Revision) -> str:
+    """Write the commit's size into LOCK_FILE in `directory`; returns the file's path."""
+    path = directory / LOCK_FILE
+    lock = read_lock(path)
+    lock[lock_key(model_id, resolved.commit)] = {
+        "bytes": resolved.checkpoint_bytes,
+        "source": f"Hub, {resolved.weight_files} *{WEIGHT_SUFFIX} files summed",
+        "recorded": date.today().isoformat(),
+    }
+    write_atomic(path, json.dumps(dict(sorted(lock.items())), indent=2) + "\n")
+    return str(path)
+
+
 def pin_revision(ref: str) -> int:
     loaded = load(ref)
-    model = loaded.deployment.model
+    d = loaded.deployment
+    model = d.model
+    lock_dir = d.profile_path.parent
     if model.pinned:
-        print(f"{model.id} is already pinned to {model.revision}")
+        if lock_key(model.id, model.revision) in read_lock(lock_dir / LOCK_FILE):
+            print(f"{model.id} is already pinned to {model.revision}")
+            return 0
+        resolved = resolve(model.id, model.revision)
+        where = record_checkpoint(lock_dir, model.id, resolved)
+        print(
+            f"{model.id} is already pinned; recorded its {resolved.checkpoint_bytes:,} B in {where}"
+        )
         return 0
     where = loaded.profile.origins.get(("model", "revision"))
     if where is None or where.line is None:
         raise UserError("model.revision comes from a schema default; set it in the profile")
-    commit = check_commit(resolve_commit(model.id, model.revision))
     lines = where.file.read_text(encoding="utf-8").splitlines(keepends=True)
     line = lines[where.line - 1]
     start = where.column - 1
@@ -62,7 +107,10 @@ def pin_revision(ref: str) -> int:
     match = token.match(line, start)
     if not match:
         raise UserError(f"{where}: cannot find the revision value to rewrite; set it by hand")
-    lines[where.line - 1] = line[:start] + commit + line[match.end() :]
+    resolved = resolve(model.id, model.revision)
+    lines[where.line - 1] = line[:start] + resolved.commit + line[match.end() :]
     write_atomic(where.file, "".join(lines))
-    print(f"pinned {model.id} {model.revision} -> {commit} in {where}")
+    print(f"pinned {model.id} {model.revision} -> {resolved.commit} in {where}")
+    lock = record_checkpoint(lock_dir, model.id, resolved)
+    print(f"recorded the checkpoint size, {resolved.checkpoint_bytes:,} B, in {lock}")
     return 0

@@ -4,9 +4,9 @@
 as JSON (keys documented in `KEYS`), plus the rules' findings. It is a pretend mode: it reads
 the profile and the catalogs (generator/catalog/*.yaml) and touches nothing else.
 
-Each formula is one function below with its derivation beside it; the rules in rules.py call
-the same functions. Units: GiB = 2^30 bytes (GPU memory), GB = 10^9 bytes (checkpoint and
-volume throughput), TB/s = 10^12 bytes/s.
+Memory and KV figures come from capacity.py, cost and cold start from costs.py (the rules in
+rules.py use the same functions); the decode floor is below. Units: GiB = 2^30 bytes (GPU
+memory), GB = 10^9 bytes (checkpoint and volume throughput), TB/s = 10^12 bytes/s.
 """
 
 from __future__ import annotations
@@ -16,160 +16,43 @@ import math
 from dataclasses import dataclass
 
 from generator import catalog
-from generator.catalog import GpuSpec, ModelSpec
-from generator.deployment import Deployment
+from generator.capacity import (
+    GB,
+    GIB,
+    Capacity,
+    KvLayout,
+    capacity,
+    context_tokens,
+    indexer_bytes_per_token_layer,
+    kv_layout,
+    mla_bytes_per_token_layer,
+)
+from generator.catalog import ModelSpec
+from generator.costs import (
+    cold_start,
+    cost_per_month_usd,
+    gpu_hour_price,
+    idle_cost_per_month_usd,
+    replica_hour_usd,
+    scaledown_tail_usd,
+)
+from generator.deployment import Deployment, build_deployment
 from generator.errors import Problem, ProfileError, UsageError
-from generator.profile import Profile
+from generator.flags import own_choices
+from generator.profile import Profile, load_profile
+from generator.report import problem_record, repository_root
+from generator.rules import run_rules, silenced_findings
+from generator.validate import validate_profile
 
-GIB = 1 << 30
-GB = 10**9
-
-# SGLang's DSA (NSA) KV pool, python/sglang/srt/mem_cache/memory_pool.py `NSATokenToKVPool`:
-# the indexer keys are stored as FP8 with one float32 scale per 128 values
-# (`quant_block_size = 128`), in pages of 64 tokens (`assert self.page_size == 64` on CUDA).
-INDEXER_QUANT_BLOCK = 128
-KV_PAGE_TOKENS = 64
-KV_DTYPE_BYTES = {"bfloat16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
 BF16_BYTES = 2
-
-
-# --- Memory and KV capacity (per GPU: MLA's latent cache is not sharded by TP) --------------
-
-
-def weights_bytes_per_gpu(model: ModelSpec, tensor_parallel_size: int) -> float:
-    """Checkpoint bytes / TP size.
-
-    TP shards the experts, attention heads and vocabulary across the ranks; the few replicated
-    tensors (norms, MLA down-projections) are small next to 700 GB and are ignored. The
-    checkpoint holds the MTP layer, which SGLang loads as the EAGLE draft model.
-    """
-    return model.checkpoint_gb * GB / tensor_parallel_size
-
-
-def kv_pool_bytes_per_gpu(gpu: GpuSpec, mem_fraction_static: float, weights_bytes: float) -> float:
-    """usable memory x mem_fraction_static - weights.
-
-    SGLang's `profile_max_num_token`: rest = free after loading - total x (1 - fraction), i.e.
-    the static budget (weights + KV pool) is `fraction` of the GPU. Activations, CUDA graphs and
-    the EAGLE draft's one-layer KV pool live in the remaining (1 - fraction). Negative means the
-    weights alone do not fit in the static budget.
-    """
-    return gpu.usable_memory_gib * GIB * mem_fraction_static - weights_bytes
-
-
-def mla_bytes_per_token_layer(model: ModelSpec, kv_dtype: str) -> int:
-    """The MLA latent cache: (kv_lora_rank + qk_rope_head_dim) x dtype bytes, one copy per rank.
-
-    BF16: (512 + 64) x 2 = 1,152 B. FP8 E4M3 on a DSA model uses SGLang's packed layout
-    (DSA `kv_cache_dim` override): 512 FP8 latent bytes + 4 B float32 scale per 128 values +
-    the RoPE part kept in BF16 = 512 + 16 + 128 = 656 B. Other FP8: (512 + 64) x 1.
-    """
-    rank, rope = model.mla.kv_lora_rank, model.mla.qk_rope_head_dim
-    if kv_dtype == "fp8_e4m3" and model.sparse_attention == "dsa":
-        return rank + rank // INDEXER_QUANT_BLOCK * 4 + rope * BF16_BYTES
-    return (rank + rope) * KV_DTYPE_BYTES[kv_dtype]
-
-
-def indexer_bytes_per_token_layer(model: ModelSpec) -> int:
-    """The DSA indexer's key: index_head_dim FP8 bytes + a float32 scale per 128 of them.
-
-    128 + 4 = 132 B, whatever the KV dtype (SGLang stores it as uint8 in
-    `index_k_with_scale_buffer`). Zero for a model without a DSA indexer.
-    """
-    if model.dsa_indexer is None:
-        return 0
-    dim = model.dsa_indexer.index_head_dim
-    return dim + dim // INDEXER_QUANT_BLOCK * 4
-
-
-def kv_bytes_per_token(model: ModelSpec, kv_dtype: str) -> int:
-    """num_layers x (MLA latent + indexer key), on every TP rank.
-
-    SGLang's `get_cell_size_per_token` for an MLA model plus its NSA indexer term. GLM-5.1 BF16:
-    78 x (1,152 + 132) = 100,152 B per token per GPU.
-    """
-    per_layer = mla_bytes_per_token_layer(model, kv_dtype) + indexer_bytes_per_token_layer(model)
-    return model.num_layers * per_layer
-
-
-def kv_pool_tokens(pool_bytes: float, bytes_per_token: int) -> int:
-    """floor(pool / bytes per token), rounded down to whole 64-token pages; 0 if no pool."""
-    if pool_bytes <= 0:
-        return 0
-    return int(pool_bytes // bytes_per_token) // KV_PAGE_TOKENS * KV_PAGE_TOKENS
-
-
-def mem_fraction_needed(gpu: GpuSpec, weights_bytes: float, tokens: int, bytes_per_token: int):
-    """The mem_fraction_static at which `tokens` fit: (weights + tokens x bytes) / usable."""
-    return (weights_bytes + tokens * bytes_per_token) / (gpu.usable_memory_gib * GIB)
-
-
-def resolved_kv_dtype(d: Deployment, model: ModelSpec) -> str:
-    """The profile's KV dtype, with `auto` resolved as SGLang does for this model and GPU."""
-    dtype = d.sglang.kv_cache_dtype
-    return model.auto_kv_dtype(d.gpu.type) if dtype == "auto" else dtype
-
-
-def context_tokens(d: Deployment, model: ModelSpec) -> int:
-    """sglang.context_length, or the model's window when the profile leaves it unset."""
-    return d.sglang.context_length or model.max_position_embeddings
-
-
-@dataclass(frozen=True)
-class Capacity:
-    kv_cache_dtype: str
-    usable_gib_per_gpu: float
-    weights_bytes_per_gpu: float
-    kv_pool_bytes_per_gpu: float
-    mla_bytes_per_token_layer: int
-    indexer_bytes_per_token_layer: int
-    kv_bytes_per_token: int
-    kv_pool_tokens: int
-    context_tokens: int
-    max_full_context_sequences: int
-    running_tokens_needed: int
-    mem_fraction_needed: float
-
-    @property
-    def running_requests_fit(self) -> bool:
-        return self.running_tokens_needed <= self.kv_pool_tokens
-
-
-def capacity(d: Deployment) -> Capacity | None:
-    """The memory figures of one replica; None when the model is not in the catalog."""
-    model = catalog.model(d.model.id)
-    if model is None:
-        return None
-    gpu = catalog.gpu(d.gpu.type)
-    dtype = resolved_kv_dtype(d, model)
-    weights = weights_bytes_per_gpu(model, d.sglang.tensor_parallel_size)
-    pool = kv_pool_bytes_per_gpu(gpu, d.sglang.mem_fraction_static, weights)
-    per_token = kv_bytes_per_token(model, dtype)
-    tokens = kv_pool_tokens(pool, per_token)
-    context = context_tokens(d, model)
-    needed = d.sglang.max_running_requests * context
-    return Capacity(
-        kv_cache_dtype=dtype,
-        usable_gib_per_gpu=gpu.usable_memory_gib,
-        weights_bytes_per_gpu=weights,
-        kv_pool_bytes_per_gpu=pool,
-        mla_bytes_per_token_layer=mla_bytes_per_token_layer(model, dtype),
-        indexer_bytes_per_token_layer=indexer_bytes_per_token_layer(model),
-        kv_bytes_per_token=per_token,
-        kv_pool_tokens=tokens,
-        context_tokens=context,
-        max_full_context_sequences=tokens // context,
-        running_tokens_needed=needed,
-        mem_fraction_needed=mem_fraction_needed(gpu, weights, needed, per_token),
-    )
 
 
 # --- Decode: the HBM-bandwidth floor on time per output token, batch 1 ---------------------
 
 
-def bytes_per_param(model: ModelSpec) -> float:
-    """Checkpoint bytes / total parameters (~0.94 for GLM-5.1-FP8: FP8 experts, BF16 rest)."""
-    return model.checkpoint_gb * GB / (model.params_total_billion * 1e9)
+def bytes_per_param(model: ModelSpec, checkpoint_bytes: int) -> float:
+    """Checkpoint bytes / total parameters (~1.0 for GLM-5.1-FP8: FP8 experts, BF16 rest)."""
+    return checkpoint_bytes / (model.params_total_billion * 1e9)
 
 
 def params_per_routed_expert(model: ModelSpec) -> float:
@@ -187,7 +70,9 @@ def distinct_experts(model: ModelSpec, tokens: int) -> float:
     return experts * (1 - (1 - k / experts) ** tokens)
 
 
-def weight_bytes_per_step(model: ModelSpec, tensor_parallel_size: int, tokens: int) -> float:
+def weight_bytes_per_step(
+    model: ModelSpec, tensor_parallel_size: int, tokens: int, per_param: float
+) -> float:
     """Weight bytes one GPU reads in a forward pass over `tokens` tokens of one sequence.
 
     (active params - k routed experts + distinct experts touched) x bytes/param / TP. For one
@@ -196,28 +81,32 @@ def weight_bytes_per_step(model: ModelSpec, tensor_parallel_size: int, tokens: i
     per_expert = params_per_routed_expert(model)
     non_routed = model.params_active_billion * 1e9 - model.moe.experts_per_token * per_expert
     params = non_routed + distinct_experts(model, tokens) * per_expert
-    return params * bytes_per_param(model) / tensor_parallel_size
+    return params * per_param / tensor_parallel_size
 
 
-def kv_read_bytes_per_step(model: ModelSpec, kv_dtype: str, context: int, tokens: int, layers: int):
+def kv_read_bytes_per_step(
+    model: ModelSpec, layout: KvLayout, context: int, tokens: int, layers: int
+):
     """KV bytes one GPU reads per step for one sequence of `context` tokens (every rank reads it all).
 
     DSA: each query reads index_topk latents per layer (the union over `tokens` queries at most
     tokens x topk) plus the indexer keys of the whole context. Without DSA: the whole context.
     """
-    mla = mla_bytes_per_token_layer(model, kv_dtype)
+    mla = mla_bytes_per_token_layer(model, layout)
     if model.dsa_indexer is None:
         return layers * context * mla
     attended = min(context, tokens * model.dsa_indexer.index_topk)
     return layers * (attended * mla + context * indexer_bytes_per_token_layer(model))
 
 
-def draft_step_bytes(model: ModelSpec, tensor_parallel_size: int, kv_dtype: str, context: int):
+def draft_step_bytes(
+    model: ModelSpec, tensor_parallel_size: int, layout: KvLayout, context: int, per_param: float
+):
     """One EAGLE draft step on the MTP layer: one layer's share of the active weights, the
     shared BF16 lm_head (vocab x hidden x 2), and that one layer's KV read, per GPU."""
-    layer = model.params_active_billion * 1e9 * bytes_per_param(model) / model.num_layers
+    layer = model.params_active_billion * 1e9 * per_param / model.num_layers
     lm_head = model.vocab_size * model.hidden_size * BF16_BYTES
-    kv = kv_read_bytes_per_step(model, kv_dtype, context, 1, model.mtp_layers)
+    kv = kv_read_bytes_per_step(model, layout, context, 1, model.mtp_layers)
     return (layer + lm_head) / tensor_parallel_size + kv
 
 
@@ -249,22 +138,23 @@ class Decode:
         return self.eagle_floor_ms if self.speculative else self.floor_ms
 
 
-def decode(d: Deployment) -> Decode | None:
+def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
     """Batch-1 decode floors at the profile's full context; None for a model not in the catalog.
 
     A floor, not a forecast: all-reduces, kernel launches and MoE routing keep real TPOT far
     above it, which is why the guide's measured snapshot is printed beside it.
     """
     model = catalog.model(d.model.id)
-    if model is None:
+    if model is None or cap is None:
         return None
     gpu = catalog.gpu(d.gpu.type)
     assumed = catalog.platform().decode
     tp = d.sglang.tensor_parallel_size
-    dtype = resolved_kv_dtype(d, model)
+    layout = kv_layout(d, model)
+    per_param = bytes_per_param(model, cap.checkpoint.bytes)
     context = context_tokens(d, model)
-    weights = weight_bytes_per_step(model, tp, 1)
-    step = weights + kv_read_bytes_per_step(model, dtype, context, 1, model.num_layers)
+    weights = weight_bytes_per_step(model, tp, 1, per_param)
+    step = weights + kv_read_bytes_per_step(model, layout, context, 1, model.num_layers)
     spec = d.sglang.speculative
     eagle = {}
     if spec.enabled:
@@ -272,10 +162,11 @@ def decode(d: Deployment) -> Decode | None:
         # num_draft_tokens tokens, yielding `accept` tokens. accept <= num_steps + 1.
         accept = min(assumed.eagle_accept_length, spec.num_steps + 1)
         n = spec.num_draft_tokens
-        verify = weight_bytes_per_step(model, tp, n) + kv_read_bytes_per_step(
-            model, dtype, context, n, model.num_layers
+        verify = weight_bytes_per_step(model, tp, n, per_param) + kv_read_bytes_per_step(
+            model, layout, context, n, model.num_layers
         )
-        eagle_step = verify + spec.num_steps * draft_step_bytes(model, tp, dtype, context)
+        draft = draft_step_bytes(model, tp, layout, context, per_param)
+        eagle_step = verify + spec.num_steps * draft
         eagle = {
             "eagle_accept_length": accept,
             "eagle_verify_tokens": n,
@@ -301,91 +192,6 @@ def decode(d: Deployment) -> Decode | None:
     )
 
 
-# --- Cold start --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ColdStart:
-    components: tuple[tuple[str, float], ...]  # with the DeepGEMM cache warm
-    deepgemm_jit_seconds: float
-    deepgemm_cached_seconds: float
-    volume_read_gbps: float
-
-    @property
-    def seconds(self) -> float:
-        """Cold start with a precompiled DeepGEMM cache (after `make setup`)."""
-        return sum(seconds for _, seconds in self.components)
-
-    @property
-    def seconds_jit(self) -> float:
-        """Cold start when the DeepGEMM cache is empty for this GPU and SGLang build."""
-        return self.seconds - self.deepgemm_cached_seconds + self.deepgemm_jit_seconds
-
-
-def cold_start(d: Deployment) -> ColdStart | None:
-    """image pull + checkpoint GB / volume GB/s + SGLang init + DeepGEMM + CUDA graph capture.
-
-    Every term is a catalog assumption (generator/catalog/platform.yaml) except the weights read,
-    which scales with the model's checkpoint. EAGLE adds the draft model's graph capture.
-    """
-    model = catalog.model(d.model.id)
-    if model is None:
-        return None
-    a = catalog.platform().cold_start
-    graphs = a.cuda_graph_capture_seconds
-    if d.sglang.speculative.enabled:
-        graphs += a.cuda_graph_capture_speculative_extra_seconds
-    components = (
-        ("image pull", a.image_pull_seconds),
-        ("weights read from volume", model.checkpoint_gb / a.volume_read_gbps),
-        ("SGLang and NCCL init", a.sglang_init_seconds),
-        ("DeepGEMM kernels (cached)", a.deepgemm_cached_seconds),
-        ("CUDA graph capture", graphs),
-    )
-    return ColdStart(
-        components, a.deepgemm_jit_seconds, a.deepgemm_cached_seconds, a.volume_read_gbps
-    )
-
-
-# --- Cost ------------------------------------------------------------------------------------
-
-
-def gpu_hour_price(d: Deployment) -> tuple[float, str]:
-    """The profile's `pricing.gpu_hour_usd` if set, else the hardware catalog's, with its source."""
-    if d.pricing is not None:
-        return d.pricing.gpu_hour_usd, d.pricing.source or "profile pricing.gpu_hour_usd"
-    gpu = catalog.gpu(d.gpu.type)
-    return gpu.gpu_hour_usd, f"catalog: {gpu.price_source} (seen {gpu.price_seen})"
-
-
-def replica_hour_usd(d: Deployment) -> float:
-    """GPU price x GPUs per replica (CPU and memory of the container are not included)."""
-    return gpu_hour_price(d)[0] * d.gpu.count
-
-
-def idle_cost_per_month_usd(d: Deployment) -> float:
-    """min_containers x replica-hour x hours per month: billed with no traffic at all.
-
-    buffer_containers only add replicas while the function is busy, so they are not in the floor.
-    """
-    return d.autoscaling.min_containers * replica_hour_usd(d) * catalog.platform().hours_per_month
-
-
-def scaledown_tail_usd(d: Deployment) -> float:
-    """replica-hour x scaledown_window / 3600: what a replica costs idling after its last request."""
-    return replica_hour_usd(d) * d.autoscaling.scaledown_window / 3600
-
-
-def cost_per_month_usd(d: Deployment, utilization: float) -> float:
-    """replica-hour x hours per month x max(utilization, min_containers).
-
-    utilization = average replicas busy over the month (0.3: one replica busy 30% of the time).
-    Scaledown tails and cold starts of each burst come on top (see their own figures).
-    """
-    busy = max(utilization, d.autoscaling.min_containers)
-    return replica_hour_usd(d) * catalog.platform().hours_per_month * busy
-
-
 # --- The plan as JSON and as a table ---------------------------------------------------------
 
 KEYS: dict[str, str] = {
@@ -397,10 +203,15 @@ KEYS: dict[str, str] = {
     "kv_cache_dtype": "KV dtype, with `auto` resolved for this model and GPU",
     "usable_gib_per_gpu": "GPU memory usable by PyTorch (hardware catalog), GiB",
     "mem_fraction_static": "sglang.mem_fraction_static",
+    "checkpoint_bytes": "the checkpoint's size on disk, bytes",
+    "checkpoint_source": "where that size comes from: the pinned commit's lock entry, or the catalog",
     "weights_gib_per_gpu": "checkpoint / TP size, GiB per GPU",
     "kv_pool_gib_per_gpu": "usable x mem_fraction_static - weights, GiB per GPU",
-    "kv_bytes_per_token": "num_layers x (MLA latent + DSA indexer key) bytes, on every GPU",
+    "kv_bytes_per_token": "SGLang's KV cell size: layers x (MLA latent + DSA indexer key), plus "
+    "the EAGLE draft layers' when they share the pool, on every GPU",
     "kv_bytes_per_token_layer": "{mla, indexer}: bytes per token per layer",
+    "kv_layers": "{target, draft}: layers whose KV the pool holds per token",
+    "sparse_attention_backends": "{prefill, decode}: DSA backends in effect (they set the FP8 layout)",
     "kv_pool_tokens": "tokens the KV pool holds (whole 64-token pages)",
     "context_tokens": "sglang.context_length, or the model's window when unset",
     "max_full_context_sequences": "sequences of context_tokens that fit in the pool at once",
@@ -424,6 +235,8 @@ KEYS: dict[str, str] = {
     "cold_start_seconds_jit": "cold start estimate with DeepGEMM compiling at start-up",
     "cold_start_components_seconds": "the estimate by component (DeepGEMM cache warm)",
     "startup_timeout_seconds": "timeouts.startup, for comparison",
+    "sglang_own_choices": "per flag SGLang would otherwise choose itself: [{flag, value, "
+    "sglang_choice, overrides, source}] (manifests/sglang-<version>-defaults.yaml)",
     "findings": "the rules' results, each in `validate --format json`'s problem shape",
     "silenced": "warnings the profile silenced: [{rule, reason, message}]",
 }
@@ -461,7 +274,8 @@ def build(
 ) -> dict:
     """The plan as a JSON-ready dict (the keys of KEYS, in that order)."""
     d = deployment
-    cap, dec, cold = capacity(d), decode(d), cold_start(d)
+    cap = capacity(d)
+    dec, cold = decode(d, cap), cold_start(d)
     if cap is None or dec is None or cold is None:
         raise ProfileError(
             f"model {d.model.id} is not in the model catalog: add it to "
@@ -469,8 +283,6 @@ def build(
         )
     price, source = gpu_hour_price(d)
     silence = profile.data.get("silence", {})
-    from generator.report import problem_record, repository_root
-    from generator.rules import silenced_findings
 
     plan = {
         "profile": d.profile_name,
@@ -481,12 +293,22 @@ def build(
         "kv_cache_dtype": cap.kv_cache_dtype,
         "usable_gib_per_gpu": cap.usable_gib_per_gpu,
         "mem_fraction_static": d.sglang.mem_fraction_static,
+        "checkpoint_bytes": cap.checkpoint.bytes,
+        "checkpoint_source": cap.checkpoint.source,
         "weights_gib_per_gpu": round(cap.weights_bytes_per_gpu / GIB, 2),
         "kv_pool_gib_per_gpu": round(cap.kv_pool_bytes_per_gpu / GIB, 2),
         "kv_bytes_per_token": cap.kv_bytes_per_token,
         "kv_bytes_per_token_layer": {
             "mla": cap.mla_bytes_per_token_layer,
             "indexer": cap.indexer_bytes_per_token_layer,
+        },
+        "kv_layers": {
+            "target": catalog.model(d.model.id).num_layers,
+            "draft": cap.layout.draft_layers,
+        },
+        "sparse_attention_backends": {
+            "prefill": cap.layout.sparse_prefill_backend,
+            "decode": cap.layout.sparse_decode_backend,
         },
         "kv_pool_tokens": cap.kv_pool_tokens,
         "context_tokens": cap.context_tokens,
@@ -524,6 +346,16 @@ def build(
         "cold_start_seconds_jit": round(cold.seconds_jit),
         "cold_start_components_seconds": {name: round(s) for name, s in cold.components},
         "startup_timeout_seconds": d.timeouts.startup,
+        "sglang_own_choices": [
+            {
+                "flag": own.flag.option,
+                "value": own.value,
+                "sglang_choice": own.sglang_choice,
+                "overrides": own.overrides,
+                "source": own.source,
+            }
+            for own in own_choices(d)
+        ],
         "findings": [problem_record(p, repository_root()) for p in problems],
         "silenced": [
             {"rule": rule_id, "reason": silence[rule_id], "message": finding.message}
@@ -536,6 +368,10 @@ def build(
 
 def _round(value, digits: int, unit: float = 1):
     return None if value is None else round(value / unit, digits)
+
+
+def _on_off(value) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
 def _n(value: float) -> str:
@@ -563,13 +399,19 @@ def format_table(p: dict) -> str:
         f"{static:.2f} GiB",
         "weights + KV pool",
     )
-    row("- weights", f"{p['weights_gib_per_gpu']:.2f} GiB", f"checkpoint / TP {tp}")
+    row(
+        "- weights",
+        f"{p['weights_gib_per_gpu']:.2f} GiB",
+        f"checkpoint {p['checkpoint_bytes'] / 1e9:,.1f} GB / TP {tp} ({p['checkpoint_source']})",
+    )
     row("= KV pool", f"{p['kv_pool_gib_per_gpu']:.2f} GiB", "")
-    layer = p["kv_bytes_per_token_layer"]
+    layer, layers = p["kv_bytes_per_token_layer"], p["kv_layers"]
+    draft = f" + {layers['draft']} EAGLE draft" if layers["draft"] else ""
     row(
         "KV bytes per token",
         f"{_n(p['kv_bytes_per_token'])} B",
-        f"layers x (MLA {layer['mla']} + indexer {layer['indexer']}) B, on every TP rank",
+        f"({layers['target']}{draft} layers) x (MLA {layer['mla']} + indexer {layer['indexer']}) B, "
+        "on every TP rank",
     )
     row("KV pool", f"{_n(p['kv_pool_tokens'])} tokens", "")
     row("context length", f"{_n(p['context_tokens'])} tokens", "")
@@ -643,6 +485,12 @@ def format_table(p: dict) -> str:
     row("total, DeepGEMM JIT", f"{p['cold_start_seconds_jit']:,} s", "new GPU type or SGLang build")
     row("timeouts.startup", f"{p['startup_timeout_seconds']:,} s", "")
 
+    section(f"Flags beside SGLang {p['sglang_version']}'s own choices")
+    for own in p["sglang_own_choices"]:
+        verdict = "overrides" if own["overrides"] else "same"
+        value, alone = (_on_off(own[k]) for k in ("value", "sglang_choice"))
+        row(own["flag"], value, f"{verdict}: SGLang alone picks {alone}")
+
     section("Findings")
     if not p["findings"]:
         rows.append("  none")
@@ -671,11 +519,6 @@ def format_table(p: dict) -> str:
 
 def run(ref: str, utilization: float, as_json: bool) -> tuple[str, bool]:
     """Plan a profile: (output text, whether any rule found an error)."""
-    from generator.deployment import build_deployment
-    from generator.profile import load_profile
-    from generator.rules import run_rules
-    from generator.validate import validate_profile
-
     if not math.isfinite(utilization) or utilization < 0:
         raise UsageError(f"--utilization must be a number >= 0, got {utilization}")
     profile = validate_profile(load_profile(ref))

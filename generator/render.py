@@ -128,7 +128,7 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         return Emitted(name) if name else python_literal(value)
 
     flags = [
-        {"code": code(*(value_code(arg) for arg in flag.argv)), "note": flag_note(flag)}
+        {"code": code(*(value_code(arg) for arg in flag.argv)), "note": flag_note(flag, d)}
         for flag in flag_set(d)
     ]
     scale = d.autoscaling

@@ -12,10 +12,13 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from generator import capacity, catalog, costs
 from generator.credentials import SECRET_HOME, looks_secret, looks_secret_name
 from generator.deployment import Deployment
 from generator.errors import FieldPath, Problem, did_you_mean
+from generator.flags import flag_set
 from generator.profile import Profile
+from generator.sglang_versions import carries_secret, check_flag_set, manifest, unknown_env_vars
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,7 @@ def removed_knob_problems(profile: Profile) -> list[Problem]:
     return problems
 
 
-# --- Rules that size the deployment (figures from plan.py and the catalogs) ------------------
+# --- Rules that size the deployment (figures from capacity.py, costs.py and the catalogs) ----
 
 
 @rule(
@@ -223,8 +226,6 @@ def removed_knob_problems(profile: Profile) -> list[Problem]:
     "The model has no catalog entry, so capacity, decode and cold-start rules cannot run.",
 )
 def _model_not_in_catalog(d: Deployment):
-    from generator import catalog
-
     if catalog.model(d.model.id) is None:
         yield Finding(
             "`make plan` and the sizing rules (KV pool, context, startup timeout) need the "
@@ -256,13 +257,11 @@ def _gpu_count(d: Deployment):
 
 def _fp8_kv(d: Deployment) -> tuple[str, str] | None:
     """(resolved dtype, how it was set) when a DSA model's KV cache would be FP8, else None."""
-    from generator import catalog
-
     model = catalog.model(d.model.id)
     if model is None or model.sparse_attention != "dsa":
         return None
     dtype = d.sglang.kv_cache_dtype
-    resolved = model.auto_kv_dtype(d.gpu.type) if dtype == "auto" else dtype
+    resolved = capacity.kv_layout(d, model).kv_cache_dtype
     if not resolved.startswith("fp8"):
         return None
     how = f"auto, which is {resolved} on {d.gpu.type} for this model" if dtype == "auto" else dtype
@@ -308,13 +307,11 @@ def _fp8_kv_accuracy(d: Deployment):
 
 @rule("kv-pool-empty", "error", "The weights leave no room for a KV cache.")
 def _kv_pool_empty(d: Deployment):
-    from generator import plan
-
-    cap = plan.capacity(d)
+    cap = capacity.capacity(d)
     if cap is not None and cap.kv_pool_tokens == 0:
         static = cap.usable_gib_per_gpu * d.sglang.mem_fraction_static
         yield Finding(
-            f"weights take {cap.weights_bytes_per_gpu / plan.GIB:.1f} GiB per GPU but "
+            f"weights take {cap.weights_bytes_per_gpu / capacity.GIB:.1f} GiB per GPU but "
             f"mem_fraction_static leaves {static:.1f} GiB for weights and KV cache; use more "
             "or larger GPUs (gpu.type, gpu.count with tensor_parallel_size) or raise "
             f"sglang.mem_fraction_static. Found: gpu={d.gpu.modal_spec}, "
@@ -330,8 +327,6 @@ def _kv_pool_empty(d: Deployment):
     "context_length is beyond the model's position embeddings.",
 )
 def _context_positions(d: Deployment):
-    from generator import catalog
-
     model = catalog.model(d.model.id)
     limit = model.max_position_embeddings if model else None
     if limit and d.sglang.context_length and d.sglang.context_length > limit:
@@ -347,9 +342,7 @@ def _context_positions(d: Deployment):
     "context-beyond-kv-pool", "error", "One sequence of the full context does not fit the KV pool."
 )
 def _context_kv_pool(d: Deployment):
-    from generator import plan
-
-    cap = plan.capacity(d)
+    cap = capacity.capacity(d)
     if cap is not None and 0 < cap.kv_pool_tokens < cap.context_tokens:
         set_by = "context_length" if d.sglang.context_length else "the model's window"
         yield Finding(
@@ -363,8 +356,6 @@ def _context_kv_pool(d: Deployment):
 
 @rule("chunked-prefill-beyond-context", "warning", "chunked_prefill_size exceeds the context.")
 def _chunked_prefill(d: Deployment):
-    from generator import catalog
-
     chunk = d.sglang.chunked_prefill_size
     model = catalog.model(d.model.id)
     context = d.sglang.context_length or (model.max_position_embeddings if model else None)
@@ -431,9 +422,7 @@ def _concurrency(d: Deployment):
     "timeouts.startup is shorter than the cold start estimate.",
 )
 def _startup_short(d: Deployment):
-    from generator import plan
-
-    cold = plan.cold_start(d)
+    cold = costs.cold_start(d)
     if cold is not None and d.timeouts.startup < cold.seconds:
         yield Finding(
             f"a cold start takes about {cold.seconds:,.0f} s even with precompiled DeepGEMM "
@@ -450,9 +439,7 @@ def _startup_short(d: Deployment):
     "timeouts.startup is too short for a start that JIT-compiles DeepGEMM.",
 )
 def _startup_jit(d: Deployment):
-    from generator import plan
-
-    cold = plan.cold_start(d)
+    cold = costs.cold_start(d)
     if cold is not None and cold.seconds <= d.timeouts.startup < cold.seconds_jit:
         yield Finding(
             f"with an empty DeepGEMM cache (new GPU type or SGLang build) a start takes about "
@@ -473,13 +460,11 @@ def _round_up(seconds: float, step: int = 60) -> int:
     "min_containers > 0 bills GPUs around the clock without autoscaling.idle_cost_acknowledged.",
 )
 def _idle_cost(d: Deployment):
-    from generator import catalog, plan
-
     if d.autoscaling.min_containers > 0 and not d.autoscaling.idle_cost_acknowledged:
         if catalog.model(d.model.id) is None and d.pricing is None:
             cost = ""
         else:
-            cost = f" (about ${plan.idle_cost_per_month_usd(d):,.0f} a month with no traffic)"
+            cost = f" (about ${costs.idle_cost_per_month_usd(d):,.0f} a month with no traffic)"
         yield Finding(
             f"{d.autoscaling.min_containers} replica(s) of {d.gpu.modal_spec} stay up when idle"
             f"{cost}; set autoscaling.idle_cost_acknowledged: true to confirm, or "
@@ -532,9 +517,6 @@ def _deepgemm_shared(d: Deployment):
 
 
 def _flag_problems(d: Deployment, severity: str) -> Iterator[Finding]:
-    from generator.flags import flag_set
-    from generator.sglang_versions import carries_secret, check_flag_set
-
     for problem in check_flag_set(flag_set(d), d.sglang.version):
         if problem.severity == severity:
             flag = problem.flag
@@ -561,8 +543,6 @@ def _sglang_flag_deprecated(d: Deployment):
 
 @rule("sglang-env-unknown", "warning", "An SGLANG_* variable the SGLang version does not read.")
 def _sglang_env(d: Deployment):
-    from generator.sglang_versions import unknown_env_vars
-
     for name in unknown_env_vars([n for n, _ in d.sglang.env], d.sglang.version):
         yield Finding(
             f"SGLang {d.sglang.version} does not read {name}: a typo, or a variable this "
@@ -580,9 +560,6 @@ def _sglang_env(d: Deployment):
     "A credential written into the profile, where it would land in committed files.",
 )
 def _secret_in_profile(d: Deployment):
-    from generator.flags import flag_set
-    from generator.sglang_versions import carries_secret, manifest
-
     for flag in flag_set(d):
         if flag.field and flag.field[:2] == ("sglang", "extra_args"):
             if carries_secret(flag.option, d.sglang.version):

@@ -11,12 +11,9 @@ import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from generator.errors import did_you_mean
-
-if TYPE_CHECKING:
-    from generator.flags import Flag
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -33,6 +30,19 @@ RENAMED = {
 _HUMAN_INT = re.compile(
     r"-?\d+(\.\d+)?[kKmMgG]?"
 )  # matched whole; sglang's human_readable_int: 128k, 1.5M
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One server argument and the profile field that set it (flags.py builds them)."""
+
+    option: str
+    values: tuple[str, ...]  # empty for a switch
+    field: tuple[str | int, ...] | None  # the profile field that set it
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.option, *self.values]
 
 
 @dataclass(frozen=True)

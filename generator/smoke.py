@@ -29,7 +29,7 @@ import openai
 from generator.render import write_atomic
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
-DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~700 GB weights, JIT, graphs
+DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~757 GB weights, JIT, graphs
 REQUEST_TIMEOUT_S = 300.0
 KEY_ENV_VARS = ("API_KEY", "SGLANG_API_KEY")
 REFUSED_GIVE_UP_S = 10.0  # a refused connection away from Modal: nothing will start listening

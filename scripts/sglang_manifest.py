@@ -21,6 +21,7 @@ Importable API (tests use it):
     check_manifest(version) -> (bool, str)   (is the shipped file current?, unified diff)
     write_manifest(version) -> Path
     real_parse(version, argvs) -> list[dict] verdicts {"ok", "error", "warnings"} per argv
+    real_kv(version, model, cases) -> list[dict]  SGLang's own KV cell size and pool tokens
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CACHE_ROOT = REPO / ".cache" / "sglang"
 MANIFEST_DIR = REPO / "generator" / "manifests"
 EXTRACTOR = SCRIPTS / "extract_sglang_manifest.py"
 REAL_PARSE = SCRIPTS / "real_sglang_parse.py"
+REAL_KV = SCRIPTS / "real_sglang_kv.py"
 MARKER = ".sglang-manifest-env.json"
 
 SCHEMA = REPO / "generator" / "profile.schema.json"
@@ -138,9 +140,32 @@ _TORCH_CUDA_2_14 = [
     "sympy==1.14.0",  # torch.fx, imported via torchvision
 ]
 
+# What scripts/real_sglang_kv.py (the KV sizing ground truth) needs on top of the parser's set:
+# the sizing modules import transformers' configs and torch._functorch (networkx, sympy). Found
+# by trial as above; GPU-only packages they import but never call get empty modules there.
+_SIZING_0_5_10 = ["networkx==3.6.1"]
+_SIZING_0_5_23 = [
+    "dill==0.4.1",
+    "filelock==4.0.8",
+    "fsspec==2026.9.0",
+    "h11==0.16.0",
+    "httpcore==1.0.9",
+    "httpx==0.28.1",
+    "huggingface-hub==1.33.0",
+    "mpmath==1.3.0",
+    "networkx==3.6.1",
+    "pyyaml==6.0.3",
+    "regex==2026.9.29",
+    "safetensors==0.8.0",
+    "sympy==1.14.0",
+    "tokenizers==0.23.2",
+    "transformers==5.18.0",  # sglang 0.5.23 pins 5.19.0; only PretrainedConfig is used
+]
+
 _EXTRA = {
     "0.5.10": [
         *_TORCH_CUDA_2_14,
+        *_SIZING_0_5_10,
         "dill==0.4.1",
         "distro==1.9.0",
         "filelock==4.0.8",
@@ -158,7 +183,7 @@ _EXTRA = {
         "tokenizers==0.22.2",
         "transformers==5.3.0",  # sglang 0.5.10's own pin
     ],
-    "0.5.23": [*_TORCH_CPU],
+    "0.5.23": [*_TORCH_CPU, *_SIZING_0_5_23],
 }
 
 # Local wheel folders tried before the index (a path given to pip skips the index lookup,
@@ -190,7 +215,8 @@ def pins(version: str) -> list[str]:
     if _TORCH_CPU[0] in extra and _local_wheel(_TORCH_CPU[0], _wheel_dirs()) is None:
         # No CPU wheel on disk and PyPI has only CUDA builds of torch: use the CUDA set
         # (torch 2.14.1 is also what sglang 0.5.23 itself pins).
-        extra = [p for p in extra if p not in _TORCH_CPU] + _TORCH_CUDA_2_14
+        extra = [p for p in extra if p not in _TORCH_CPU]
+        extra += [p for p in _TORCH_CUDA_2_14 if p not in extra]
     return [f"sglang=={version}", *_COMMON, *extra]
 
 
@@ -495,6 +521,28 @@ def real_parse(version: str, argvs: Iterable[Sequence[str]]) -> list[dict]:
     if len(verdicts) != len(argv_list):
         raise RuntimeError("real_sglang_parse returned a wrong number of verdicts")
     return verdicts
+
+
+def real_kv(version: str, model: dict, cases: Sequence[dict]) -> list[dict]:
+    """Run SGLang `version`'s own KV sizing code on each case (scripts/real_sglang_kv.py).
+
+    Returns one {"cell_size", "pool_tokens", "available_bytes"} per case.
+    """
+    py = ensure_env(version)
+    proc = subprocess.run(
+        [str(py), str(REAL_KV)],
+        input=json.dumps({"model": model, "cases": list(cases)}),
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        cwd=str(env_dir(version).parent),
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"real_sglang_kv failed for {version}:\n{proc.stderr[-4000:]}")
+    results = json.loads(proc.stdout)
+    if len(results) != len(cases):
+        raise RuntimeError("real_sglang_kv returned a wrong number of results")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -459,22 +459,20 @@ def test_profile_named_dotdot_cannot_leave_deploys(tmp_path):
 # --- pin-revision trusts nothing the Hub says ----------------------------------------------------
 
 
-class _Info:
-    def __init__(self, sha):
-        self.sha = sha
-
-
 @pytest.fixture
 def hub(monkeypatch):
-    """The Hub's answer, set per test at huggingface_hub's own boundary (HfApi.model_info)."""
+    """The Hub's answer, set per test at huggingface_hub's own boundary (HfApi.model_info),
+    as the real ModelInfo the client builds from the Hub's JSON."""
     from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import ModelInfo
 
     answer = {}
 
     def model_info(self, repo_id, revision=None, **_):
         if isinstance(answer.get("raise"), BaseException):
             raise answer["raise"]
-        return _Info(answer.get("sha"))
+        siblings = [{"rfilename": "model-00001.safetensors", "size": 5_000_000_000}]
+        return ModelInfo(id=repo_id, sha=answer.get("sha"), siblings=siblings)
 
     monkeypatch.setattr(HfApi, "model_info", model_info)
     return answer

@@ -1,27 +1,41 @@
-"""pin-revision: a branch in the profile becomes the commit it points at, in the file that set it.
+"""pin-revision: a branch in the profile becomes the commit it points at, in the file that set it,
+and the commit's checkpoint size goes into checkpoints.lock.json beside the profile for `plan`.
 
-The Hugging Face Hub is not reachable here; the one call that would reach it is replaced.
+The Hugging Face Hub is not reachable here: `huggingface_hub.HfApi.model_info`, the one call that
+would reach it, is replaced by a function returning a real `huggingface_hub.hf_api.ModelInfo`
+with the fields the Hub sends for `files_metadata=True` (sha, siblings with sizes).
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import BASE_PROFILE
-
-from generator import pin
+from huggingface_hub import HfApi
+from huggingface_hub.hf_api import ModelInfo
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+# 3 weight files; the index and the config are not weights.
+SIBLINGS = [
+    {"rfilename": "config.json", "size": 2_000},
+    {"rfilename": "model.safetensors.index.json", "size": 900_000},
+    {"rfilename": "model-00001-of-00003.safetensors", "size": 300_000_000_000},
+    {"rfilename": "model-00002-of-00003.safetensors", "size": 300_000_000_000},
+    {"rfilename": "model-00003-of-00003.safetensors", "size": 156_889_000_000},
+]
+WEIGHTS = 756_889_000_000
 
 
 @pytest.fixture
 def hub(monkeypatch):
     asked = []
 
-    def resolve(model_id, revision):
-        asked.append((model_id, revision))
-        return COMMIT
+    def model_info(self, repo_id, *, revision=None, files_metadata=False, **kwargs):
+        asked.append((repo_id, revision, files_metadata))
+        return ModelInfo(id=repo_id, sha=COMMIT, siblings=SIBLINGS)
 
-    monkeypatch.setattr(pin, "resolve_commit", resolve)
+    monkeypatch.setattr(HfApi, "model_info", model_info)
     return asked
 
 
@@ -30,12 +44,41 @@ def test_pin_rewrites_the_value_where_it_was_set(profile_tree, cli, hub):
     root = profile_tree({"base.yaml": base_text, "child.yaml": "extends: base\n"})
     code, out, _ = cli("pin-revision", str(root / "child.yaml"))
     assert code == 0
-    assert hub == [("zai-org/GLM-5.1-FP8", "main")]
+    assert hub == [("zai-org/GLM-5.1-FP8", "main", True)]
     assert f"pinned zai-org/GLM-5.1-FP8 main -> {COMMIT}" in out
     pinned = (root / "base.yaml").read_text()
     assert pinned == base_text.replace("revision: main", f"revision: {COMMIT}")  # comments kept
     code, out, _ = cli("pin-revision", str(root / "child.yaml"))
     assert code == 0 and "already pinned" in out
+    assert len(hub) == 1  # the size is recorded: no second Hub call
+
+
+def test_pin_records_the_checkpoint_size_and_plan_uses_it(profile_tree, cli, hub):
+    root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
+    code, out, _ = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 0 and f"{WEIGHTS:,} B" in out
+    lock = json.loads((root / "checkpoints.lock.json").read_text())
+    entry = lock[f"zai-org/GLM-5.1-FP8@{COMMIT}"]
+    assert entry["bytes"] == WEIGHTS == 300e9 + 300e9 + 156.889e9
+    code, out, _ = cli("plan", str(root / "p.yaml"), "--json")
+    plan = json.loads(out)
+    assert plan["checkpoint_bytes"] == WEIGHTS
+    assert plan["checkpoint_source"].startswith("checkpoints.lock.json: Hub, 3 *.safetensors")
+    assert plan["weights_gib_per_gpu"] == round(WEIGHTS / 8 / 2**30, 2)
+    # Another commit in the profile: the entry is keyed by commit, so plan uses the catalog.
+    other = (root / "p.yaml").read_text().replace(COMMIT, "f" * 40)
+    (root / "p.yaml").write_text(other)
+    plan = json.loads(cli("plan", str(root / "p.yaml"), "--json")[1])
+    assert plan["checkpoint_source"].startswith("catalog: ")
+
+
+def test_pinned_profile_without_a_size_gets_one(profile_tree, cli, hub):
+    text = BASE_PROFILE.read_text().replace("revision: main", f"revision: {COMMIT}")
+    root = profile_tree({"p.yaml": text})
+    code, out, _ = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 0 and "already pinned; recorded" in out
+    assert hub == [("zai-org/GLM-5.1-FP8", COMMIT, True)]
+    assert (root / "p.yaml").read_text() == text
 
 
 def test_pin_keeps_quotes_out(profile_tree, cli, hub):
@@ -45,13 +88,24 @@ def test_pin_keeps_quotes_out(profile_tree, cli, hub):
 
 
 def test_pin_reports_hub_errors_cleanly(profile_tree, cli, monkeypatch):
-    from generator.errors import UserError
+    def unreachable(self, repo_id, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
 
-    def unreachable(model_id, revision):
-        raise UserError("cannot reach the Hugging Face Hub: connection refused")
-
-    monkeypatch.setattr(pin, "resolve_commit", unreachable)
+    monkeypatch.setattr(HfApi, "model_info", unreachable)
     root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
     code, _, err = cli("pin-revision", str(root / "p.yaml"))
     assert code == 1 and "cannot reach the Hugging Face Hub" in err
+    assert "Traceback" not in err
+    assert (root / "p.yaml").read_text() == BASE_PROFILE.read_text()
+    assert not (root / "checkpoints.lock.json").exists()
+
+
+def test_a_repo_without_weight_files_is_a_located_error(profile_tree, cli, monkeypatch):
+    def no_weights(self, repo_id, **kwargs):
+        return ModelInfo(id=repo_id, sha=COMMIT, siblings=SIBLINGS[:2])
+
+    monkeypatch.setattr(HfApi, "model_info", no_weights)
+    root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
+    code, _, err = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 1 and "no sized *.safetensors files" in err
     assert (root / "p.yaml").read_text() == BASE_PROFILE.read_text()

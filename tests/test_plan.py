@@ -8,7 +8,8 @@ import subprocess
 import pytest
 from conftest import BASE_PROFILE, SHIPPED_PROFILES
 
-from generator import REPO_ROOT, catalog, plan
+from generator import REPO_ROOT, capacity, catalog, plan
+from generator.capacity import KvLayout
 from generator.deployment import build_deployment
 from generator.profile import load_profile
 from generator.validate import schema, validate_profile
@@ -16,9 +17,11 @@ from generator.validate import schema, validate_profile
 BASE = f"extends: {BASE_PROFILE}\n"
 GIB = 1024**3
 
-# GLM-5.1-FP8 on 8x B200, as in the catalogs: 705 GB checkpoint, 178 GiB usable, 8 TB/s.
-WEIGHTS_PER_GPU = 705e9 / 8  # 88.125e9 B
+# GLM-5.1-FP8 on 8x B200, as in the catalogs: 756.9 GB checkpoint, 178 GiB usable, 8 TB/s.
+WEIGHTS_PER_GPU = 756.9e9 / 8  # 94.6125e9 B
 KV_BF16_PER_TOKEN = 78 * ((512 + 64) * 2 + (128 + 4))  # 78 x 1,284 = 100,152 B
+# SGLang 0.5.23 adds the EAGLE draft (MTP) layer's KV and indexer to the same cell.
+KV_BF16_EAGLE_PER_TOKEN = 79 * ((512 + 64) * 2 + (128 + 4))  # 79 x 1,284 = 101,436 B
 
 
 def deployment(path):
@@ -33,27 +36,38 @@ def plan_json(cli, ref, *extra):
 def test_prod_memory_and_kv_capacity(cli):
     code, p, _ = plan_json(cli, "prod")
     assert code == 0
-    assert p["weights_gib_per_gpu"] == round(88.125e9 / GIB, 2) == 82.07
-    pool = 178 * GIB * 0.9 - 88.125e9  # 83,888,440,204.8 B
-    assert p["kv_pool_gib_per_gpu"] == round(pool / GIB, 2) == 78.13
-    assert p["kv_bytes_per_token"] == 100_152
+    assert p["checkpoint_bytes"] == 756_900_000_000
+    assert p["checkpoint_source"].startswith("catalog: ")  # not pinned: no lock entry
+    assert p["weights_gib_per_gpu"] == round(94.6125e9 / GIB, 2) == 88.11
+    pool = 178 * GIB * 0.9 - 94.6125e9  # 77,400,940,204.8 B
+    assert p["kv_pool_gib_per_gpu"] == round(pool / GIB, 2) == 72.09
+    assert p["kv_bytes_per_token"] == KV_BF16_EAGLE_PER_TOKEN == 101_436
     assert p["kv_bytes_per_token_layer"] == {"mla": 1152, "indexer": 132}
-    # 83,888,440,204.8 / 100,152 = 837,611.x tokens, down to whole 64-token pages: 13,087 pages.
-    assert p["kv_pool_tokens"] == 13_087 * 64 == 837_568
+    assert p["kv_layers"] == {"target": 78, "draft": 1}
+    # 77,400,940,204.8 / 101,436 = 763,051.x tokens, down to whole 64-token pages: 11,922 pages.
+    assert p["kv_pool_tokens"] == 11_922 * 64 == 763_008
     assert p["context_tokens"] == 202_752  # context_length unset: the model's window
-    assert p["max_full_context_sequences"] == 837_568 // 202_752 == 4
+    assert p["max_full_context_sequences"] == 763_008 // 202_752 == 3
     assert p["running_requests_fit"] is False
-    assert p["running_requests_shortfall_tokens"] == 48 * 202_752 - 837_568 == 8_894_528
+    assert p["running_requests_shortfall_tokens"] == 48 * 202_752 - 763_008 == 8_969_088
     advice = "\n".join(p["running_requests_advice"])
-    assert "max_running_requests <= 4" in advice
-    assert f"context_length <= {837_568 // 48:,}" in advice  # 17,449
-    assert "more or larger GPUs" in advice  # would need mem_fraction_static 5.56
+    assert "max_running_requests <= 3" in advice
+    assert f"context_length <= {763_008 // 48:,}" in advice  # 15,896
+    assert "more or larger GPUs" in advice  # would need mem_fraction_static 5.66
+
+
+def test_prod_without_speculative_decoding(profile_tree, cli):
+    root = profile_tree({"p.yaml": BASE + "sglang:\n  speculative: {enabled: false}\n"})
+    _, p, _ = plan_json(cli, root / "p.yaml")
+    assert p["kv_bytes_per_token"] == KV_BF16_PER_TOKEN == 100_152
+    assert p["kv_layers"] == {"target": 78, "draft": 0}
+    assert p["kv_pool_tokens"] == int((178 * GIB * 0.9 - 94.6125e9) // 100_152) // 64 * 64
 
 
 def test_long_context_fits_its_running_requests(cli):
     _, p, _ = plan_json(cli, "long-context")
-    pool = 178 * GIB * 0.88 - 88.125e9
-    assert p["kv_pool_tokens"] == int(pool // 100_152) // 64 * 64 == 799_424
+    pool = 178 * GIB * 0.88 - 94.6125e9
+    assert p["kv_pool_tokens"] == int(pool // 101_436) // 64 * 64 == 725_312
     assert p["max_full_context_sequences"] == 3
     assert p["running_requests_fit"] is True
 
@@ -68,27 +82,50 @@ def test_plan_tells_what_fits_when_running_requests_do_not(profile_tree, cli):
     )
     _, p, _ = plan_json(cli, root / "p.yaml")
     assert p["running_requests_fit"] is False
-    assert p["running_requests_shortfall_tokens"] == 8 * 202_752 - 799_424
+    assert p["running_requests_shortfall_tokens"] == 8 * 202_752 - 725_312
     assert "max_running_requests <= 3" in "\n".join(p["running_requests_advice"])
 
 
 def test_running_requests_fit_when_context_is_capped(profile_tree, cli):
-    root = profile_tree({"p.yaml": BASE + "sglang:\n  context_length: 16384\n"})
+    root = profile_tree({"p.yaml": BASE + "sglang:\n  context_length: 15872\n"})
     _, p, _ = plan_json(cli, root / "p.yaml")
-    assert 48 * 16_384 <= 837_568
+    assert 48 * 15_872 <= 763_008
     assert p["running_requests_fit"] is True
     assert p["running_requests_shortfall_tokens"] == 0
     assert p["running_requests_advice"] == []
-    assert p["max_full_context_sequences"] == 837_568 // 16_384 == 51
+    assert p["max_full_context_sequences"] == 763_008 // 15_872 == 48
 
 
-def test_fp8_kv_bytes_per_token():
+def _layout(version="0.5.23", dtype="bfloat16", prefill="trtllm", decode="trtllm", draft=0, dcp=1):
+    return KvLayout(version, dtype, prefill, decode, draft, dcp)
+
+
+def test_fp8_kv_bytes_per_token_by_backend():
     model = catalog.model("zai-org/GLM-5.1-FP8")
-    # FP8 E4M3 on DSA: 512 FP8 latent + 4 scales x 4 B + 64 RoPE x 2 B (BF16) = 656 B per layer.
-    assert plan.mla_bytes_per_token_layer(model, "fp8_e4m3") == 512 + 4 * 4 + 64 * 2 == 656
-    assert plan.kv_bytes_per_token(model, "fp8_e4m3") == 78 * (656 + 132) == 61_464
-    assert plan.kv_bytes_per_token(model, "fp8_e5m2") == 78 * (576 + 132) == 55_224
-    assert plan.kv_bytes_per_token(model, "bfloat16") == KV_BF16_PER_TOKEN
+    # trtllm keeps the raw 576-element layout: 576 FP8 bytes per layer.
+    fp8_trtllm = _layout(dtype="fp8_e4m3")
+    assert capacity.mla_bytes_per_token_layer(model, fp8_trtllm) == 576
+    assert capacity.kv_bytes_per_token(model, fp8_trtllm) == 78 * (576 + 132) == 55_224
+    # Other backends pack FP8 E4M3: 512 FP8 + 4 scales x 4 B + 64 RoPE x 2 B (BF16) = 656 B.
+    packed = _layout(dtype="fp8_e4m3", prefill="flashmla_sparse", decode="flashmla_kv")
+    assert capacity.mla_bytes_per_token_layer(model, packed) == 512 + 4 * 4 + 64 * 2 == 656
+    assert capacity.kv_bytes_per_token(model, packed) == 78 * (656 + 132) == 61_464
+    # 0.5.10 sizes every layout with 576 elements, and without the draft layer.
+    old = _layout("0.5.10", "fp8_e4m3", "flashmla_sparse", "flashmla_kv", draft=1)
+    assert capacity.kv_bytes_per_token(model, old) == 55_224
+    assert capacity.kv_bytes_per_token(model, _layout("0.5.10", draft=1)) == KV_BF16_PER_TOKEN
+    assert capacity.kv_bytes_per_token(model, _layout()) == KV_BF16_PER_TOKEN
+    assert capacity.kv_bytes_per_token(model, _layout(draft=1)) == KV_BF16_EAGLE_PER_TOKEN
+
+
+def test_dcp_replicates_the_indexer():
+    model = catalog.model("zai-org/GLM-5.1-FP8")
+    # DCP 2: the indexer keys are replicated (x2) while the latent is not scaled here.
+    assert capacity.kv_bytes_per_token(model, _layout(dcp=2)) == 78 * 1152 + 78 * 132 * 2
+    with_draft = _layout(dcp=2, draft=1)
+    assert capacity.kv_bytes_per_token(model, with_draft) == (
+        78 * 1152 + 78 * 132 * 2 + 1152 * 2 + 132 * 2
+    )
 
 
 def test_auto_kv_dtype_resolves_per_gpu(profile_tree, cli):
@@ -101,29 +138,30 @@ def test_auto_kv_dtype_resolves_per_gpu(profile_tree, cli):
     )
     _, b200, _ = plan_json(cli, root / "b200.yaml")
     _, h200, _ = plan_json(cli, root / "h200.yaml")
-    assert b200["kv_cache_dtype"] == "fp8_e4m3" and b200["kv_bytes_per_token"] == 61_464
-    assert h200["kv_cache_dtype"] == "bfloat16" and h200["kv_bytes_per_token"] == 100_152
+    # B200: auto is FP8, and the guide's trtllm backends keep the raw 576-byte layout.
+    assert b200["kv_cache_dtype"] == "fp8_e4m3" and b200["kv_bytes_per_token"] == 55_224
+    assert h200["kv_cache_dtype"] == "bfloat16" and h200["kv_bytes_per_token"] == 101_436
     # H200: 140 GiB usable.
-    assert h200["kv_pool_tokens"] == int((140 * GIB * 0.9 - 88.125e9) // 100_152) // 64 * 64
+    assert h200["kv_pool_tokens"] == int((140 * GIB * 0.9 - 94.6125e9) // 101_436) // 64 * 64
 
 
 def test_decode_floor_by_hand(cli):
     _, p, _ = plan_json(cli, "prod")
     dec = p["decode"]
-    bytes_per_param = 705e9 / 754e9
-    weights = 40e9 * bytes_per_param / 8  # active parameters, one token: 4.675e9 B per GPU
-    assert dec["weights_only_floor_ms"] == round(weights / 8e12 * 1e3, 3) == 0.584
+    bytes_per_param = 756.9e9 / 754e9
+    weights = 40e9 * bytes_per_param / 8  # active parameters, one token: 5.019e9 B per GPU
+    assert dec["weights_only_floor_ms"] == round(weights / 8e12 * 1e3, 3) == 0.627
     # Full context: DSA reads 2,048 latents per layer and the indexer keys of all 202,752 tokens.
     kv = 78 * (2048 * 1152 + 202_752 * 132)  # 2,271,559,680 B
     assert dec["step_gb_per_gpu"] == round((weights + kv) / 1e9, 3)
-    assert dec["floor_ms"] == round((weights + kv) / 8e12 * 1e3, 3) == 0.868
+    assert dec["floor_ms"] == round((weights + kv) / 8e12 * 1e3, 3) == 0.911
     assert dec["measured_tpot_ms_baseline"] == 20.0 and dec["measured_tpot_ms_eagle"] == 7.7
 
 
 def test_eagle_floor_by_hand(cli):
     _, p, _ = plan_json(cli, "prod")
     dec = p["decode"]
-    bytes_per_param = 705e9 / 754e9
+    bytes_per_param = 756.9e9 / 754e9
     per_expert = 75 * 3 * 6144 * 2048  # one routed expert over the 75 MoE layers: 2,831,155,200
     non_routed = 40e9 - 8 * per_expert  # 17,350,758,400 active params outside routed experts
     distinct = 256 * (1 - (1 - 8 / 256) ** 4)  # experts 4 verified tokens touch: ~30.53
@@ -151,7 +189,7 @@ def test_eagle_accept_length_capped_by_chain_length(profile_tree, cli):
 def test_no_speculation_floor(profile_tree, cli):
     root = profile_tree({"p.yaml": BASE + "sglang:\n  speculative: {enabled: false}\n"})
     _, p, _ = plan_json(cli, root / "p.yaml")
-    assert p["tpot_floor_ms"] == p["decode"]["floor_ms"] == 0.868
+    assert p["tpot_floor_ms"] == p["decode"]["floor_ms"] == 0.911
     assert p["decode"]["eagle_floor_ms"] is None
 
 
@@ -162,7 +200,7 @@ def test_cost_by_hand(cli):
     assert p["idle_cost_per_month_usd"] == 0.0  # scale to zero
     assert p["scaledown_tail_cost_usd"] == 50 * 900 / 3600 == 12.5
     assert p["cost_per_month_at_utilization_usd"] == round(50 * 730 * 0.3, 2) == 10_950.0
-    assert p["cold_start_cost_usd"] == round(50 * 800 / 3600, 2) == 11.11
+    assert p["cold_start_cost_usd"] == round(50 * 834.6 / 3600, 2) == 11.59
 
 
 def test_always_warm_idle_floor(cli):
@@ -194,13 +232,13 @@ def test_cold_start_by_hand(cli):
     parts = p["cold_start_components_seconds"]
     assert parts == {
         "image pull": 90,
-        "weights read from volume": 705 / 1.5,  # 470 s at 1.5 GB/s
+        "weights read from volume": round(756.9 / 1.5),  # 504.6 s at 1.5 GB/s
         "SGLang and NCCL init": 60,
         "DeepGEMM kernels (cached)": 30,
         "CUDA graph capture": 90 + 60,  # EAGLE adds the draft model's graphs
     }
-    assert p["cold_start_seconds"] == 90 + 470 + 60 + 30 + 150 == 800
-    assert p["cold_start_seconds_jit"] == 800 - 30 + 1800 == 2570
+    assert p["cold_start_seconds"] == round(90 + 504.6 + 60 + 30 + 150) == 835
+    assert p["cold_start_seconds_jit"] == round(834.6 - 30 + 1800) == 2605
     assert p["startup_timeout_seconds"] == 3600
 
 
@@ -250,7 +288,7 @@ def test_findings_in_plan_and_exit_code(profile_tree, cli):
     code, table, _ = cli("plan", str(root / "p.yaml"))
     assert code == 1
     assert "error: [kv-pool-empty]" in table
-    assert "= KV pool" in table and "-10." in table  # 79 x 0.9 - 82.07 GiB: negative
+    assert "= KV pool" in table and "-17." in table  # 79 x 0.9 - 88.11 GiB: negative
     code, p, _ = plan_json(cli, root / "p.yaml")
     assert code == 1
     (finding,) = [f for f in p["findings"] if f["rule"] == "kv-pool-empty"]

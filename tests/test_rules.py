@@ -60,7 +60,7 @@ CASES = [
     ("context-beyond-kv-pool", "sglang:\n  mem_fraction_static: 0.5\n", True),
     (
         "context-beyond-kv-pool",
-        "sglang:\n  mem_fraction_static: 0.5\n  context_length: 65536\n",
+        "sglang:\n  mem_fraction_static: 0.55\n  context_length: 65536\n",
         False,
     ),
     (
@@ -95,7 +95,7 @@ CASES = [
     ("startup-timeout-short", "timeouts:\n  startup: 900\n", False),
     ("startup-timeout-jit", "timeouts:\n  startup: 900\n", True),
     ("startup-timeout-jit", "timeouts:\n  startup: 600\n", False),  # the error covers it
-    ("startup-timeout-jit", "timeouts:\n  startup: 2580\n", False),
+    ("startup-timeout-jit", "timeouts:\n  startup: 2640\n", False),
     ("idle-cost-unacknowledged", "autoscaling:\n  min_containers: 1\n", True),
     (
         "idle-cost-unacknowledged",

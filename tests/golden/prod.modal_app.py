@@ -42,7 +42,7 @@ SGLANG_FLAGS = [
     ["--host", "0.0.0.0"],
     ["--port", "8000"],
     ["--tp-size", "8"],
-    # explicit: SGLang picks FP8 KV on B200, which hurts GLM-5.1 (sglang#22671)
+    # explicit: FP8 KV hurts GLM-5.1 accuracy (sglang#22671); overrides SGLang 0.5.23's fp8_e4m3
     ["--kv-cache-dtype", "bfloat16"],
     # weights + KV pool; the rest is activations and CUDA graphs
     ["--mem-fraction-static", "0.9"],
@@ -54,12 +54,15 @@ SGLANG_FLAGS = [
     ["--speculative-num-steps", "3"],
     ["--speculative-eagle-topk", "1"],
     ["--speculative-num-draft-tokens", "4"],
-    # GLM-5.1's DeepSeek sparse attention (spelt nsa before SGLang 0.5.13)
+    # GLM-5.1's DeepSeek sparse attention (spelt nsa before SGLang 0.5.13); same as SGLang 0.5.23's own choice
     ["--attention-backend", "dsa"],
+    # overrides SGLang 0.5.23's flashmla_sparse: the guide's GLM-5 B200 recipe value; no upstream recipe pairs it with BF16 KV
     ["--dsa-prefill-backend", "trtllm"],
+    # same as SGLang 0.5.23's own choice
     ["--dsa-decode-backend", "trtllm"],
+    # same as SGLang 0.5.23's own choice
     ["--moe-runner-backend", "flashinfer_trtllm"],
-    # all-reduce fused with the next RMSNorm (FlashInfer, Blackwell)
+    # all-reduce fused with the next RMSNorm (FlashInfer, Blackwell); same as SGLang 0.5.23's own choice
     ["--flashinfer-allreduce-fusion-backend", "auto"],
     # Prometheus metrics at /metrics
     ["--enable-metrics"],
