@@ -81,6 +81,11 @@ class GpuSpec:
     gpu_hour_usd: float
     price_source: str
     price_seen: str
+    nvidia_smi_names: tuple[str, ...]  # what `nvidia-smi --query-gpu=name` prints for it
+    fallback_mem_fraction_static: (
+        float | None
+    )  # used when this type is a fallback; None: the profile's
+    fallback_mem_fraction_source: str | None
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ def _build(cls, data: Any, where: str):
         nested = next((t for t in (hint, *getattr(hint, "__args__", ())) if is_dataclass(t)), None)
         if nested is not None and value is not None:
             value = nested(**_build(nested, value, f"{where}.{name}"))
+        elif isinstance(value, list):
+            value = tuple(value)
         kwargs[name] = value
     return kwargs
 

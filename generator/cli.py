@@ -46,14 +46,19 @@ def cmd_render(args) -> int:
 
 
 def cmd_sglang_args(args) -> int:
+    from generator.fallback import variants
     from generator.flags import own_choices, server_args
     from generator.pipeline import load
 
     loaded = load(args.profile)
+    by_type = {v.gpu.type: v for v in variants(loaded.deployment)}
+    gpu = args.gpu or loaded.deployment.gpu.type
+    if gpu not in by_type:
+        raise UsageError(f"--gpu {gpu}: the profile runs on {', '.join(by_type)} only")
+    d = by_type[gpu]
     if not args.explain:
-        print(json.dumps(server_args(loaded.deployment)))
+        print(json.dumps(server_args(d)))
         return 0
-    d = loaded.deployment
     version = d.sglang.version
     print(f"SGLang {version} on {d.gpu.modal_spec}: each flag beside SGLang's own choice")
     for own in own_choices(d):
@@ -143,6 +148,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "--explain",
         action="store_true",
         help="show, per flag, what the pinned SGLang would choose by itself",
+    )
+    p.add_argument(
+        "--gpu",
+        metavar="TYPE",
+        help="the flag set for this GPU type (gpu.type or a gpu.fallback type; default gpu.type)",
     )
     profile_command(
         "pin-revision", "pin model.revision to the commit it points at", cmd_pin_revision

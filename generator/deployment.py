@@ -26,7 +26,9 @@ def _build(cls, data: dict[str, Any]):
         elif isinstance(value, dict):
             value = tuple(sorted(value.items()))
         elif isinstance(value, list):
-            value = tuple(value)
+            # A list of sections (`tuple[Fallback, ...]`) builds each item.
+            item = next((t for t in get_args(hint) if is_dataclass(t)), None)
+            value = tuple(_build(item, v) if item else v for v in value)
         kwargs[f.name] = value
     return cls(**kwargs)
 
@@ -57,13 +59,35 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """A GPU type Modal may start instead of the primary, and what differs on it."""
+
+    type: str
+    mem_fraction_static: float | None = None
+    max_running_requests: int | None = None
+    sparse_prefill_backend: str | None = None
+    sparse_decode_backend: str | None = None
+    moe_runner_backend: str | None = None
+
+
+@dataclass(frozen=True)
 class Gpu:
     type: str
     count: int
+    fallback: tuple[Fallback, ...] = ()
 
     @property
     def modal_spec(self) -> str:
         return f"{self.type}:{self.count}"
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The GPU types Modal may start, in the order it tries them."""
+        return (self.type, *(f.type for f in self.fallback))
+
+    @property
+    def modal_specs(self) -> tuple[str, ...]:
+        return tuple(f"{t}:{self.count}" for t in self.types)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from generator.costs import (
 )
 from generator.deployment import Deployment, build_deployment
 from generator.errors import Problem, ProfileError, UsageError
+from generator.fallback import variants
 from generator.flags import own_choices
 from generator.profile import Profile, load_profile
 from generator.report import problem_record, repository_root
@@ -235,6 +236,10 @@ KEYS: dict[str, str] = {
     "cold_start_seconds_jit": "cold start estimate with DeepGEMM compiling at start-up",
     "cold_start_components_seconds": "the estimate by component (DeepGEMM cache warm)",
     "startup_timeout_seconds": "timeouts.startup, for comparison",
+    "gpu_types": "per GPU type Modal may start (gpu.type, then gpu.fallback): [{gpu, arch, "
+    "mem_fraction_static, sparse_attention_backends, moe_runner_backend, weights_gib_per_gpu, "
+    "kv_pool_tokens, max_full_context_sequences, tpot_floor_ms, cost_per_replica_hour_usd, "
+    "cold_start_seconds}]",
     "sglang_own_choices": "per flag SGLang would otherwise choose itself: [{flag, value, "
     "sglang_choice, overrides, source}] (manifests/sglang-<version>-defaults.yaml)",
     "findings": "the rules' results, each in `validate --format json`'s problem shape",
@@ -346,6 +351,7 @@ def build(
         "cold_start_seconds_jit": round(cold.seconds_jit),
         "cold_start_components_seconds": {name: round(s) for name, s in cold.components},
         "startup_timeout_seconds": d.timeouts.startup,
+        "gpu_types": [_gpu_type(v) for v in variants(d)],
         "sglang_own_choices": [
             {
                 "flag": own.flag.option,
@@ -364,6 +370,27 @@ def build(
     }
     assert list(plan) == list(KEYS), "plan keys and KEYS out of step"
     return plan
+
+
+def _gpu_type(v: Deployment) -> dict:
+    """One GPU type's figures, side by side with the others' in the plan."""
+    cap, cold = capacity(v), cold_start(v)
+    return {
+        "gpu": v.gpu.modal_spec,
+        "arch": catalog.gpu(v.gpu.type).arch,
+        "mem_fraction_static": v.sglang.mem_fraction_static,
+        "sparse_attention_backends": {
+            "prefill": cap.layout.sparse_prefill_backend,
+            "decode": cap.layout.sparse_decode_backend,
+        },
+        "moe_runner_backend": v.sglang.moe_runner_backend,
+        "weights_gib_per_gpu": round(cap.weights_bytes_per_gpu / GIB, 2),
+        "kv_pool_tokens": cap.kv_pool_tokens,
+        "max_full_context_sequences": cap.max_full_context_sequences,
+        "tpot_floor_ms": round(decode(v, cap).tpot_floor_ms, 3),
+        "cost_per_replica_hour_usd": round(replica_hour_usd(v), 2),
+        "cold_start_seconds": round(cold.seconds),
+    }
 
 
 def _round(value, digits: int, unit: float = 1):
@@ -484,6 +511,30 @@ def format_table(p: dict) -> str:
     )
     row("total, DeepGEMM JIT", f"{p['cold_start_seconds_jit']:,} s", "new GPU type or SGLang build")
     row("timeouts.startup", f"{p['startup_timeout_seconds']:,} s", "")
+
+    if len(p["gpu_types"]) > 1:
+        section("Per GPU type (Modal starts the first it can get)")
+        for label, key, show in [
+            ("GPU", "gpu", str),
+            ("mem_fraction_static", "mem_fraction_static", str),
+            (
+                "DSA prefill / decode",
+                "sparse_attention_backends",
+                lambda b: f"{b['prefill']}/{b['decode']}",
+            ),
+            ("MoE runner", "moe_runner_backend", lambda m: m or "SGLang's"),
+            ("weights per GPU", "weights_gib_per_gpu", lambda g: f"{g:.2f} GiB"),
+            ("KV pool", "kv_pool_tokens", lambda t: f"{_n(t)} tokens"),
+            ("full-context sequences", "max_full_context_sequences", str),
+            ("TPOT floor", "tpot_floor_ms", lambda ms: f"{ms:.2f} ms"),
+            ("per replica-hour", "cost_per_replica_hour_usd", lambda c: f"${c:,.2f}"),
+            ("cold start (cache warm)", "cold_start_seconds", lambda s: f"{s:,} s"),
+        ]:
+            row(
+                label,
+                show(p["gpu_types"][0][key]),
+                "   ".join(show(g[key]) for g in p["gpu_types"][1:]),
+            )
 
     section(f"Flags beside SGLang {p['sglang_version']}'s own choices")
     for own in p["sglang_own_choices"]:

@@ -12,6 +12,7 @@ import pytest
 from conftest import SHIPPED_PROFILES
 
 from generator import PROFILES_DIR, REPO_ROOT
+from generator.fallback import variants
 from generator.flags import _extra_flags, server_args
 from generator.pipeline import load
 from generator.sglang_versions import check_flag_set, supported_versions
@@ -35,14 +36,17 @@ def _retarget(profile_tree, name: str, version: str):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_shipped_profiles_are_accepted_by_the_real_parser(profile_tree, version):
-    argvs = []
+    """Every flag set of every shipped profile: one per GPU type it may start on."""
+    argvs, names = [], []
     for name in SHIPPED_PROFILES:
-        args = server_args(_retarget(profile_tree, name, version))
-        argvs.append([*args, "--api-key", "k"])  # the app adds the key at run time
+        for variant in variants(_retarget(profile_tree, name, version)):
+            argvs.append([*server_args(variant), "--api-key", "k"])  # added at run time
+            names.append(f"{name} on {variant.gpu.type}")
     verdicts = real_parse(version, argvs)
-    for name, verdict in zip(SHIPPED_PROFILES, verdicts, strict=True):
-        assert verdict["ok"], f"{name} on SGLang {version}: {verdict['error']}"
-        assert verdict["warnings"] == [], f"{name} on SGLang {version}: {verdict['warnings']}"
+    for name, verdict in zip(names, verdicts, strict=True):
+        assert verdict["ok"], f"{name}, SGLang {version}: {verdict['error']}"
+        assert verdict["warnings"] == [], f"{name}, SGLang {version}: {verdict['warnings']}"
+    assert any("H200" in name for name in names)  # the fallback sets are judged too
 
 
 BASE = ["--model-path", "/m", "--tp-size", "8"]

@@ -154,6 +154,20 @@ CASES = [
     ("secret-roles", "secrets:\n  api_key: {name: huggingface-secret, key: API_KEY}\n", False),
     ("secret-shared", "secrets:\n  api_key: {name: huggingface-secret, key: API_KEY}\n", True),
     ("secret-shared", "", False),
+    ("fallback-gpu-type", "gpu:\n  fallback: [{type: B200}]\n", True),
+    ("fallback-gpu-type", "gpu:\n  fallback: [{type: H200}, {type: H200}]\n", True),
+    ("fallback-gpu-type", "gpu:\n  fallback: [{type: H200}]\n", False),
+    ("fallback-flags", "gpu:\n  fallback: [{type: H200, sparse_decode_backend: nope}]\n", True),
+    ("fallback-flags", "gpu:\n  fallback: [{type: H200}]\n", False),
+    ("fallback-kv-pool", "gpu:\n  fallback: [{type: H100}]\n", True),
+    ("fallback-kv-pool", "gpu:\n  fallback: [{type: H200}]\n", False),
+    ("fallback-smaller-pool", "gpu:\n  fallback: [{type: H200}]\n", True),
+    (
+        "fallback-smaller-pool",
+        "gpu:\n  fallback: [{type: H200, mem_fraction_static: 0.98}]\n",
+        True,
+    ),
+    ("fallback-smaller-pool", "", False),
 ]
 
 

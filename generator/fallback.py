@@ -1,0 +1,68 @@
+"""Fallback GPU types: one deployment per GPU type Modal may start, each with its own flag set.
+
+The profile's intent (KV dtype, speculative decoding, parsers, limits) is one setting. What is
+locked to a GPU architecture is resolved per type: on a fallback whose architecture differs from
+the primary's, the sparse-attention backends, the MoE runner and all-reduce fusion are what the
+pinned SGLang picks by itself on that architecture (manifests/sglang-<version>-defaults.yaml,
+read from its source), written out; the memory fraction is the hardware catalog's for that type.
+A `gpu.fallback` entry overrides any of them for its type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from generator import catalog
+from generator.deployment import Deployment, Fallback, Gpu
+from generator.sglang_defaults import UNSET, choice, effective
+
+
+def variants(d: Deployment) -> list[Deployment]:
+    """The deployment on each GPU type in the order Modal tries them, the primary first."""
+    return [on_primary(d), *(on_fallback(d, f) for f in d.gpu.fallback)]
+
+
+def on_primary(d: Deployment) -> Deployment:
+    return dataclasses.replace(d, gpu=Gpu(d.gpu.type, d.gpu.count))
+
+
+def _own(d: Deployment, field: str, gpu: catalog.GpuSpec) -> object:
+    """What SGLang picks by itself for `field` on this GPU (None: leave it to SGLang)."""
+    model = catalog.model(d.model.id)
+    if model is None:
+        return None
+    s = d.sglang
+    kv = effective(s.version, "kv_cache_dtype", s.kv_cache_dtype, model, gpu, s)
+    picked = choice(s.version, field, model, gpu, kv, s.tensor_parallel_size)
+    value = picked.value if picked else None
+    return None if value in UNSET else value
+
+
+def on_fallback(d: Deployment, fallback: Fallback) -> Deployment:
+    s = d.sglang
+    gpu = catalog.gpu(fallback.type)
+    attention, moe, fusion = s.attention, s.moe_runner_backend, s.enable_flashinfer_allreduce_fusion
+    if gpu.arch != catalog.gpu(d.gpu.type).arch:
+        attention = dataclasses.replace(
+            attention,
+            sparse_prefill_backend=_own(d, "sparse_prefill_backend", gpu),
+            sparse_decode_backend=_own(d, "sparse_decode_backend", gpu),
+        )
+        moe = _own(d, "moe_runner_backend", gpu)
+        fusion = bool(_own(d, "enable_flashinfer_allreduce_fusion", gpu))
+    attention = dataclasses.replace(
+        attention,
+        sparse_prefill_backend=fallback.sparse_prefill_backend or attention.sparse_prefill_backend,
+        sparse_decode_backend=fallback.sparse_decode_backend or attention.sparse_decode_backend,
+    )
+    sglang = dataclasses.replace(
+        s,
+        attention=attention,
+        moe_runner_backend=fallback.moe_runner_backend or moe,
+        enable_flashinfer_allreduce_fusion=fusion,
+        mem_fraction_static=fallback.mem_fraction_static
+        or gpu.fallback_mem_fraction_static
+        or s.mem_fraction_static,
+        max_running_requests=fallback.max_running_requests or s.max_running_requests,
+    )
+    return dataclasses.replace(d, gpu=Gpu(fallback.type, d.gpu.count), sglang=sglang)
