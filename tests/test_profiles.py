@@ -43,36 +43,88 @@ def test_rendered_file_compiles_and_is_formatted(rendered):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _serving(module, d):
+    """The serving object: a Server class for `server`, the `serve` Function for `web_server`."""
+    return module.SGLangServer if d.serving.is_server else module.serve
+
+
 def test_modal_app_functions(rendered):
     loaded, _, module = rendered
     d = loaded.deployment
     assert module.app.name == d.app_name
-    serve = function_settings(module.serve)
+    serve = function_settings(_serving(module, d))
     spec = serve["spec"]
     assert spec.gpus == f"{d.gpu.type}:{d.gpu.count}"
-    assert {path: vol.name for path, vol in spec.volumes.items()} == {
-        "/model-cache": d.volumes.weights.name,
-        "/dg-cache": d.volumes.deepgemm_cache.name,
+    # Serving only reads the Volumes: both are mounted read-only.
+    assert serve["volumes"] == {
+        "/model-cache": (d.volumes.weights.name, True),
+        "/dg-cache": (d.volumes.deepgemm_cache.name, True),
     }
-    assert serve["webhook"].web_server_port == 8000
-    # Modal's default startup wait is 5 s; an 8-GPU, 700 GB start needs far longer.
-    assert serve["webhook"].web_server_startup_timeout == d.timeouts.startup >= 1200
-    assert serve["timeout"] == d.timeouts.container
     scaler = serve["autoscaler"]
     assert scaler.min_containers == d.autoscaling.min_containers
     assert scaler.max_containers == d.autoscaling.max_containers
     assert scaler.scaledown_window == d.autoscaling.scaledown_window
-    assert serve["max_concurrent_inputs"] == d.concurrency.max_inputs
     assert [s.name for s in serve["secrets"]] == [d.secrets.api_key.name]
 
     download = function_settings(module.download_model)
     assert download["spec"].gpus is None  # CPU only
     assert [s.name for s in download["secrets"]] == [d.secrets.huggingface.name]
-    assert list(download["spec"].volumes) == ["/model-cache"]
+    assert download["volumes"] == {"/model-cache": (d.volumes.weights.name, False)}
 
-    precompile = function_settings(module.precompile_deepgemm)
-    assert precompile["spec"].gpus == spec.gpus  # kernels compiled on the serving GPU
-    assert set(precompile["spec"].volumes) == {"/model-cache", "/dg-cache"}
+    warm = function_settings(module.warm_compile_caches)
+    assert warm["spec"].gpus == spec.gpus  # kernels compiled on the serving GPU
+    assert warm["volumes"] == {  # the one writer of the caches
+        "/model-cache": (d.volumes.weights.name, False),
+        "/dg-cache": (d.volumes.deepgemm_cache.name, False),
+    }
+
+
+def test_server_profiles_render_a_modal_server(rendered):
+    loaded, _, module = rendered
+    d = loaded.deployment
+    if not d.serving.is_server:
+        pytest.skip("a web_server profile")
+    assert not hasattr(module, "serve")
+    serve = function_settings(module.SGLangServer)
+    assert serve["is_server"] and serve["webhook"] is None
+    http = serve["http"]
+    assert http.port == 8000
+    # Modal's default startup wait is 30 s; an 8-GPU, 700 GB start needs far longer.
+    assert http.startup_timeout == serve["startup_timeout"] == d.timeouts.startup >= 1200
+    assert http.exit_grace_period == d.serving.exit_grace_period >= 60
+    assert http.unauthenticated is (not d.serving.proxy_auth)
+    assert list(http.proxy_regions) == [d.serving.routing_region]
+    assert serve["max_concurrent_inputs"] == d.serving.max_concurrency
+    # app.server sends the target as a float in the autoscaler settings.
+    assert serve["autoscaler"].target_concurrency_float == pytest.approx(
+        d.serving.target_concurrency
+    )
+    assert serve["regions"] == (list(d.serving.compute_region) if d.serving.compute_region else None)
+
+
+def test_web_server_profiles_keep_the_guide_function(rendered):
+    loaded, _, module = rendered
+    d = loaded.deployment
+    if d.serving.is_server:
+        pytest.skip("a server profile")
+    assert not hasattr(module, "SGLangServer")
+    serve = function_settings(module.serve)
+    assert serve["webhook"].web_server_port == 8000
+    # Modal's default startup wait is 5 s; an 8-GPU, 700 GB start needs far longer.
+    assert serve["webhook"].web_server_startup_timeout == d.timeouts.startup >= 1200
+    assert serve["webhook"].requires_proxy_auth is d.serving.proxy_auth
+    assert serve["timeout"] == d.timeouts.container
+    assert serve["max_concurrent_inputs"] == d.concurrency.max_inputs
+
+
+def test_primitive_per_profile():
+    primitives = {name: load(name).deployment.serving.primitive for name in SHIPPED_PROFILES}
+    assert primitives == {
+        "scale-to-zero": "web_server",
+        "prod": "server",
+        "always-warm": "server",
+        "long-context": "server",
+    }
 
 
 def test_app_carries_the_flag_set(rendered):

@@ -329,7 +329,7 @@ def test_deepgemm_cache_keyed_by_gpu_and_image(profile_tree):
         )
     )
     dirs = {
-        build_deployment(validate_profile(load_profile(str(root / n)))).deepgemm_cache_dir
+        build_deployment(validate_profile(load_profile(str(root / n)))).compile_cache_dir
         for n in ("a.yaml", "b.yaml", "c.yaml")
     }
     assert dirs == {
