@@ -35,9 +35,7 @@ COMPILE_CACHES = (
     CompileCache("SGLang cache root", "SGLANG_CACHE_DIR", "", "SGLang"),
     CompileCache("DeepGEMM kernels", "SGLANG_DG_CACHE_DIR", "deep_gemm", "compile_deep_gemm"),
     CompileCache("SGLang JIT kernels", "SGLANG_JIT_CACHE_DIR", "jit", "first start"),
-    CompileCache(
-        "FlashInfer JIT and MoE autotune", "FLASHINFER_WORKSPACE_BASE", "", "first start"
-    ),
+    CompileCache("FlashInfer JIT and MoE autotune", "FLASHINFER_WORKSPACE_BASE", "", "first start"),
     CompileCache("Triton kernels", "TRITON_CACHE_DIR", "triton", "first start"),
     CompileCache("TorchInductor", "TORCHINDUCTOR_CACHE_DIR", "inductor", "first start"),
     CompileCache("TileLang kernels", "TILELANG_CACHE_DIR", "tilelang", "first start"),

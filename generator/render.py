@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from generator import BUILD_DIR, REPO_ROOT, TEMPLATES_DIR
+from generator.caches import cache_variables
 from generator.deployment import Deployment
 from generator.errors import Location, UserError
-from generator.caches import cache_variables
 from generator.flags import flag_note, flag_set
 
 PREFLIGHT_NAME = "preflight.py"

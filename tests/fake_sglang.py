@@ -55,13 +55,32 @@ class FakeSGLang:
         self._thread: threading.Thread | None = None
         self._started_at = 0.0
         self.base_url = ""
+        # Requests being answered, and whether a SIGTERM-style drain has begun (see drain()).
+        self.in_flight = 0
+        self.draining = False
+        self._lock = threading.Lock()
 
     def ready(self) -> bool:
         return time.monotonic() - self._started_at >= self.config.startup_s
 
+    def drain(self, poll_s: float = 0.05) -> None:
+        """What SGLang does on SIGTERM (tokenizer_manager.sigterm_watchdog): report unhealthy,
+        refuse new requests, and return once the running ones have finished."""
+        self.draining = True
+        while self.in_flight:
+            time.sleep(poll_s)
+
+    def _track(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+
     def start(self) -> str:
+        return self.start_on(0)
+
+    def start_on(self, port: int) -> str:
+        """Serve on 127.0.0.1:port (0: an ephemeral port); returns the base URL."""
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self._started_at = time.monotonic()
         self._thread = threading.Thread(
@@ -108,8 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _gate(self) -> bool:
         """503 while starting, 401 without the right key (health exempt, as in SGLang)."""
         cfg = self.fake.config
-        if not self.fake.ready():
-            self._send_json(503, {"error": "server is starting"})
+        if not self.fake.ready() or self.fake.draining:
+            self._send_json(503, {"error": "server is starting or shutting down"})
             return False
         if self.path.startswith("/health") or cfg.no_auth:
             return True
@@ -162,10 +181,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"object": "error", "message": "invalid JSON", "code": 400})
             return
-        if req.get("stream"):
-            self._stream(req)
-        else:
-            self._complete(req)
+        self.fake._track(+1)
+        try:
+            if req.get("stream"):
+                self._stream(req)
+            else:
+                self._complete(req)
+        finally:
+            self.fake._track(-1)
 
     # -- generation -------------------------------------------------------------------------
     def _plan(self, req: dict[str, Any]) -> tuple[int, int, int]:

@@ -99,7 +99,9 @@ def test_server_profiles_render_a_modal_server(rendered):
     assert serve["autoscaler"].target_concurrency_float == pytest.approx(
         d.serving.target_concurrency
     )
-    assert serve["regions"] == (list(d.serving.compute_region) if d.serving.compute_region else None)
+    assert serve["regions"] == (
+        list(d.serving.compute_region) if d.serving.compute_region else None
+    )
 
 
 def test_web_server_profiles_keep_the_guide_function(rendered):

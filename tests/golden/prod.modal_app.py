@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -120,7 +121,7 @@ serve_image = modal.Image.from_registry(SERVE_IMAGE).env(
 
 # Serving containers copy the warm caches here, on local disk: what SGLang compiles while
 # serving stays in the container, so replicas never write over each other's cache files.
-LOCAL_CACHE_DIR = "/tmp/sglang-cache"
+LOCAL_CACHE_DIR = os.path.join(tempfile.gettempdir(), "sglang-cache")
 STARTUP_TIMEOUT = 3600
 # Seconds in-flight requests get to finish when Modal stops a replica.
 EXIT_GRACE_PERIOD = 120
