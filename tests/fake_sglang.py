@@ -44,6 +44,8 @@ class FakeConfig:
     wrong_model: bool = False  # /v1/models lists another name
     chat_500: bool = False  # chat completions return 500
     no_usage: bool = False  # ignore stream_options.include_usage (clients must count chunks)
+    # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
+    modal_proxy_token: tuple[str, str] | None = None
 
 
 class FakeSGLang:
@@ -127,6 +129,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _gate(self) -> bool:
         """503 while starting, 401 without the right key (health exempt, as in SGLang)."""
         cfg = self.fake.config
+        token = cfg.modal_proxy_token
+        if token and (self.headers.get("Modal-Key"), self.headers.get("Modal-Secret")) != token:
+            # Modal's edge, as its docs show it (guide/webhook-proxy-auth)
+            self._send_json(
+                401, {"error": "modal-http: missing credentials for proxy authorization"}
+            )
+            return False
         if not self.fake.ready() or self.fake.draining:
             self._send_json(503, {"error": "server is starting or shutting down"})
             return False
