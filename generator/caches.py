@@ -27,19 +27,46 @@ class CompileCache:
     name: str
     variable: str  # the environment variable that places it
     subdir: str  # its place under the cache root ("" for the root itself)
-    filled_by: str  # what writes it
+    filled_by: str  # which setup step warms it
+    cold_seconds: float | None  # start-up time it adds when empty; None: the catalog's DeepGEMM JIT
+    cold_source: str  # where that figure comes from
+    folder: str = ""  # where its files land, when not at subdir
 
 
-# Ordered as a start touches them. `filled_by` says which setup step warms each cache.
+# Ordered as a start touches them. Except DeepGEMM's (facts.md: 10-30 minutes of JIT, the
+# catalog's deepgemm_jit_seconds), the cold costs are guesses: nothing here measured them.
+GUESS = "a guess, not measured"
 COMPILE_CACHES = (
-    CompileCache("SGLang cache root", "SGLANG_CACHE_DIR", "", "SGLang"),
-    CompileCache("DeepGEMM kernels", "SGLANG_DG_CACHE_DIR", "deep_gemm", "compile_deep_gemm"),
-    CompileCache("SGLang JIT kernels", "SGLANG_JIT_CACHE_DIR", "jit", "first start"),
-    CompileCache("FlashInfer JIT and MoE autotune", "FLASHINFER_WORKSPACE_BASE", "", "first start"),
-    CompileCache("Triton kernels", "TRITON_CACHE_DIR", "triton", "first start"),
-    CompileCache("TorchInductor", "TORCHINDUCTOR_CACHE_DIR", "inductor", "first start"),
-    CompileCache("TileLang kernels", "TILELANG_CACHE_DIR", "tilelang", "first start"),
-    CompileCache("CUDA JIT (PTX to SASS)", "CUDA_CACHE_PATH", "nv", "first start"),
+    CompileCache("SGLang cache root", "SGLANG_CACHE_DIR", "", "SGLang", 0, "holds the others"),
+    CompileCache(
+        "DeepGEMM kernels",
+        "SGLANG_DG_CACHE_DIR",
+        "deep_gemm",
+        "compile_deep_gemm",
+        None,
+        "catalog deepgemm_jit_seconds (10-30 min of JIT)",
+    ),
+    CompileCache("SGLang JIT kernels", "SGLANG_JIT_CACHE_DIR", "jit", "first start", 60, GUESS),
+    CompileCache(
+        "FlashInfer JIT and MoE autotune",
+        "FLASHINFER_WORKSPACE_BASE",
+        "",
+        "first start",
+        180,
+        GUESS + "; flashinfer_trtllm tunes every MoE shape on 8 ranks",
+        "flashinfer/autotune and .cache/flashinfer",
+    ),
+    CompileCache("Triton kernels", "TRITON_CACHE_DIR", "triton", "first start", 60, GUESS),
+    CompileCache(
+        "TorchInductor",
+        "TORCHINDUCTOR_CACHE_DIR",
+        "inductor",
+        "first start",
+        0,
+        "unused without --enable-torch-compile",
+    ),
+    CompileCache("TileLang kernels", "TILELANG_CACHE_DIR", "tilelang", "first start", 30, GUESS),
+    CompileCache("CUDA JIT (PTX to SASS)", "CUDA_CACHE_PATH", "nv", "first start", 30, GUESS),
 )
 
 # Third-party variables: read by Triton, torch, TileLang, CUDA and FlashInfer themselves.
@@ -56,3 +83,20 @@ def cache_variables(sglang_version: str) -> dict[str, str]:
     """{variable: subdir} for the caches this SGLang version (or the library it loads) reads."""
     reads = manifest(sglang_version).env_vars | _THIRD_PARTY
     return {c.variable: c.subdir for c in COMPILE_CACHES if c.variable in reads}
+
+
+def cold_cache_costs(sglang_version: str, deepgemm_jit_seconds: float) -> list[dict]:
+    """Each cache this version uses, its folder, and the start-up time it costs when empty."""
+    used = cache_variables(sglang_version)
+    return [
+        {
+            "cache": c.name,
+            "variable": c.variable,
+            "folder": c.folder or c.subdir,
+            "filled_by": c.filled_by,
+            "cold_seconds": deepgemm_jit_seconds if c.cold_seconds is None else c.cold_seconds,
+            "source": c.cold_source,
+        }
+        for c in COMPILE_CACHES
+        if c.variable in used and c.variable != "SGLANG_CACHE_DIR"
+    ]

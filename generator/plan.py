@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from generator import catalog
+from generator.caches import cold_cache_costs
 from generator.catalog import GpuSpec, ModelSpec
 from generator.deployment import Deployment
 from generator.errors import Problem, ProfileError, UsageError
@@ -423,6 +424,10 @@ KEYS: dict[str, str] = {
     "cold_start_seconds": "cold start estimate with the DeepGEMM cache warm",
     "cold_start_seconds_jit": "cold start estimate with DeepGEMM compiling at start-up",
     "cold_start_components_seconds": "the estimate by component (DeepGEMM cache warm)",
+    "compile_cache_dir": "SGLANG_CACHE_DIR on the cache Volume, keyed by GPU type and image",
+    "compile_caches": "SGLang's compile caches on the cache Volume: [{cache, variable, folder, "
+    "filled_by, cold_seconds, source}]; `make setup` warms them all",
+    "cold_start_seconds_all_caches_cold": "cold start estimate with every compile cache empty",
     "startup_timeout_seconds": "timeouts.startup, for comparison",
     "findings": "the rules' results: [{rule, severity, message, path, location, reference}]",
     "silenced": "warnings the profile silenced: [{rule, reason, message}]",
@@ -471,6 +476,8 @@ def build(
     silence = profile.data.get("silence", {})
     from generator.rules import RULES, silenced_findings
 
+    a = catalog.platform().cold_start
+    caches = cold_cache_costs(d.sglang.version, a.deepgemm_jit_seconds)
     plan = {
         "profile": d.profile_name,
         "model": d.model.id,
@@ -522,6 +529,11 @@ def build(
         "cold_start_seconds": round(cold.seconds),
         "cold_start_seconds_jit": round(cold.seconds_jit),
         "cold_start_components_seconds": {name: round(s) for name, s in cold.components},
+        "compile_cache_dir": d.compile_cache_dir,
+        "compile_caches": caches,
+        "cold_start_seconds_all_caches_cold": round(
+            cold.seconds - cold.deepgemm_cached_seconds + sum(c["cold_seconds"] for c in caches)
+        ),
         "startup_timeout_seconds": d.timeouts.startup,
         "findings": [
             {
@@ -650,7 +662,16 @@ def format_table(p: dict) -> str:
         "after `make setup` precompiled it",
     )
     row("total, DeepGEMM JIT", f"{p['cold_start_seconds_jit']:,} s", "new GPU type or SGLang build")
+    row(
+        "total, every cache cold",
+        f"{p['cold_start_seconds_all_caches_cold']:,} s",
+        "before `make setup` warmed them",
+    )
     row("timeouts.startup", f"{p['startup_timeout_seconds']:,} s", "")
+
+    section(f"Compile caches (SGLANG_CACHE_DIR = {p['compile_cache_dir']})")
+    for c in p["compile_caches"]:
+        row(c["cache"], f"{c['cold_seconds']:,.0f} s cold", f"{c['folder']}/: {c['source']}")
 
     section("Findings")
     if not p["findings"]:
