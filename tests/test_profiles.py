@@ -189,3 +189,19 @@ def test_public_endpoint_is_an_explicit_opt_out(profile_tree, tmp_path):
     assert function_settings(module.serve)["secrets"] == []
     preflight = load_modal_app(tmp_path / "preflight.py")
     assert [name for name, _, _ in preflight.SECRETS] == ["huggingface-secret"]
+
+
+def test_readme_matches_what_is_rendered():
+    """The README's profile table, Server name and client credentials are the rendered ones."""
+    from generator import REPO_ROOT
+    from generator.smoke import PROXY_TOKEN_ENV_VARS
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    for name in SHIPPED_PROFILES:
+        d = load(name).deployment
+        assert f"| `{name}` | `{d.serving.primitive}` |" in readme, name
+    for variable in PROXY_TOKEN_ENV_VARS:
+        assert f'"Modal-Key": os.environ["{PROXY_TOKEN_ENV_VARS[0]}"]' in readme
+        assert f"${variable}" in readme
+    assert 'modal.Server.from_name("glm51-prod", "SGLangServer")' in readme
+    assert load("prod").deployment.app_name == "glm51-prod"

@@ -169,7 +169,7 @@ def _start_sglang(cache_dir: str, require_key: bool = True) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # its own process group: a stop reaches every rank
+        start_new_session=True,  # its own process group: signals to this one miss it
     )
     threading.Thread(target=_stream_output, args=(process,), daemon=True).start()
     return process
@@ -206,10 +206,12 @@ def _exit_when_dead(process: subprocess.Popen, stopping: threading.Event) -> Non
 def _stop_sglang(
     process: subprocess.Popen, stopping: threading.Event, grace: int
 ) -> None:
-    """SIGTERM makes SGLang drain: it refuses new requests, finishes the running ones, exits."""
+    """SIGTERM makes SGLang drain: it refuses new requests, finishes the running ones, exits.
+
+    Only the main process gets it: it drains, then stops the ranks itself (tokenizer_manager.py).
+    """
     stopping.set()
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+    process.terminate()
     try:
         process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
