@@ -89,11 +89,11 @@ def run_rules(deployment: Deployment, profile: Profile) -> list[Problem]:
 
 @rule("public-endpoint", "warning", "The endpoint accepts requests without an API key.")
 def _public_endpoint(d: Deployment):
-    if not d.auth.require_api_key:
+    if not d.auth.require_api_key and not d.serving.proxy_auth:
         yield Finding(
             "anyone with the URL can run 8x B200 replicas on your bill; keep "
-            "auth.require_api_key: true unless a gateway in front authenticates. "
-            "Found: auth.require_api_key=false",
+            "auth.require_api_key: true unless a gateway in front authenticates, or turn on "
+            "serving.proxy_auth. Found: auth.require_api_key=false, serving.proxy_auth=false",
             ("auth", "require_api_key"),
         )
 

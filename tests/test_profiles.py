@@ -205,3 +205,30 @@ def test_readme_matches_what_is_rendered():
         assert f"${variable}" in readme
     assert 'modal.Server.from_name("glm51-prod", "SGLangServer")' in readme
     assert load("prod").deployment.app_name == "glm51-prod"
+
+
+def test_server_regions_auth_and_unlimited_concurrency(profile_tree, tmp_path):
+    from generator import PROFILES_DIR
+
+    root = profile_tree(
+        {
+            "p.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n"
+            "serving:\n  routing_region: us-west\n  compute_region: [us-west, us-east]\n"
+            "  proxy_auth: false\n  max_concurrency: null\n  target_concurrency: 1.5\n"
+        }
+    )
+    module = load_modal_app(render_to_file(load(root / "p.yaml"), tmp_path / "app.py"))
+    serve = function_settings(module.SGLangServer)
+    assert serve["regions"] == ["us-west", "us-east"]
+    assert list(serve["http"].proxy_regions) == ["us-west"]
+    assert serve["http"].unauthenticated is True
+    assert serve["max_concurrent_inputs"] is None  # unlimited: Modal never answers 429
+    assert serve["autoscaler"].target_concurrency_float == pytest.approx(1.5)
+
+
+def test_web_server_with_proxy_auth(profile_tree, tmp_path):
+    from conftest import BASE_PROFILE
+
+    root = profile_tree({"p.yaml": f"extends: {BASE_PROFILE}\nserving:\n  proxy_auth: true\n"})
+    module = load_modal_app(render_to_file(load(root / "p.yaml"), tmp_path / "app.py"))
+    assert function_settings(module.serve)["webhook"].requires_proxy_auth is True

@@ -18,6 +18,8 @@ SERVER = "serving:\n  primitive: server\n"
 
 # (rule id, {file: text} or the text of p.yaml, whether the rule must fire on p.yaml)
 CASES = [
+    # Modal's proxy auth still keeps strangers out.
+    ("public-endpoint", "auth:\n  require_api_key: false\nserving:\n  proxy_auth: true\n", False),
     ("web-server-request-cap", "", True),  # the guide's deployment is a web_server
     ("web-server-request-cap", SERVER, False),
     ("server-target-above-running", SERVER + "  target_concurrency: 64\n", True),
