@@ -79,11 +79,17 @@ def test_modal_app_functions(rendered):
     }
 
 
-def test_server_profiles_render_a_modal_server(rendered):
+def test_serving_settings_reach_modal(rendered):
+    """A server profile renders a Modal Server; a web_server one keeps the guide's Function."""
     loaded, _, module = rendered
     d = loaded.deployment
-    if not d.serving.is_server:
-        pytest.skip("a web_server profile")
+    if d.serving.is_server:
+        _check_server(module, d)
+    else:
+        _check_web_server(module, d)
+
+
+def _check_server(module, d):
     assert not hasattr(module, "serve")
     serve = function_settings(module.SGLangServer)
     assert serve["is_server"] and serve["webhook"] is None
@@ -104,11 +110,7 @@ def test_server_profiles_render_a_modal_server(rendered):
     )
 
 
-def test_web_server_profiles_keep_the_guide_function(rendered):
-    loaded, _, module = rendered
-    d = loaded.deployment
-    if d.serving.is_server:
-        pytest.skip("a server profile")
+def _check_web_server(module, d):
     assert not hasattr(module, "SGLangServer")
     serve = function_settings(module.serve)
     assert serve["webhook"].web_server_port == 8000
