@@ -175,8 +175,9 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "serve_env": [(python_literal(k), value_code(v)) for k, v in sorted(serve_env.items())],
         "download_timeout": d.timeouts.download,
         "precompile_timeout": d.timeouts.precompile,
-        # compile_deep_gemm's own wait for the server, a little under the function's timeout.
-        "compile_timeout": str(max(60, d.timeouts.precompile - 300)),
+        # compile_deep_gemm's own wait: what the setup function's timeout leaves after the full
+        # start that follows it (timeouts.startup) and 5 minutes for the commit.
+        "compile_timeout": str(max(60, d.timeouts.precompile - d.timeouts.startup - 300)),
         "min_containers": scale.min_containers,
         "min_containers_comment": "scale to zero when idle"
         if scale.min_containers == 0

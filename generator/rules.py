@@ -463,6 +463,27 @@ def _startup_jit(d: Deployment):
         )
 
 
+@rule(
+    "setup-timeout-short",
+    "warning",
+    "timeouts.precompile leaves compile_deep_gemm less than a full DeepGEMM JIT.",
+)
+def _setup_short(d: Deployment):
+    from generator import catalog
+
+    jit = catalog.platform().cold_start.deepgemm_jit_seconds
+    left = d.timeouts.precompile - d.timeouts.startup - 300
+    if left < jit:
+        yield Finding(
+            "the setup function runs compile_deep_gemm, then a full start that may take "
+            f"timeouts.startup ({d.timeouts.startup} s); that leaves compile_deep_gemm {left} s, "
+            f"under the {jit:,.0f} s a full DeepGEMM JIT may take. Set timeouts.precompile >= "
+            f"{_round_up(d.timeouts.startup + 300 + jit)}. Found: precompile="
+            f"{d.timeouts.precompile}, startup={d.timeouts.startup}",
+            ("timeouts", "precompile"),
+        )
+
+
 def _round_up(seconds: float, step: int = 60) -> int:
     return int(-(-seconds // step) * step)
 

@@ -20,6 +20,8 @@ SERVER = "serving:\n  primitive: server\n"
 CASES = [
     # Modal's proxy auth still keeps strangers out.
     ("public-endpoint", "auth:\n  require_api_key: false\nserving:\n  proxy_auth: true\n", False),
+    ("setup-timeout-short", "timeouts:\n  precompile: 3600\n", True),
+    ("setup-timeout-short", "", False),
     ("web-server-request-cap", "", True),  # the guide's deployment is a web_server
     ("web-server-request-cap", SERVER, False),
     ("server-target-above-running", SERVER + "  target_concurrency: 64\n", True),

@@ -246,7 +246,7 @@ def warm_compile_caches():
     """
     weights_volume.reload()
     command = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS]
-    command += ["--timeout", "6900"]
+    command += ["--timeout", "3300"]
     subprocess.run(command, env=_cache_env(COMPILE_CACHE_DIR), check=True)
     process = _start_sglang(COMPILE_CACHE_DIR, require_key=False)  # no one can reach it
     _wait_until_healthy(process, STARTUP_TIMEOUT)
