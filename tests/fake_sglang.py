@@ -46,6 +46,7 @@ class FakeConfig:
     no_usage: bool = False  # ignore stream_options.include_usage (clients must count chunks)
     # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
     modal_proxy_token: tuple[str, str] | None = None
+    log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
 
 
 class FakeSGLang:
@@ -191,6 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"object": "error", "message": "invalid JSON", "code": 400})
             return
         self.fake._track(+1)
+        if self.fake.config.log_requests:
+            print(f"fake-sglang: request in, {self.fake.in_flight} running", flush=True)
         try:
             if req.get("stream"):
                 self._stream(req)

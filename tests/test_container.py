@@ -176,11 +176,11 @@ def _chat(base: str, max_tokens: int) -> dict:
 
 
 def test_server_is_ready_only_once_sglang_is_healthy(running):
-    container, base, _ = running("server", FAKE_SGLANG_STARTUP_S="1.5")
+    container, base, _ = running("server", FAKE_SGLANG_STARTUP_S="2")
     serving = container.wait_for("fake-sglang: serving on")
     ready = container.wait_for("runner: ready")
     assert _get(f"{base}/health", key=None) == 200  # at once: enter() returned after /health
-    assert ready - serving >= 1.4  # enter() waited through the 503s while SGLang loaded
+    assert ready - serving >= 1.5  # enter() waited through the 503s while SGLang loaded
     assert "SGLang is healthy" in container.log
 
 
@@ -214,7 +214,7 @@ def test_sigterm_lets_an_in_flight_generation_finish(running):
 
     client = threading.Thread(target=generate)
     client.start()
-    time.sleep(0.8)
+    container.wait_for("fake-sglang: request in, 1 running")
     container.process.send_signal(signal.SIGTERM)  # Modal stopping the replica
     code = container.exit_code(timeout=30)
     container.tear_down()  # Modal kills whatever is left once the container has ended

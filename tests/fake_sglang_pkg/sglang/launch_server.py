@@ -47,6 +47,7 @@ def main() -> int:
         no_auth=args.api_key is None,
         startup_s=float(env.get("FAKE_SGLANG_STARTUP_S", "0")),
         tpot_s=float(env.get("FAKE_SGLANG_TPOT_S", "0")),
+        log_requests=True,
     )
     server = FakeSGLang(config)
     stop = threading.Event()
