@@ -182,6 +182,7 @@ def test_server_is_ready_only_once_sglang_is_healthy(running):
     assert _get(f"{base}/health", key=None) == 200  # at once: enter() returned after /health
     assert ready - serving >= 1.5  # enter() waited through the 503s while SGLang loaded
     assert "SGLang is healthy" in container.log
+    assert "no compile cache in" in container.log  # no setup ran: it says so, then starts cold
 
 
 def test_sglang_dying_while_starting_fails_the_server_start(running):
