@@ -98,6 +98,9 @@ def _check_server(module, d):
     # Modal's default startup wait is 30 s; an 8-GPU, 700 GB start needs far longer.
     assert http.startup_timeout == serve["startup_timeout"] == d.timeouts.startup >= 1200
     assert http.exit_grace_period == d.serving.exit_grace_period >= 60
+    # app.server takes no `timeout`: FunctionCreate carries _Function._from_local's default, 300 s,
+    # a Function's per-input execution limit; a Server runs no inputs (see the README).
+    assert serve["timeout"] == 300 and d.timeouts.container == 86400
     assert http.unauthenticated is (not d.serving.proxy_auth)
     assert list(http.proxy_regions) == [d.serving.routing_region]
     assert serve["max_concurrent_inputs"] == d.serving.max_concurrency
