@@ -13,11 +13,11 @@ READY := $(VENV)/.ready
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
 	@echo "make validate [FORMAT=text|github|json]   validate every profile under profiles/"
-	@echo "make setup    [PROFILE=prod]   modal run: download weights, precompile DeepGEMM"
+	@echo "make setup    [PROFILE=prod]   modal run: download weights, warm SGLang's compile caches"
 	@echo "make pin-revision [PROFILE=prod]  pin model.revision to the commit it points at (Hub)"
 	@echo "make deploy   [PROFILE=prod]   validate, render, modal deploy"
 	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
-	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, DeepGEMM cache"
+	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, compile caches"
 	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
@@ -68,7 +68,8 @@ diff: $(READY)
 rollback: $(READY)
 	$(PY) -m generator rollback "$$PROFILE"
 
-# The key comes from the environment only: API_KEY (or SGLANG_API_KEY).
+# Credentials come from the environment only: API_KEY (or SGLANG_API_KEY), and for a profile
+# behind Modal's proxy auth MODAL_PROXY_TOKEN_ID and MODAL_PROXY_TOKEN_SECRET.
 CONCURRENCY ?= 1,8,32
 smoke: $(READY)
 	@test -n "$$URL" || (echo "usage: make smoke URL=https://... (API_KEY in the environment)" >&2; exit 2)

@@ -29,9 +29,11 @@ from generator.render import write_atomic
 from generator.smoke import (
     describe_error,
     display_url,
+    missing_proxy_token,
     normalize_base_url,
     positive_seconds,
     resolve_api_key,
+    resolve_proxy_headers,
 )
 
 # Reference figures from the guide's "Performance snapshot" (glm51-modal-guide.txt): GLM-5.1-FP8
@@ -261,10 +263,15 @@ async def _sweep(
     thinking: bool,
     request_timeout_s: float,
     levels: list[dict[str, Any]],
+    proxy_headers: dict[str, str] | None,
 ) -> None:
     """Run the levels in turn, appending each finished one to `levels` (kept on Ctrl-C)."""
     client = openai.AsyncOpenAI(
-        base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=request_timeout_s
+        base_url=f"{url}/v1",
+        api_key=api_key,
+        max_retries=0,
+        timeout=request_timeout_s,
+        default_headers=proxy_headers,  # Modal-Key/Modal-Secret behind Modal's proxy auth
     )
     async with client:
         # Warm-up (unmeasured): also turns a bad URL or key into one clear error up front.
@@ -306,6 +313,7 @@ def run_bench(
     thinking: bool = False,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
     out: TextIO | None = None,
+    proxy_headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the sweep, write JSON + PNG under out_dir, print a table; raise BenchError if unusable.
 
@@ -336,6 +344,7 @@ def run_bench(
                 thinking,
                 request_timeout_s,
                 levels,
+                proxy_headers,
             )
         )
     except KeyboardInterrupt:
@@ -541,6 +550,9 @@ def main(args: argparse.Namespace) -> int:
     if not key:
         print("error: no API key: set API_KEY (or SGLANG_API_KEY)", file=sys.stderr)
         return 2
+    if problem := missing_proxy_token(args):
+        print(problem, file=sys.stderr)
+        return 2
     try:
         result = run_bench(
             args.url,
@@ -553,6 +565,7 @@ def main(args: argparse.Namespace) -> int:
             out_dir=args.out_dir,
             thinking=args.thinking,
             request_timeout_s=args.request_timeout,
+            proxy_headers=resolve_proxy_headers(),
         )
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

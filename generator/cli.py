@@ -99,13 +99,15 @@ def cmd_plan(args) -> int:
 
 
 def _endpoint_command(module_name: str):
-    """smoke/bench: the served model name defaults to the one in the profile."""
+    """smoke/bench: the served model name defaults to the profile's, and the profile says whether
+    Modal's proxy auth is in front (then a Proxy Auth Token must be in the environment)."""
 
     def run(args) -> int:
-        if not args.model:
-            from generator.pipeline import load
+        from generator.pipeline import load
 
-            args.model = load(args.profile).deployment.model.served_model_name
+        deployment = load(args.profile).deployment
+        args.model = args.model or deployment.model.served_model_name
+        args.proxy_auth = deployment.serving.proxy_auth
         return importlib.import_module(module_name).main(args)
 
     return run

@@ -147,6 +147,7 @@ def make_record(loaded: Loaded, rendered: str, *, now: dt.datetime | None = None
         "app_name": d.app_name,
         "sglang_version": d.sglang.version,
         "image": d.images.serve.ref,
+        "serving_primitive": d.serving.primitive,
         "git_commit": _git_commit(),
         "deployed_by": getpass.getuser(),
         "time": now.isoformat(timespec="seconds"),

@@ -132,6 +132,23 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How Modal exposes SGLang; the fields after `primitive` are a Server's only."""
+
+    primitive: str  # "web_server" or "server"
+    exit_grace_period: int
+    target_concurrency: float | None
+    max_concurrency: int | None
+    routing_region: str
+    compute_region: tuple[str, ...] | None
+    proxy_auth: bool
+
+    @property
+    def is_server(self) -> bool:
+        return self.primitive == "server"
+
+
+@dataclass(frozen=True)
 class Speculative:
     enabled: bool
     algorithm: str
@@ -216,6 +233,7 @@ class Deployment:
     volumes: Volumes
     secrets: Secrets
     auth: Auth
+    serving: Serving
     sglang: SGLang
     autoscaling: Autoscaling
     concurrency: Concurrency
@@ -229,12 +247,19 @@ class Deployment:
         return f"{self.volumes.weights.mount_path}/{self.model.id}/{self.model.revision}"
 
     @property
-    def deepgemm_cache_dir(self) -> str:
+    def compile_cache_dir(self) -> str:
+        """SGLANG_CACHE_DIR on the cache Volume, as the setup function writes it."""
         return f"{self.volumes.deepgemm_cache.mount_path}/{self.deepgemm_cache_key}"
 
     @property
+    def deepgemm_cache_dir(self) -> str:
+        """SGLANG_DG_CACHE_DIR: SGLang 0.5.23's default place under SGLANG_CACHE_DIR
+        (srt/environ.py `_default_cache_subdir("deep_gemm")`), set explicitly for older versions."""
+        return f"{self.compile_cache_dir}/deep_gemm"
+
+    @property
     def deepgemm_cache_key(self) -> str:
-        """DeepGEMM kernels are locked to a GPU architecture and to the SGLang, DeepGEMM and CUDA
+        """Compiled kernels are locked to a GPU architecture and to the SGLang, DeepGEMM and CUDA
         build: the image tag (which must name the SGLang version) pins the build."""
         return f"{self.gpu.type.lower()}-{self.images.serve.tag}"
 

@@ -10,7 +10,7 @@ import difflib
 import json
 from typing import Any
 
-from generator.deploy import DEPLOYS_DIR, read_history
+from generator import deploy
 from generator.errors import UserError
 from generator.pipeline import load, render_app
 
@@ -45,13 +45,13 @@ def diff(ref: str, against: str = "deployed") -> int:
     _, new_app = render_app(loaded)
     name = loaded.profile.name
     if against == "deployed":
-        history = read_history(name)
+        history = deploy.read_history(name)
         if not history:
-            raise UserError(f"no deploy record for {name} in {DEPLOYS_DIR}: deploy it first")
+            raise UserError(f"no deploy record for {name} in {deploy.DEPLOYS_DIR}: deploy it first")
         last = history[-1]
         old_label = f"deployed {last['tag']} ({last['time']})"
         old_settings = last["settings"]
-        old_file = DEPLOYS_DIR / name / last["tag"] / "modal_app.py"
+        old_file = deploy.DEPLOYS_DIR / name / last["tag"] / "modal_app.py"
         old_app = old_file.read_text(encoding="utf-8") if old_file.is_file() else ""
     else:
         other = load(against)

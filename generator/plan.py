@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from generator import catalog
+from generator.caches import cold_cache_costs
 from generator.capacity import (
     GB,
     GIB,
@@ -235,6 +236,10 @@ KEYS: dict[str, str] = {
     "cold_start_seconds": "cold start estimate with the DeepGEMM cache warm",
     "cold_start_seconds_jit": "cold start estimate with DeepGEMM compiling at start-up",
     "cold_start_components_seconds": "the estimate by component (DeepGEMM cache warm)",
+    "compile_cache_dir": "SGLANG_CACHE_DIR on the cache Volume, keyed by GPU type and image",
+    "compile_caches": "SGLang's compile caches on the cache Volume: [{cache, variable, folder, "
+    "filled_by, cold_seconds, source}]; `make setup` warms them all",
+    "cold_start_seconds_all_caches_cold": "cold start estimate with every compile cache empty",
     "startup_timeout_seconds": "timeouts.startup, for comparison",
     "gpu_types": "per GPU type Modal may start (gpu.type, then gpu.fallback): [{gpu, arch, "
     "mem_fraction_static, sparse_attention_backends, moe_runner_backend, weights_gib_per_gpu, "
@@ -289,6 +294,8 @@ def build(
     price, source = gpu_hour_price(d)
     silence = profile.data.get("silence", {})
 
+    a = catalog.platform().cold_start
+    caches = cold_cache_costs(d.sglang.version, a.deepgemm_jit_seconds)
     plan = {
         "profile": d.profile_name,
         "model": d.model.id,
@@ -350,6 +357,11 @@ def build(
         "cold_start_seconds": round(cold.seconds),
         "cold_start_seconds_jit": round(cold.seconds_jit),
         "cold_start_components_seconds": {name: round(s) for name, s in cold.components},
+        "compile_cache_dir": d.compile_cache_dir,
+        "compile_caches": caches,
+        "cold_start_seconds_all_caches_cold": round(
+            cold.seconds - cold.deepgemm_cached_seconds + sum(c["cold_seconds"] for c in caches)
+        ),
         "startup_timeout_seconds": d.timeouts.startup,
         "gpu_types": [_gpu_type(v) for v in variants(d)],
         "sglang_own_choices": [
@@ -510,7 +522,16 @@ def format_table(p: dict) -> str:
         "after `make setup` precompiled it",
     )
     row("total, DeepGEMM JIT", f"{p['cold_start_seconds_jit']:,} s", "new GPU type or SGLang build")
+    row(
+        "total, every cache cold",
+        f"{p['cold_start_seconds_all_caches_cold']:,} s",
+        "before `make setup` warmed them",
+    )
     row("timeouts.startup", f"{p['startup_timeout_seconds']:,} s", "")
+
+    section(f"Compile caches (SGLANG_CACHE_DIR = {p['compile_cache_dir']})")
+    for c in p["compile_caches"]:
+        row(c["cache"], f"{c['cold_seconds']:,.0f} s cold", f"{c['folder']}/: {c['source']}")
 
     if len(p["gpu_types"]) > 1:
         section("Per GPU type (Modal starts the first it can get)")

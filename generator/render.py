@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import BUILD_DIR, REPO_ROOT, TEMPLATES_DIR
+from generator.caches import cache_variables
 from generator.deployment import Deployment
 from generator.errors import Location, UserError
 from generator.flags import flag_note, flag_set
@@ -115,13 +116,12 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
     pieces of code built here from emitted parts."""
     d = deployment
     serve_env = {
-        "SGLANG_DG_CACHE_DIR": d.deepgemm_cache_dir,
         "HF_HUB_OFFLINE": "1",  # weights come from the Volume; never reach the Hub at serve time
         **dict(d.env),
         **dict(d.sglang.env),
     }
     # Values that have a named constant in the app are written as that name.
-    constants = {d.model_dir: "MODEL_DIR", d.deepgemm_cache_dir: "DEEPGEMM_CACHE_DIR"}
+    constants = {d.model_dir: "MODEL_DIR", d.compile_cache_dir: "COMPILE_CACHE_DIR"}
 
     def value_code(value: Any) -> Emitted:
         name = constants.get(value) if isinstance(value, str) else None
@@ -132,6 +132,7 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         for flag in flag_set(d)
     ]
     scale = d.autoscaling
+    serving = d.serving
     extra_secrets = [Emitted("*extra_secrets")] if d.secrets.extra else []
     serve_secrets = [Emitted("api_key_secret")] if d.auth.require_api_key else []
     return {
@@ -159,10 +160,14 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "serve_secrets": code(*serve_secrets, *extra_secrets),
         "precompile_secrets": code(*extra_secrets),
         "weights_volume": d.volumes.weights.name,
-        "deepgemm_volume": d.volumes.deepgemm_cache.name,
+        "cache_volume": d.volumes.deepgemm_cache.name,
         "weights_mount": d.volumes.weights.mount_path,
-        "deepgemm_mount": d.volumes.deepgemm_cache.mount_path,
-        "deepgemm_cache_dir": d.deepgemm_cache_dir,
+        "cache_mount": d.volumes.deepgemm_cache.mount_path,
+        "compile_cache_dir": d.compile_cache_dir,
+        "cache_variables": [
+            (python_literal(name), python_literal(subdir))
+            for name, subdir in cache_variables(d.sglang.version).items()
+        ],
         "download_python": d.images.download.python_version,
         "hf_hub_requirement": f"huggingface-hub[hf_xet]=={d.images.download.huggingface_hub_version}",
         "download_env": [
@@ -173,8 +178,9 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "serve_env": [(python_literal(k), value_code(v)) for k, v in sorted(serve_env.items())],
         "download_timeout": d.timeouts.download,
         "precompile_timeout": d.timeouts.precompile,
-        # compile_deep_gemm's own wait for the server, a little under the function's timeout.
-        "compile_timeout": str(max(60, d.timeouts.precompile - 300)),
+        # compile_deep_gemm's own wait: what the setup function's timeout leaves after the full
+        # start that follows it (timeouts.startup) and 5 minutes for the commit.
+        "compile_timeout": str(max(60, d.timeouts.precompile - d.timeouts.startup - 300)),
         "min_containers": scale.min_containers,
         "min_containers_comment": "scale to zero when idle"
         if scale.min_containers == 0
@@ -186,6 +192,17 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "max_inputs": d.concurrency.max_inputs,
         "target_inputs": d.concurrency.target_inputs,
         "startup_timeout": d.timeouts.startup,
+        "is_server": serving.is_server,
+        "exit_grace_period": serving.exit_grace_period,
+        "target_concurrency": serving.target_concurrency,
+        "max_concurrency": serving.max_concurrency,
+        "routing_region": serving.routing_region,
+        "compute_region": code(*(python_literal(r) for r in serving.compute_region or ())),
+        "proxy_auth": serving.proxy_auth,
+        "unauthenticated": not serving.proxy_auth,
+        "proxy_auth_comment": "Modal-Key/Modal-Secret checked at Modal's edge, then SGLang's key"
+        if serving.proxy_auth
+        else "no Modal proxy auth: SGLang's API key is the only check",
     }
 
 

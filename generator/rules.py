@@ -94,11 +94,11 @@ def run_rules(deployment: Deployment, profile: Profile) -> list[Problem]:
 
 @rule("public-endpoint", "warning", "The endpoint accepts requests without an API key.")
 def _public_endpoint(d: Deployment):
-    if not d.auth.require_api_key:
+    if not d.auth.require_api_key and not d.serving.proxy_auth:
         yield Finding(
             "anyone with the URL can run 8x B200 replicas on your bill; keep "
-            "auth.require_api_key: true unless a gateway in front authenticates. "
-            "Found: auth.require_api_key=false",
+            "auth.require_api_key: true unless a gateway in front authenticates, or turn on "
+            "serving.proxy_auth. Found: auth.require_api_key=false, serving.proxy_auth=false",
             ("auth", "require_api_key"),
         )
 
@@ -405,6 +405,8 @@ def _speculative_tokens(d: Deployment):
     "Modal sends a replica more requests than SGLang runs at once.",
 )
 def _concurrency(d: Deployment):
+    if d.serving.is_server:
+        return  # a Server scales on serving.target_concurrency: see server-target-above-running
     max_inputs, running = d.concurrency.max_inputs, d.sglang.max_running_requests
     if max_inputs > running:
         yield Finding(
@@ -447,6 +449,27 @@ def _startup_jit(d: Deployment):
             f"deploy, or set timeouts.startup >= {_round_up(cold.seconds_jit)}. "
             f"Found: startup={d.timeouts.startup}",
             ("timeouts", "startup"),
+        )
+
+
+@rule(
+    "setup-timeout-short",
+    "warning",
+    "timeouts.precompile leaves compile_deep_gemm less than a full DeepGEMM JIT.",
+)
+def _setup_short(d: Deployment):
+    from generator import catalog
+
+    jit = catalog.platform().cold_start.deepgemm_jit_seconds
+    left = d.timeouts.precompile - d.timeouts.startup - 300
+    if left < jit:
+        yield Finding(
+            "the setup function runs compile_deep_gemm, then a full start that may take "
+            f"timeouts.startup ({d.timeouts.startup} s); that leaves compile_deep_gemm {left} s, "
+            f"under the {jit:,.0f} s a full DeepGEMM JIT may take. Set timeouts.precompile >= "
+            f"{_round_up(d.timeouts.startup + 300 + jit)}. Found: precompile="
+            f"{d.timeouts.precompile}, startup={d.timeouts.startup}",
+            ("timeouts", "precompile"),
         )
 
 
@@ -633,6 +656,69 @@ def _autoscaling_limits(d: Deployment):
             f"Found: target_inputs={c.target_inputs}, max_inputs={c.max_inputs}",
             ("concurrency", "target_inputs"),
         )
+
+    sv = d.serving
+    if (
+        sv.is_server
+        and None not in (sv.target_concurrency, sv.max_concurrency)
+        and sv.target_concurrency > sv.max_concurrency
+    ):
+        yield Finding(
+            "target_concurrency is where the autoscaler adds replicas and max_concurrency the "
+            "cap above which Modal answers 429, so the target must not exceed the cap "
+            "(app.server refuses it). "
+            f"Found: target_concurrency={sv.target_concurrency}, "
+            f"max_concurrency={sv.max_concurrency}",
+            ("serving", "target_concurrency"),
+        )
+
+
+@rule(
+    "server-target-above-running",
+    "warning",
+    "A Server's autoscaling target exceeds what SGLang runs at once.",
+)
+def _server_target(d: Deployment):
+    target, running = d.serving.target_concurrency, d.sglang.max_running_requests
+    if d.serving.is_server and target is not None and target > running:
+        yield Finding(
+            f"requests beyond {running} wait in this replica's SGLang queue instead of making "
+            f"Modal start another replica; set serving.target_concurrency <= {running} or raise "
+            f"sglang.max_running_requests. Found: target_concurrency={target}, "
+            f"max_running_requests={running}",
+            ("serving", "target_concurrency"),
+        )
+
+
+# modal.com/docs/guide/webhook-timeouts: every web Function type, modal.web_server included.
+WEB_REQUEST_LIMIT_S = 150
+
+
+@rule(
+    "web-server-request-cap",
+    "warning",
+    "web_server: Modal answers requests that run past 150 s with a 303 redirect.",
+    "modal.com/docs/guide/webhook-timeouts",
+)
+def _web_server_cap(d: Deployment):
+    from generator import catalog
+
+    if d.serving.is_server:
+        return
+    tpot_ms = catalog.platform().decode.measured_tpot_ms_eagle
+    tokens = WEB_REQUEST_LIMIT_S * 1000 / tpot_ms
+    yield Finding(
+        f"Modal caps a web Function's HTTP request at {WEB_REQUEST_LIMIT_S} s, then answers "
+        "303 with a result URL, which the OpenAI SDK does not follow on a POST. At the guide's "
+        f"{tpot_ms:g} ms/token a non-streamed answer past ~{_round_down(tokens):,} tokens "
+        "(GLM-5.1 reasons first) hits it; streaming clients are fine. serving.primitive: server "
+        "has no such cap. Found: serving.primitive=web_server",
+        ("serving", "primitive"),
+    )
+
+
+def _round_down(value: float, step: int = 500) -> int:
+    return int(value // step * step)
 
 
 @rule("buffer-above-max", "warning", "buffer_containers exceeds max_containers.")

@@ -32,6 +32,9 @@ DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~757 GB weights, JIT, graphs
 REQUEST_TIMEOUT_S = 300.0
 KEY_ENV_VARS = ("API_KEY", "SGLANG_API_KEY")
+# A workspace Proxy Auth Token (modal.com/docs/guide/webhook-proxy-auth), for endpoints behind
+# Modal's proxy auth: sent as the Modal-Key and Modal-Secret headers.
+PROXY_TOKEN_ENV_VARS = ("MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET")
 REFUSED_GIVE_UP_S = 10.0  # a refused connection away from Modal: nothing will start listening
 
 WEATHER_TOOL = {
@@ -114,6 +117,25 @@ def resolve_api_key() -> str | None:
     return next((os.environ[v] for v in KEY_ENV_VARS if os.environ.get(v)), None)
 
 
+def resolve_proxy_headers() -> dict[str, str] | None:
+    """Modal-Key/Modal-Secret from the environment only (never argv), or None if either is unset."""
+    token_id, token_secret = (os.environ.get(v) for v in PROXY_TOKEN_ENV_VARS)
+    if not (token_id and token_secret):
+        return None
+    return {"Modal-Key": token_id, "Modal-Secret": token_secret}
+
+
+def missing_proxy_token(args: argparse.Namespace) -> str | None:
+    """The error to print when the profile requires Modal proxy auth and no token is set."""
+    if getattr(args, "proxy_auth", False) and resolve_proxy_headers() is None:
+        names = " and ".join(PROXY_TOKEN_ENV_VARS)
+        return (
+            f"error: the profile requires Modal proxy auth (serving.proxy_auth): set {names} "
+            "to a Proxy Auth Token of the workspace"
+        )
+    return None
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for an HTTP/SDK error, with a hint for the ones users cause."""
     if isinstance(exc, openai.APIStatusError):
@@ -145,7 +167,13 @@ def is_auth_error(exc: BaseException) -> bool:
 
 
 # -- health -----------------------------------------------------------------------------------
-def wait_for_health(base_url: str, api_key: str, timeout_s: float, err: TextIO) -> str:
+def wait_for_health(
+    base_url: str,
+    api_key: str,
+    timeout_s: float,
+    err: TextIO,
+    proxy_headers: dict[str, str] | None = None,
+) -> str:
     """Poll /health until 200, showing elapsed time and last status on `err`."""
     host = urlsplit(base_url).hostname or ""
     try:
@@ -159,7 +187,7 @@ def wait_for_health(base_url: str, api_key: str, timeout_s: float, err: TextIO) 
     start = time.monotonic()
     deadline = start + timeout_s
     interval, polls, last, shown, last_line = 0.5, 0, "no response yet", "", -1e9
-    headers = {"Authorization": f"Bearer {api_key}"}
+    headers = {"Authorization": f"Bearer {api_key}", **(proxy_headers or {})}
     try:
         with httpx.Client(follow_redirects=True, headers=headers) as client:
             while True:
@@ -281,9 +309,10 @@ def check_tool_call(client: openai.OpenAI, model: str) -> str:
     return f"get_weather({json.dumps(args)})"
 
 
-def check_auth_refused(base_url: str) -> str:
+def check_auth_refused(base_url: str, proxy_headers: dict[str, str] | None = None) -> str:
+    """SGLang's key is enforced (past Modal's proxy auth, when the endpoint has it)."""
     results = {}
-    with httpx.Client(timeout=30, follow_redirects=True) as client:
+    with httpx.Client(timeout=30, follow_redirects=True, headers=proxy_headers) as client:
         for label, headers in (
             ("no key", {}),
             ("wrong key", {"Authorization": f"Bearer wrong-{secrets.token_hex(8)}"}),
@@ -319,6 +348,7 @@ def run_smoke(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     report_path: Path = DEFAULT_REPORT,
     out: TextIO | None = None,
+    proxy_headers: dict[str, str] | None = None,
 ) -> int:
     """Run all checks, print a table to `out` (default: the current sys.stdout), write the JSON
     report; return 0 only if every check passed."""
@@ -333,11 +363,18 @@ def run_smoke(
         url = base_url
         checks["health"].status, checks["health"].detail = "fail", str(e)
     else:
-        _run(checks["health"], lambda: wait_for_health(url, api_key, timeout_s, sys.stderr))
+        _run(
+            checks["health"],
+            lambda: wait_for_health(url, api_key, timeout_s, sys.stderr, proxy_headers),
+        )
 
     if checks["health"].status == "pass":
         client = openai.OpenAI(
-            base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=REQUEST_TIMEOUT_S
+            base_url=f"{url}/v1",
+            api_key=api_key,
+            max_retries=0,
+            timeout=REQUEST_TIMEOUT_S,
+            default_headers=proxy_headers,
         )
         with client:
             steps: list[tuple[str, Callable[[], str]]] = [
@@ -345,7 +382,7 @@ def run_smoke(
                 ("chat", lambda: check_chat(client, model)),
                 ("stream_reasoning", lambda: check_stream_reasoning(client, model)),
                 ("tool_call", lambda: check_tool_call(client, model)),
-                ("auth", lambda: check_auth_refused(url)),
+                ("auth", lambda: check_auth_refused(url, proxy_headers)),
             ]
             for name, fn in steps:
                 error = _run(checks[name], fn)
@@ -417,13 +454,23 @@ def main(args: argparse.Namespace) -> int:
     if not key:
         print("error: no API key: set API_KEY (or SGLANG_API_KEY)", file=sys.stderr)
         return 2
+    if problem := missing_proxy_token(args):
+        print(problem, file=sys.stderr)
+        return 2
     try:
         normalize_base_url(args.url)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        return run_smoke(args.url, key, args.model, timeout_s=args.timeout, report_path=args.report)
+        return run_smoke(
+            args.url,
+            key,
+            args.model,
+            timeout_s=args.timeout,
+            report_path=args.report,
+            proxy_headers=resolve_proxy_headers(),
+        )
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

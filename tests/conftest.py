@@ -56,26 +56,38 @@ def load_modal_app(path: Path):
 
 
 def function_settings(function) -> dict:
-    """What Modal's client would send for a Function when deploying it.
+    """What Modal's client would send for a Function or Server when deploying it.
 
     There is no Modal server here, so instead of capturing the FunctionCreate request we read the
-    same values from the real `modal.Function`: its spec (GPU, volumes, secrets, image), its web
-    server config, and the settings its loader closes over (autoscaler, timeouts, concurrency).
+    same values from the real `modal.Function` (for a `modal.Server`, the service Function it
+    wraps, as `app.server` builds it): its spec (GPU, volumes, secrets, image, regions), its web
+    server config or a Server's HTTPConfig, and the settings its loader closes over (autoscaler,
+    timeouts, concurrency), which become the FunctionCreate request's fields.
     """
     from modal._utils.async_utils import synchronizer
 
     impl = synchronizer._translate_in(function)
+    if hasattr(impl, "_get_service_function"):  # a modal.Server
+        impl = impl._get_service_function()
     load = impl._load
     closed = dict(
         zip(load.__code__.co_freevars, (c.cell_contents for c in load.__closure__), strict=True)
     )
+    spec = impl._spec
     return {
-        "spec": impl._spec,
+        "spec": spec,
         "webhook": impl._webhook_config,
+        "http": closed["http_config"],  # a Server's port, startup, grace period, auth, region
+        "is_server": closed["is_server"],
         "autoscaler": closed["autoscaler_settings"],
         "timeout": closed["timeout"],
         "startup_timeout": closed["startup_timeout"],
         "max_concurrent_inputs": closed["max_concurrent_inputs"],
         "target_concurrent_inputs": closed["target_concurrent_inputs_int"],
         "secrets": closed["secrets"],
+        "volumes": {
+            path: (volume.name, bool(volume._mount_options and volume._mount_options.read_only))
+            for path, volume in spec.volumes.items()
+        },
+        "regions": list(spec.scheduler_placement.regions) if spec.scheduler_placement else None,
     }

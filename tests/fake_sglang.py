@@ -44,6 +44,9 @@ class FakeConfig:
     wrong_model: bool = False  # /v1/models lists another name
     chat_500: bool = False  # chat completions return 500
     no_usage: bool = False  # ignore stream_options.include_usage (clients must count chunks)
+    # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
+    modal_proxy_token: tuple[str, str] | None = None
+    log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
 
 
 class FakeSGLang:
@@ -55,13 +58,32 @@ class FakeSGLang:
         self._thread: threading.Thread | None = None
         self._started_at = 0.0
         self.base_url = ""
+        # Requests being answered, and whether a SIGTERM-style drain has begun (see drain()).
+        self.in_flight = 0
+        self.draining = False
+        self._lock = threading.Lock()
 
     def ready(self) -> bool:
         return time.monotonic() - self._started_at >= self.config.startup_s
 
+    def drain(self, poll_s: float = 0.05) -> None:
+        """What SGLang does on SIGTERM (tokenizer_manager.sigterm_watchdog): report unhealthy,
+        refuse new requests, and return once the running ones have finished."""
+        self.draining = True
+        while self.in_flight:
+            time.sleep(poll_s)
+
+    def _track(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+
     def start(self) -> str:
+        return self.start_on(0)
+
+    def start_on(self, port: int) -> str:
+        """Serve on 127.0.0.1:port (0: an ephemeral port); returns the base URL."""
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self._started_at = time.monotonic()
         self._thread = threading.Thread(
@@ -108,8 +130,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _gate(self) -> bool:
         """503 while starting, 401 without the right key (health exempt, as in SGLang)."""
         cfg = self.fake.config
-        if not self.fake.ready():
-            self._send_json(503, {"error": "server is starting"})
+        token = cfg.modal_proxy_token
+        if token and (self.headers.get("Modal-Key"), self.headers.get("Modal-Secret")) != token:
+            # Modal's edge, as its docs show it (guide/webhook-proxy-auth)
+            self._send_json(
+                401, {"error": "modal-http: missing credentials for proxy authorization"}
+            )
+            return False
+        if not self.fake.ready() or self.fake.draining:
+            self._send_json(503, {"error": "server is starting or shutting down"})
             return False
         if self.path.startswith("/health") or cfg.no_auth:
             return True
@@ -162,10 +191,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"object": "error", "message": "invalid JSON", "code": 400})
             return
-        if req.get("stream"):
-            self._stream(req)
-        else:
-            self._complete(req)
+        self.fake._track(+1)
+        if self.fake.config.log_requests:
+            print(f"fake-sglang: request in, {self.fake.in_flight} running", flush=True)
+        try:
+            if req.get("stream"):
+                self._stream(req)
+            else:
+                self._complete(req)
+        finally:
+            self.fake._track(-1)
 
     # -- generation -------------------------------------------------------------------------
     def _plan(self, req: dict[str, Any]) -> tuple[int, int, int]:

@@ -132,3 +132,13 @@ def test_cli_rejects_bad_concurrency(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         _cli(["--url", "http://x", "--model", "m", "--concurrency", "0,8"])
     assert "positive integers" in capsys.readouterr().err
+
+
+def test_sends_the_modal_proxy_token_when_given(tmp_path: Path) -> None:
+    token = ("wk-bench", "ws-bench")
+    headers = {"Modal-Key": token[0], "Modal-Secret": token[1]}
+    with FakeSGLang(modal_proxy_token=token) as url:
+        with pytest.raises(bench.BenchError, match="warm-up"):
+            _run(url, tmp_path / "a", requests_per_level=1)
+        result = _run(url, tmp_path / "b", requests_per_level=1, proxy_headers=headers)
+    assert all(level["failed"] == 0 for level in result["levels"])

@@ -567,6 +567,10 @@ def test_credentials_in_a_url_are_masked(tmp_path, monkeypatch):
     assert smoke.display_url("https://a:b@x.modal.run/v1") == "https://***@x.modal.run/v1"
 
 
+# prod sits behind Modal's proxy auth: smoke and bench need a Proxy Auth Token to start at all.
+PROXY_TOKEN_ENV = {"MODAL_PROXY_TOKEN_ID": "wk-x", "MODAL_PROXY_TOKEN_SECRET": "ws-x"}
+
+
 def test_smoke_gives_up_on_a_refused_connection_within_seconds(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -580,7 +584,7 @@ def test_smoke_gives_up_on_a_refused_connection_within_seconds(tmp_path):
         f"http://127.0.0.1:{port}",
         "--report",
         str(tmp_path / "r.json"),
-        env={"API_KEY": "k"},
+        env={"API_KEY": "k", **PROXY_TOKEN_ENV},
     )
     assert code == 1 and "refuses connections" in out and "Traceback" not in err
     assert time.monotonic() - start < 25  # not the 30-minute cold-start wait
@@ -596,7 +600,9 @@ def test_smoke_gives_up_on_a_refused_connection_within_seconds(tmp_path):
     ],
 )
 def test_bench_bad_arguments_are_clean_errors(argv, message):
-    code, out, err = run_cli("bench", "--profile", "prod", *argv, env={"API_KEY": "k"})
+    code, out, err = run_cli(
+        "bench", "--profile", "prod", *argv, env={"API_KEY": "k", **PROXY_TOKEN_ENV}
+    )
     assert code in (1, 2) and message in out + err and "Traceback" not in err
 
 
@@ -613,7 +619,7 @@ def test_bench_bad_out_dir_is_found_before_the_sweep(tmp_path):
             "glm-5.1",
             "--out-dir",
             str(tmp_path / "file" / "out"),
-            env={"API_KEY": "k"},
+            env={"API_KEY": "k", **PROXY_TOKEN_ENV},
         )
     assert code == 1 and "--out-dir" in err and "cannot create" in err and "Traceback" not in err
 

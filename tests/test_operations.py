@@ -85,10 +85,18 @@ def test_invalid_profile_is_never_deployed(fake_modal, cli, profile_tree):
     assert fake_modal() == []
 
 
-def test_diff_against_deployed_and_rollback(fake_modal, cli, profile_tree, monkeypatch):
-    root = profile_tree({"svc.yaml": f"extends: {BASE_PROFILE}\napp:\n  name: svc\n" + PINNED})
+@pytest.mark.parametrize(
+    "parent,primitive",
+    [(BASE_PROFILE, "web_server"), (PROFILES_DIR / "prod.yaml", "server")],
+)
+def test_diff_against_deployed_and_rollback(
+    fake_modal, cli, profile_tree, monkeypatch, parent, primitive
+):
+    root = profile_tree({"svc.yaml": f"extends: {parent}\napp:\n  name: svc\n" + PINNED})
     profile = root / "svc.yaml"
     assert cli("deploy", str(profile))[0] == 0
+    [record] = json.loads((deploy_module.DEPLOYS_DIR / "svc" / "history.json").read_text())
+    assert record["serving_primitive"] == primitive
 
     profile.write_text(profile.read_text() + "autoscaling:\n  max_containers: 5\n")
     code, out, _ = cli("diff", str(profile))
@@ -120,10 +128,14 @@ def test_unpinned_revision_is_never_deployed(fake_modal, cli, command):
 
 
 @pytest.mark.parametrize("command,file", [("setup", "modal_app.py"), ("preflight", "preflight.py")])
-def test_setup_and_preflight_run_the_rendered_files(fake_modal, cli, pinned_prod, command, file):
-    assert cli(command, pinned_prod)[0] == 0
+@pytest.mark.parametrize("parent", ["prod", "scale-to-zero"])  # a Server, a web_server
+def test_setup_and_preflight_run_the_rendered_files(
+    fake_modal, cli, profile_tree, command, file, parent
+):
+    root = profile_tree({f"{parent}.yaml": f"extends: {PROFILES_DIR / parent}.yaml\n" + PINNED})
+    assert cli(command, str(root / f"{parent}.yaml"))[0] == 0
     [call] = fake_modal()
-    assert call[0] == "run" and call[1].endswith(f"build/prod/{file}")
+    assert call[0] == "run" and call[1].endswith(f"build/{parent}/{file}")
 
 
 def test_rollback_needs_two_deploys(fake_modal, cli):

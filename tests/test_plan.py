@@ -242,6 +242,33 @@ def test_cold_start_by_hand(cli):
     assert p["startup_timeout_seconds"] == 3600
 
 
+def test_cold_start_names_every_compile_cache(cli):
+    _, p, _ = plan_json(cli, "prod")
+    caches = {c["variable"]: c for c in p["compile_caches"]}
+    assert p["compile_cache_dir"] == "/dg-cache/b200-v0.5.23"
+    assert list(caches) == [
+        "SGLANG_DG_CACHE_DIR",
+        "SGLANG_JIT_CACHE_DIR",
+        "FLASHINFER_WORKSPACE_BASE",
+        "TRITON_CACHE_DIR",
+        "TORCHINDUCTOR_CACHE_DIR",
+        "TILELANG_CACHE_DIR",
+        "CUDA_CACHE_PATH",
+    ]
+    assert caches["SGLANG_DG_CACHE_DIR"]["cold_seconds"] == 1800  # the catalog's JIT figure
+    assert all(c["source"] for c in caches.values())  # each figure says where it comes from
+    cold = sum(c["cold_seconds"] for c in caches.values())
+    cached = catalog.platform().cold_start.deepgemm_cached_seconds  # the warm DeepGEMM term
+    all_cold = p["cold_start_seconds"] - cached + cold
+    assert p["cold_start_seconds_all_caches_cold"] == round(all_cold) > p["cold_start_seconds_jit"]
+    # SGLang 0.5.10 reads neither SGLANG_JIT_CACHE_DIR nor SGLANG_CACHE_DIR (its manifest).
+    from generator.caches import cache_variables
+
+    old = cache_variables("0.5.10")
+    assert "SGLANG_DG_CACHE_DIR" in old and "TRITON_CACHE_DIR" in old
+    assert "SGLANG_JIT_CACHE_DIR" not in old and "SGLANG_CACHE_DIR" not in old
+
+
 def test_json_keys_are_documented(cli):
     _, p, _ = plan_json(cli, "prod")
     assert list(p) == list(plan.KEYS)

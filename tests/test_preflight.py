@@ -67,13 +67,13 @@ def test_weights_check(preflight, tmp_path):
     assert not ok and "to download" in detail
 
 
-def test_deepgemm_check(preflight, tmp_path):
+def test_compile_cache_check(preflight, tmp_path):
     _, module = preflight
     info = {"gpu": module.GPU, "sglang_version": module.SGLANG_VERSION, "image": module.SERVE_IMAGE}
     (tmp_path / "build-info.json").write_text(json.dumps(info))
-    assert module._check_deepgemm(str(tmp_path))[0]
+    assert module._check_compile_caches(str(tmp_path))[0]
     (tmp_path / "build-info.json").write_text(json.dumps({**info, "gpu": "H100:8"}))
-    ok, detail = module._check_deepgemm(str(tmp_path))
+    ok, detail = module._check_compile_caches(str(tmp_path))
     assert not ok and "H100:8" in detail
 
 
@@ -84,6 +84,6 @@ def test_inspect_reports_instead_of_crashing(preflight, tmp_path):
     assert [name for name, _, _ in rows] == [
         "SGLang accepts the flags",
         "weights Volume",
-        "DeepGEMM cache",
+        "compile caches",
     ]
     assert not any(ok for _, ok, _ in rows)  # no sglang here, nothing downloaded

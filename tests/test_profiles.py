@@ -43,36 +43,96 @@ def test_rendered_file_compiles_and_is_formatted(rendered):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _serving(module, d):
+    """The serving object: a Server class for `server`, the `serve` Function for `web_server`."""
+    return module.SGLangServer if d.serving.is_server else module.serve
+
+
 def test_modal_app_functions(rendered):
     loaded, _, module = rendered
     d = loaded.deployment
     assert module.app.name == d.app_name
-    serve = function_settings(module.serve)
+    serve = function_settings(_serving(module, d))
     spec = serve["spec"]
     assert spec.gpus == f"{d.gpu.type}:{d.gpu.count}"
-    assert {path: vol.name for path, vol in spec.volumes.items()} == {
-        "/model-cache": d.volumes.weights.name,
-        "/dg-cache": d.volumes.deepgemm_cache.name,
+    # Serving only reads the Volumes: both are mounted read-only.
+    assert serve["volumes"] == {
+        "/model-cache": (d.volumes.weights.name, True),
+        "/dg-cache": (d.volumes.deepgemm_cache.name, True),
     }
-    assert serve["webhook"].web_server_port == 8000
-    # Modal's default startup wait is 5 s; an 8-GPU, 700 GB start needs far longer.
-    assert serve["webhook"].web_server_startup_timeout == d.timeouts.startup >= 1200
-    assert serve["timeout"] == d.timeouts.container
     scaler = serve["autoscaler"]
     assert scaler.min_containers == d.autoscaling.min_containers
     assert scaler.max_containers == d.autoscaling.max_containers
     assert scaler.scaledown_window == d.autoscaling.scaledown_window
-    assert serve["max_concurrent_inputs"] == d.concurrency.max_inputs
     assert [s.name for s in serve["secrets"]] == [d.secrets.api_key.name]
 
     download = function_settings(module.download_model)
     assert download["spec"].gpus is None  # CPU only
     assert [s.name for s in download["secrets"]] == [d.secrets.huggingface.name]
-    assert list(download["spec"].volumes) == ["/model-cache"]
+    assert download["volumes"] == {"/model-cache": (d.volumes.weights.name, False)}
 
-    precompile = function_settings(module.precompile_deepgemm)
-    assert precompile["spec"].gpus == spec.gpus  # kernels compiled on the serving GPU
-    assert set(precompile["spec"].volumes) == {"/model-cache", "/dg-cache"}
+    warm = function_settings(module.warm_compile_caches)
+    assert warm["spec"].gpus == spec.gpus  # kernels compiled on the serving GPU
+    assert warm["volumes"] == {  # the one writer of the caches
+        "/model-cache": (d.volumes.weights.name, False),
+        "/dg-cache": (d.volumes.deepgemm_cache.name, False),
+    }
+
+
+def test_serving_settings_reach_modal(rendered):
+    """A server profile renders a Modal Server; a web_server one keeps the guide's Function."""
+    loaded, _, module = rendered
+    d = loaded.deployment
+    if d.serving.is_server:
+        _check_server(module, d)
+    else:
+        _check_web_server(module, d)
+
+
+def _check_server(module, d):
+    assert not hasattr(module, "serve")
+    serve = function_settings(module.SGLangServer)
+    assert serve["is_server"] and serve["webhook"] is None
+    http = serve["http"]
+    assert http.port == 8000
+    # Modal's default startup wait is 30 s; an 8-GPU, 700 GB start needs far longer.
+    assert http.startup_timeout == serve["startup_timeout"] == d.timeouts.startup >= 1200
+    assert http.exit_grace_period == d.serving.exit_grace_period >= 60
+    # app.server takes no `timeout`: FunctionCreate carries _Function._from_local's default, 300 s,
+    # a Function's per-input execution limit; a Server runs no inputs (see the README).
+    assert serve["timeout"] == 300 and d.timeouts.container == 86400
+    assert http.unauthenticated is (not d.serving.proxy_auth)
+    assert list(http.proxy_regions) == [d.serving.routing_region]
+    assert serve["max_concurrent_inputs"] == d.serving.max_concurrency
+    # app.server sends the target as a float in the autoscaler settings.
+    assert serve["autoscaler"].target_concurrency_float == pytest.approx(
+        d.serving.target_concurrency
+    )
+    assert serve["regions"] == (
+        list(d.serving.compute_region) if d.serving.compute_region else None
+    )
+
+
+def _check_web_server(module, d):
+    assert not hasattr(module, "SGLangServer")
+    serve = function_settings(module.serve)
+    assert serve["webhook"].web_server_port == 8000
+    # Modal's default startup wait is 5 s; an 8-GPU, 700 GB start needs far longer.
+    assert serve["webhook"].web_server_startup_timeout == d.timeouts.startup >= 1200
+    assert serve["webhook"].requires_proxy_auth is d.serving.proxy_auth
+    assert serve["timeout"] == d.timeouts.container
+    assert serve["max_concurrent_inputs"] == d.concurrency.max_inputs
+
+
+def test_primitive_per_profile():
+    primitives = {name: load(name).deployment.serving.primitive for name in SHIPPED_PROFILES}
+    assert primitives == {
+        "scale-to-zero": "web_server",
+        "prod": "server",
+        "always-warm": "server",
+        "long-context": "server",
+        "high-availability": "server",
+    }
 
 
 def test_app_carries_the_flag_set(rendered):
@@ -135,3 +195,46 @@ def test_public_endpoint_is_an_explicit_opt_out(profile_tree, tmp_path):
     assert function_settings(module.serve)["secrets"] == []
     preflight = load_modal_app(tmp_path / "preflight.py")
     assert [name for name, _, _ in preflight.SECRETS] == ["huggingface-secret"]
+
+
+def test_readme_matches_what_is_rendered():
+    """The README's profile table, Server name and client credentials are the rendered ones."""
+    from generator import REPO_ROOT
+    from generator.smoke import PROXY_TOKEN_ENV_VARS
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    for name in SHIPPED_PROFILES:
+        d = load(name).deployment
+        assert f"| `{name}` | `{d.serving.primitive}` |" in readme, name
+    for variable in PROXY_TOKEN_ENV_VARS:
+        assert f'"Modal-Key": os.environ["{PROXY_TOKEN_ENV_VARS[0]}"]' in readme
+        assert f"${variable}" in readme
+    assert 'modal.Server.from_name("glm51-prod", "SGLangServer")' in readme
+    assert load("prod").deployment.app_name == "glm51-prod"
+
+
+def test_server_regions_auth_and_unlimited_concurrency(profile_tree, tmp_path):
+    from generator import PROFILES_DIR
+
+    root = profile_tree(
+        {
+            "p.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n"
+            "serving:\n  routing_region: us-west\n  compute_region: [us-west, us-east]\n"
+            "  proxy_auth: false\n  max_concurrency: null\n  target_concurrency: 1.5\n"
+        }
+    )
+    module = load_modal_app(render_to_file(load(root / "p.yaml"), tmp_path / "app.py"))
+    serve = function_settings(module.SGLangServer)
+    assert serve["regions"] == ["us-west", "us-east"]
+    assert list(serve["http"].proxy_regions) == ["us-west"]
+    assert serve["http"].unauthenticated is True
+    assert serve["max_concurrent_inputs"] is None  # unlimited: Modal never answers 429
+    assert serve["autoscaler"].target_concurrency_float == pytest.approx(1.5)
+
+
+def test_web_server_with_proxy_auth(profile_tree, tmp_path):
+    from conftest import BASE_PROFILE
+
+    root = profile_tree({"p.yaml": f"extends: {BASE_PROFILE}\nserving:\n  proxy_auth: true\n"})
+    module = load_modal_app(render_to_file(load(root / "p.yaml"), tmp_path / "app.py"))
+    assert function_settings(module.serve)["webhook"].requires_proxy_auth is True

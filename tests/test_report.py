@@ -16,7 +16,8 @@ PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
 # A base that extends the shipped one (outside the repository) with nothing to report, a profile
 # with schema errors in a folder whose name needs escaping, and one with a rule error and a warning.
 FILES = {
-    "profiles/base.yaml": f"extends: {BASE_PROFILE}\n{PINNED}",
+    "profiles/base.yaml": f"extends: {BASE_PROFILE}\n{PINNED}"
+    "silence:\n  web-server-request-cap: clients stream\n",
     "profiles/v2,x:y/typo.yaml": 'extends: ../base.yaml\nautoscaling:\n  max_container: 3\napp:\n  name: "100%"\n',
     "profiles/split.yaml": "extends: base\ngpu:\n  count: 4\nauth:\n  require_api_key: false\n",
 }
@@ -51,8 +52,9 @@ def test_github_annotations(repo, cli):
         "Found: gpu.count=4, tensor_parallel_size=8, data_parallel_size=1",
         "::warning file=profiles/split.yaml,line=5,col=20,title=public-endpoint::"
         "auth.require_api_key: anyone with the URL can run 8x B200 replicas on your bill; keep "
-        "auth.require_api_key: true unless a gateway in front authenticates. "
-        "Found: auth.require_api_key=false (silence with `silence: {public-endpoint: reason}`)",
+        "auth.require_api_key: true unless a gateway in front authenticates, or turn on "
+        "serving.proxy_auth. Found: auth.require_api_key=false, serving.proxy_auth=false "
+        "(silence with `silence: {public-endpoint: reason}`)",
     ]
 
 
@@ -175,8 +177,9 @@ def test_json_document(repo, cli):
                         "rule": "public-endpoint",
                         "severity": "warning",
                         "message": "anyone with the URL can run 8x B200 replicas on your bill; keep "
-                        "auth.require_api_key: true unless a gateway in front authenticates. "
-                        "Found: auth.require_api_key=false",
+                        "auth.require_api_key: true unless a gateway in front authenticates, or "
+                        "turn on serving.proxy_auth. "
+                        "Found: auth.require_api_key=false, serving.proxy_auth=false",
                         "hint": "silence with `silence: {public-endpoint: reason}`",
                     },
                 ],

@@ -16,6 +16,7 @@ from generator import smoke
 from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
 
 CHECKS = ["health", "models", "chat", "stream_reasoning", "tool_call", "auth"]
+PROXY_TOKEN = ("wk-test-id", "ws-test-secret")
 
 
 def _report(path: Path) -> dict:
@@ -167,16 +168,65 @@ def test_cli_usage_errors(
 def test_generator_cli_takes_the_model_name_from_the_profile(
     tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`python -m generator smoke --profile prod`: /v1/models must list prod's served name."""
+    """`python -m generator smoke --profile prod`: /v1/models must list prod's served name, and
+    prod's Modal proxy auth takes the token from the environment."""
     from generator.pipeline import load
 
     monkeypatch.setenv("API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_ID", PROXY_TOKEN[0])
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", PROXY_TOKEN[1])
     served = load("prod").deployment.model.served_model_name
     report = str(tmp_path / "r.json")
-    with FakeSGLang(model=served) as url:
+    with FakeSGLang(model=served, modal_proxy_token=PROXY_TOKEN) as url:
         code, out, _ = cli("smoke", "--url", url, "--report", report)
     assert code == 0, out
-    with FakeSGLang() as url:  # serves another name: the models check fails
+    with FakeSGLang(modal_proxy_token=PROXY_TOKEN) as url:  # another name: models fails
         code, _, _ = cli("smoke", "--url", url, "--report", report)
     assert code == 1
     assert _statuses(_report(Path(report)))["models"] == "fail"
+
+
+def test_behind_modal_proxy_auth_every_request_carries_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in answers like Modal's edge: 401 without Modal-Key/Modal-Secret."""
+    report_path = tmp_path / "report.json"
+    with FakeSGLang(modal_proxy_token=PROXY_TOKEN) as url:
+        rc = smoke.run_smoke(url, DEFAULT_KEY, DEFAULT_MODEL, timeout_s=5, report_path=report_path)
+        assert rc == 1
+        assert "auth in front" in _report(report_path)["checks"][0]["detail"]
+        monkeypatch.setenv("MODAL_PROXY_TOKEN_ID", PROXY_TOKEN[0])
+        monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", PROXY_TOKEN[1])
+        headers = smoke.resolve_proxy_headers()
+        rc = smoke.run_smoke(
+            url,
+            DEFAULT_KEY,
+            DEFAULT_MODEL,
+            timeout_s=5,
+            report_path=report_path,
+            proxy_headers=headers,
+        )
+    assert rc == 0, _report(report_path)
+    assert headers == {"Modal-Key": PROXY_TOKEN[0], "Modal-Secret": PROXY_TOKEN[1]}
+    # With Modal's token but no SGLang key, SGLang itself still refuses.
+    assert "no key -> HTTP 401" in _statuses_detail(_report(report_path), "auth")
+
+
+def _statuses_detail(report: dict, name: str) -> str:
+    return next(c["detail"] for c in report["checks"] if c["name"] == name)
+
+
+def test_proxy_auth_profile_without_a_token_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODAL_PROXY_TOKEN_ID", raising=False)
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", "ws-only-half")
+    parser = argparse.ArgumentParser()
+    smoke.add_arguments(parser)
+    args = parser.parse_args(["--url", "http://127.0.0.1:9"])
+    args.proxy_auth = True  # what the CLI sets from serving.proxy_auth
+    monkeypatch.setenv("API_KEY", DEFAULT_KEY)
+    assert smoke.main(args) == 2
+    err = capsys.readouterr().err
+    assert "MODAL_PROXY_TOKEN_ID and MODAL_PROXY_TOKEN_SECRET" in err
+    assert "ws-only-half" not in err
