@@ -219,7 +219,7 @@ def _why(flag: Flag) -> str:
         "--enable-flashinfer-allreduce-fusion",
         "--flashinfer-allreduce-fusion-backend",
     ):
-        return "all-reduce fused with the next RMSNorm (FlashInfer, Blackwell)"
+        return "all-reduce fused with the next RMSNorm (FlashInfer; Hopper and Blackwell)"
     if flag.option == "--enable-metrics":
         return "Prometheus metrics at /metrics"
     return ""

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from generator import BUILD_DIR, REPO_ROOT, TEMPLATES_DIR
+from generator import BUILD_DIR, REPO_ROOT, TEMPLATES_DIR, catalog
 from generator.caches import cache_variables
 from generator.deployment import Deployment
 from generator.errors import Location, UserError
+from generator.fallback import variants
 from generator.flags import flag_note, flag_set
 
 PREFLIGHT_NAME = "preflight.py"
@@ -121,16 +122,25 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         **dict(d.sglang.env),
     }
     # Values that have a named constant in the app are written as that name.
-    constants = {d.model_dir: "MODEL_DIR", d.compile_cache_dir: "COMPILE_CACHE_DIR"}
+    constants = {d.model_dir: "MODEL_DIR"}
 
     def value_code(value: Any) -> Emitted:
         name = constants.get(value) if isinstance(value, str) else None
         return Emitted(name) if name else python_literal(value)
 
-    flags = [
-        {"code": code(*(value_code(arg) for arg in flag.argv)), "note": flag_note(flag, d)}
-        for flag in flag_set(d)
+    flag_sets = [
+        {
+            "type": v.gpu.modal_spec,
+            "smi_names": catalog.gpu(v.gpu.type).nvidia_smi_names,
+            "cache_dir": v.compile_cache_dir,
+            "flags": [
+                {"code": code(*(value_code(arg) for arg in flag.argv)), "note": flag_note(flag, v)}
+                for flag in flag_set(v)
+            ],
+        }
+        for v in variants(d)
     ]
+    specs = [python_literal(s["type"]) for s in flag_sets]
     scale = d.autoscaling
     serving = d.serving
     extra_secrets = [Emitted("*extra_secrets")] if d.secrets.extra else []
@@ -148,6 +158,8 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "model_pinned": d.model.pinned,
         "model_dir": d.model_dir,
         "gpu_spec": d.gpu.modal_spec,
+        "gpu_code": specs[0] if len(specs) == 1 else Emitted(f"[{code(*specs)}]"),
+        "fallback": len(specs) > 1,
         "sglang_version": d.sglang.version,
         "port": d.sglang.port,
         "require_api_key": d.auth.require_api_key,
@@ -155,7 +167,7 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "api_key_secret": d.secrets.api_key.name,
         "hf_secret": d.secrets.huggingface.name,
         "hf_secret_key": d.secrets.huggingface.key,
-        "flags": flags,
+        "flag_sets": flag_sets,
         "extra_secrets": list(d.secrets.extra),
         "serve_secrets": code(*serve_secrets, *extra_secrets),
         "precompile_secrets": code(*extra_secrets),
@@ -163,7 +175,6 @@ def app_context(deployment: Deployment, output: Path, extends: str | None, descr
         "cache_volume": d.volumes.deepgemm_cache.name,
         "weights_mount": d.volumes.weights.mount_path,
         "cache_mount": d.volumes.deepgemm_cache.mount_path,
-        "compile_cache_dir": d.compile_cache_dir,
         "cache_variables": [
             (python_literal(name), python_literal(subdir))
             for name, subdir in cache_variables(d.sglang.version).items()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -27,6 +28,8 @@ import yaml
 from conftest import BASE_PROFILE
 
 from generator import PROFILES_DIR
+from generator.fallback import variants
+from generator.flags import server_args
 from generator.pipeline import load, render_to_file
 
 TESTS = Path(__file__).parent
@@ -110,10 +113,10 @@ class Container:
         return True
 
 
-def _render(tmp: Path, primitive: str) -> tuple[Path, int, Path]:
+def _render(tmp: Path, primitive: str, parent: Path | None = None) -> tuple[Path, int, Path]:
     port = _free_port()
     cache_mount = tmp / "dg-cache"
-    parent = PROFILES_DIR / "prod.yaml" if primitive == "server" else BASE_PROFILE
+    parent = parent or (PROFILES_DIR / "prod.yaml" if primitive == "server" else BASE_PROFILE)
     profile = {
         "extends": str(parent),
         "sglang": {"port": port},
@@ -262,3 +265,54 @@ def test_setup_warms_every_cache_and_replicas_read_a_local_copy(running, tmp_pat
     assert (local / "deep_gemm" / "kernel.cubin").is_file()
     assert "autotuned" not in serving.log  # the warm result was found, not recomputed
     assert sorted(p.relative_to(cache_dir) for p in cache_dir.rglob("*")) == before
+
+
+# --- Fallback GPUs: the container picks its flag set by the GPU it got ------------------------
+
+
+def _nvidia_smi(tmp: Path, name: str) -> str:
+    """A stand-in `nvidia-smi` (no GPU here) that names the GPU the way the real one does for
+    `--query-gpu=name --format=csv,noheader`: one line per GPU."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\nfor i in 0 1 2 3 4 5 6 7; do echo {shlex.quote(name)}; done\n")
+    script.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize(
+    ("smi_name", "gpu_type"), [("NVIDIA B200", "B200"), ("NVIDIA H200", "H200")]
+)
+def test_each_gpu_type_launches_with_its_own_flag_set(tmp_path, smi_name, gpu_type):
+    app, _, _ = _render(tmp_path, "server", PROFILES_DIR / "high-availability.yaml")
+    loaded = load(tmp_path / "server.yaml")
+    [variant] = [v for v in variants(loaded.deployment) if v.gpu.type == gpu_type]
+    argv_file = tmp_path / "argv.json"
+    container = Container(
+        app,
+        "server",
+        tmp_path,
+        PATH=_nvidia_smi(tmp_path, smi_name),
+        FAKE_SGLANG_ARGV_FILE=str(argv_file),
+    )
+    try:
+        container.wait_for("runner: ready")
+        assert f"GPU {smi_name}: starting SGLang with the {gpu_type}:8 flag set" in container.log
+        assert json.loads(argv_file.read_text()) == [*server_args(variant), "--api-key", API_KEY]
+        assert f"/{gpu_type.lower()}-" in container.log  # its own compile-cache folder
+    finally:
+        container.tear_down()
+
+
+def test_a_gpu_without_a_flag_set_fails_with_a_clear_message(tmp_path):
+    app, _, _ = _render(tmp_path, "server", PROFILES_DIR / "high-availability.yaml")
+    container = Container(
+        app, "server", tmp_path, PATH=_nvidia_smi(tmp_path, "NVIDIA A100-SXM4-80GB")
+    )
+    try:
+        assert container.exit_code(timeout=30) != 0
+        assert "no SGLang flag set for GPU 'NVIDIA A100-SXM4-80GB'" in container.log
+        assert "fake-sglang" not in container.log  # SGLang never started
+    finally:
+        container.tear_down()

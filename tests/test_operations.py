@@ -148,7 +148,7 @@ def test_diff_between_profiles(cli):
     code, out, _ = cli("diff", "long-context", "--against", "prod")
     assert code == 0
     assert "sglang.context_length        null -> 202752" in out
-    assert '+    ["--context-length", "202752"],' in out
+    assert '+        ["--context-length", "202752"],' in out
 
 
 def test_diff_without_record(cli, fake_modal):

@@ -69,21 +69,23 @@ def test_weights_check(preflight, tmp_path):
 
 def test_compile_cache_check(preflight, tmp_path):
     _, module = preflight
-    info = {"gpu": module.GPU, "sglang_version": module.SGLANG_VERSION, "image": module.SERVE_IMAGE}
+    gpu = next(iter(module.SGLANG_FLAGS))
+    info = {"gpu": gpu, "sglang_version": module.SGLANG_VERSION, "image": module.SERVE_IMAGE}
     (tmp_path / "build-info.json").write_text(json.dumps(info))
-    assert module._check_compile_caches(str(tmp_path))[0]
+    assert module._check_compile_caches(gpu, str(tmp_path))[0]
     (tmp_path / "build-info.json").write_text(json.dumps({**info, "gpu": "H100:8"}))
-    ok, detail = module._check_compile_caches(str(tmp_path))
+    ok, detail = module._check_compile_caches(gpu, str(tmp_path))
     assert not ok and "H100:8" in detail
 
 
 @pytest.mark.filterwarnings("ignore:The inspect_deployment function is executing locally")
 def test_inspect_reports_instead_of_crashing(preflight, tmp_path):
     _, module = preflight
-    rows = module.inspect_deployment.local(model_dir=str(tmp_path), cache_dir=str(tmp_path))
+    cache_dirs = {gpu: str(tmp_path) for gpu in module.SGLANG_FLAGS}  # one per GPU type
+    rows = module.inspect_deployment.local(model_dir=str(tmp_path), cache_dirs=cache_dirs)
     assert [name for name, _, _ in rows] == [
         "SGLang accepts the flags",
         "weights Volume",
-        "compile caches",
+        *(f"compile caches {gpu}" for gpu in module.SGLANG_FLAGS),
     ]
     assert not any(ok for _, ok, _ in rows)  # no sglang here, nothing downloaded

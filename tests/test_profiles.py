@@ -9,6 +9,8 @@ import sys
 import pytest
 from conftest import SHIPPED_PROFILES, function_settings, load_modal_app
 
+from generator import catalog
+from generator.fallback import variants
 from generator.flags import server_args
 from generator.pipeline import load, render_to_file
 
@@ -54,7 +56,8 @@ def test_modal_app_functions(rendered):
     assert module.app.name == d.app_name
     serve = function_settings(_serving(module, d))
     spec = serve["spec"]
-    assert spec.gpus == f"{d.gpu.type}:{d.gpu.count}"
+    # A ranked list when the profile has fallbacks: Modal starts the first type it can get.
+    assert spec.gpus == (list(d.gpu.modal_specs) if d.gpu.fallback else d.gpu.modal_spec)
     # Serving only reads the Volumes: both are mounted read-only.
     assert serve["volumes"] == {
         "/model-cache": (d.volumes.weights.name, True),
@@ -135,16 +138,31 @@ def test_primitive_per_profile():
     }
 
 
-def test_app_carries_the_flag_set(rendered):
+# SGLang 0.5.23 kernels that exist only on SM100 (Blackwell): trtllm DSA attention and the
+# flashinfer_trtllm MoE runner (facts.md; sglang/srt/arg_groups/overrides.py picks them on SM100).
+SM100_ONLY = {"trtllm", "flashinfer_trtllm"}
+
+
+def test_app_carries_one_flag_set_per_gpu_type(rendered):
     loaded, _, module = rendered
-    assert module.SGLANG_ARGS == server_args(loaded.deployment)
-    args = module.SGLANG_ARGS
-    assert args[args.index("--kv-cache-dtype") + 1] == "bfloat16"
-    assert args[args.index("--tp-size") + 1] == "8"
-    assert args[args.index("--speculative-algorithm") + 1] == "EAGLE"
-    assert args[args.index("--reasoning-parser") + 1] == "glm45"
-    assert args[args.index("--tool-call-parser") + 1] == "glm47"
-    assert "--api-key" not in args  # added at run time from the Secret
+    variants_ = variants(loaded.deployment)
+    assert list(module.SGLANG_FLAGS) == [v.gpu.modal_spec for v in variants_]
+    for v in variants_:
+        args = [arg for flag in module.SGLANG_FLAGS[v.gpu.modal_spec] for arg in flag]
+        assert args == server_args(v)
+        assert args[args.index("--kv-cache-dtype") + 1] == "bfloat16"  # intent: one setting
+        assert args[args.index("--tp-size") + 1] == "8"
+        assert args[args.index("--speculative-algorithm") + 1] == "EAGLE"
+        assert args[args.index("--reasoning-parser") + 1] == "glm45"
+        assert args[args.index("--tool-call-parser") + 1] == "glm47"
+        assert "--api-key" not in args  # added at run time from the Secret
+        if v.gpu.type == "B200":  # the guide's kernels
+            assert args[args.index("--dsa-prefill-backend") + 1] == "trtllm"
+            assert args[args.index("--moe-runner-backend") + 1] == "flashinfer_trtllm"
+        else:
+            assert not SM100_ONLY & set(args), v.gpu.type
+        names = catalog.gpu(v.gpu.type).nvidia_smi_names
+        assert {module.GPU_TYPES_BY_NAME[n] for n in names} == {v.gpu.modal_spec}
 
 
 def test_guide_profile_values():
@@ -238,3 +256,29 @@ def test_web_server_with_proxy_auth(profile_tree, tmp_path):
     root = profile_tree({"p.yaml": f"extends: {BASE_PROFILE}\nserving:\n  proxy_auth: true\n"})
     module = load_modal_app(render_to_file(load(root / "p.yaml"), tmp_path / "app.py"))
     assert function_settings(module.serve)["webhook"].requires_proxy_auth is True
+
+
+def test_setup_warms_the_caches_on_every_gpu_type(tmp_path, monkeypatch):
+    """`modal run` (the local entrypoint) downloads once, then warms the compile caches on each
+    GPU type Modal may start. Modal's servers are not here: Function.remote is replaced with a
+    recorder that reads the real Function's name and the GPU its options ask for."""
+    import modal
+    from modal._utils.async_utils import synchronizer
+
+    loaded = load("high-availability")
+    module = load_modal_app(render_to_file(loaded, tmp_path / "modal_app.py"))
+    ran = []
+
+    def remote(self, *args, **kwargs):
+        impl = synchronizer._translate_in(self)
+        options = getattr(impl, "_options", None)
+        gpu = options.resources.gpu_config if options and options.resources else None
+        ran.append((impl._tag, f"{gpu.gpu_type}:{gpu.count}" if gpu else None))
+
+    monkeypatch.setattr(modal.Function, "remote", remote)
+    module.main()
+    assert ran == [
+        ("download_model", None),
+        ("warm_compile_caches", "B200:8"),
+        ("warm_compile_caches", "H200:8"),
+    ]

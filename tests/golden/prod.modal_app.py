@@ -31,7 +31,7 @@ MODEL_ID = "zai-org/GLM-5.1-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
 
-# GPUs of one replica. DeepGEMM kernels are compiled for exactly this GPU.
+# GPUs of one replica. Kernels and compile caches are built for exactly this GPU type.
 GPU = "B200:8"
 
 SGLANG_VERSION = "0.5.23"
@@ -40,39 +40,45 @@ SGLANG_PORT = 8000
 # Clients send "Authorization: Bearer <key>"; the key comes from a Modal Secret, never from this file.
 API_KEY_ENV = "SGLANG_API_KEY"
 
-# SGLang server arguments, from the profile's sglang section, one flag per line.
-SGLANG_FLAGS = [
-    ["--model-path", MODEL_DIR],
-    ["--served-model-name", "glm-5.1-fp8"],
-    ["--host", "0.0.0.0"],
-    ["--port", "8000"],
-    ["--tp-size", "8"],
-    # explicit: FP8 KV hurts GLM-5.1 accuracy (sglang#22671); overrides SGLang 0.5.23's fp8_e4m3
-    ["--kv-cache-dtype", "bfloat16"],
-    # weights + KV pool; the rest is activations and CUDA graphs
-    ["--mem-fraction-static", "0.9"],
-    ["--max-running-requests", "48"],
-    ["--reasoning-parser", "glm45"],
-    ["--tool-call-parser", "glm47"],
-    # drafts with the checkpoint's MTP head: no draft model
-    ["--speculative-algorithm", "EAGLE"],
-    ["--speculative-num-steps", "3"],
-    ["--speculative-eagle-topk", "1"],
-    ["--speculative-num-draft-tokens", "4"],
-    # GLM-5.1's DeepSeek sparse attention (spelt nsa before SGLang 0.5.13); same as SGLang 0.5.23's own choice
-    ["--attention-backend", "dsa"],
-    # overrides SGLang 0.5.23's flashmla_sparse: the guide's GLM-5 B200 recipe value; no upstream recipe pairs it with BF16 KV
-    ["--dsa-prefill-backend", "trtllm"],
-    # same as SGLang 0.5.23's own choice
-    ["--dsa-decode-backend", "trtllm"],
-    # same as SGLang 0.5.23's own choice
-    ["--moe-runner-backend", "flashinfer_trtllm"],
-    # all-reduce fused with the next RMSNorm (FlashInfer, Blackwell); same as SGLang 0.5.23's own choice
-    ["--flashinfer-allreduce-fusion-backend", "auto"],
-    # Prometheus metrics at /metrics
-    ["--enable-metrics"],
-]
-SGLANG_ARGS = [arg for flag in SGLANG_FLAGS for arg in flag]
+# SGLang server arguments per GPU type, one flag per line. Kernels are locked to a GPU
+# architecture, so each type Modal may start gets its own set (generator/fallback.py).
+SGLANG_FLAGS = {
+    "B200:8": [
+        ["--model-path", MODEL_DIR],
+        ["--served-model-name", "glm-5.1-fp8"],
+        ["--host", "0.0.0.0"],
+        ["--port", "8000"],
+        ["--tp-size", "8"],
+        # explicit: FP8 KV hurts GLM-5.1 accuracy (sglang#22671); overrides SGLang 0.5.23's fp8_e4m3
+        ["--kv-cache-dtype", "bfloat16"],
+        # weights + KV pool; the rest is activations and CUDA graphs
+        ["--mem-fraction-static", "0.9"],
+        ["--max-running-requests", "48"],
+        ["--reasoning-parser", "glm45"],
+        ["--tool-call-parser", "glm47"],
+        # drafts with the checkpoint's MTP head: no draft model
+        ["--speculative-algorithm", "EAGLE"],
+        ["--speculative-num-steps", "3"],
+        ["--speculative-eagle-topk", "1"],
+        ["--speculative-num-draft-tokens", "4"],
+        # GLM-5.1's DeepSeek sparse attention (spelt nsa before SGLang 0.5.13); same as SGLang 0.5.23's own choice
+        ["--attention-backend", "dsa"],
+        # overrides SGLang 0.5.23's flashmla_sparse: the guide's GLM-5 B200 recipe value; no upstream recipe pairs it with BF16 KV
+        ["--dsa-prefill-backend", "trtllm"],
+        # same as SGLang 0.5.23's own choice
+        ["--dsa-decode-backend", "trtllm"],
+        # same as SGLang 0.5.23's own choice
+        ["--moe-runner-backend", "flashinfer_trtllm"],
+        # all-reduce fused with the next RMSNorm (FlashInfer; Hopper and Blackwell); same as SGLang 0.5.23's own choice
+        ["--flashinfer-allreduce-fusion-backend", "auto"],
+        # Prometheus metrics at /metrics
+        ["--enable-metrics"],
+    ],
+}
+# What `nvidia-smi --query-gpu=name` calls each type: a replica picks its set by the GPU it got.
+GPU_TYPES_BY_NAME = {
+    "NVIDIA B200": "B200:8",
+}
 
 # Weights and compile caches live on Volumes so a cold start reads them instead of
 # downloading 700 GB or spending 10-30 minutes in JIT compilation.
@@ -82,7 +88,9 @@ WEIGHTS_MOUNT = "/model-cache"
 CACHE_MOUNT = "/dg-cache"
 # SGLang's compile caches (SGLANG_CACHE_DIR), keyed by GPU type and serve image: kernels and
 # autotune results made for one are useless for the other. Only the setup function writes here.
-COMPILE_CACHE_DIR = "/dg-cache/b200-v0.5.23"
+COMPILE_CACHE_DIRS = {
+    "B200:8": "/dg-cache/b200-v0.5.23",
+}
 # The variables that place each cache, and its folder under the cache root (sglang/srt/environ.py).
 CACHE_VARIABLES = {
     "SGLANG_CACHE_DIR": "",
@@ -153,6 +161,25 @@ def _stream_output(process: subprocess.Popen) -> None:
         print(line, end="", flush=True)
 
 
+def _gpu() -> str:
+    """The GPU this container got (a key of SGLANG_FLAGS), by what nvidia-smi calls it."""
+    if len(SGLANG_FLAGS) == 1:
+        return next(iter(SGLANG_FLAGS))
+    query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+    names = subprocess.run(query, capture_output=True, text=True, check=True).stdout
+    name = names.splitlines()[0].strip() if names.strip() else ""
+    if name not in GPU_TYPES_BY_NAME:
+        known = ", ".join(GPU_TYPES_BY_NAME)
+        raise RuntimeError(f"no SGLang flag set for GPU {name!r}; the app has {known}")
+    gpu = GPU_TYPES_BY_NAME[name]
+    print(f"GPU {name}: starting SGLang with the {gpu} flag set", flush=True)
+    return gpu
+
+
+def _args(gpu: str) -> list[str]:
+    return [arg for flag in SGLANG_FLAGS[gpu] for arg in flag]
+
+
 def _cache_env(cache_dir: str) -> dict[str, str]:
     """os.environ plus SGLang's cache variables under cache_dir (the profile's own win)."""
     caches = {
@@ -161,10 +188,10 @@ def _cache_env(cache_dir: str) -> dict[str, str]:
     return {**caches, **os.environ}
 
 
-def _start_sglang(cache_dir: str, require_key: bool = True) -> subprocess.Popen:
+def _start_sglang(args: list[str], cache_dir: str, key=True) -> subprocess.Popen:
     """Start SGLang with its compile caches in cache_dir; its output goes to the container log."""
-    command = [sys.executable, "-m", "sglang.launch_server", *SGLANG_ARGS]
-    if API_KEY_ENV and require_key:
+    command = [sys.executable, "-m", "sglang.launch_server", *args]
+    if API_KEY_ENV and key:
         command += ["--api-key", os.environ[API_KEY_ENV]]
     process = subprocess.Popen(
         command,
@@ -223,15 +250,12 @@ def _stop_sglang(
         process.wait()
 
 
-def _local_cache() -> str:
+def _local_cache(cache_dir: str) -> str:
     """Copy the warm compile caches from the read-only Volume to local disk."""
-    if os.path.isdir(COMPILE_CACHE_DIR):
-        shutil.copytree(COMPILE_CACHE_DIR, LOCAL_CACHE_DIR, dirs_exist_ok=True)
+    if os.path.isdir(cache_dir):
+        shutil.copytree(cache_dir, LOCAL_CACHE_DIR, dirs_exist_ok=True)
     else:
-        print(
-            f"no compile cache in {COMPILE_CACHE_DIR}: SGLang compiles at start",
-            flush=True,
-        )
+        print(f"no compile cache in {cache_dir}: SGLang compiles at start", flush=True)
     return LOCAL_CACHE_DIR
 
 
@@ -248,14 +272,16 @@ def warm_compile_caches():
     what a replica runs (FlashInfer MoE autotune, Triton and JIT kernels, graph capture).
     """
     weights_volume.reload()
-    command = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS]
+    gpu = _gpu()
+    args, cache_dir = _args(gpu), COMPILE_CACHE_DIRS[gpu]
+    command = [sys.executable, "-m", "sglang.compile_deep_gemm", *args]
     command += ["--timeout", "3300"]
-    subprocess.run(command, env=_cache_env(COMPILE_CACHE_DIR), check=True)
-    process = _start_sglang(COMPILE_CACHE_DIR, require_key=False)  # no one can reach it
+    subprocess.run(command, env=_cache_env(cache_dir), check=True)
+    process = _start_sglang(args, cache_dir, key=False)  # no one can reach it
     _wait_until_healthy(process, STARTUP_TIMEOUT)
     _stop_sglang(process, threading.Event(), 60)
-    build_info = {"gpu": GPU, "sglang_version": SGLANG_VERSION, "image": SERVE_IMAGE}
-    with open(os.path.join(COMPILE_CACHE_DIR, "build-info.json"), "w") as f:
+    build_info = {"gpu": gpu, "sglang_version": SGLANG_VERSION, "image": SERVE_IMAGE}
+    with open(os.path.join(cache_dir, "build-info.json"), "w") as f:
         json.dump(build_info, f)
     cache_volume.commit()
 
@@ -290,7 +316,8 @@ class SGLangServer:
         weights_volume.reload()
         cache_volume.reload()
         self.stopping = threading.Event()
-        self.process = _start_sglang(_local_cache())
+        gpu = _gpu()
+        self.process = _start_sglang(_args(gpu), _local_cache(COMPILE_CACHE_DIRS[gpu]))
         _wait_until_healthy(self.process, STARTUP_TIMEOUT)
         watch = (self.process, self.stopping)
         threading.Thread(target=_exit_when_dead, args=watch, daemon=True).start()
@@ -303,6 +330,8 @@ class SGLangServer:
 
 @app.local_entrypoint()
 def main():
-    """`modal run` this file once before the first deploy: weights, then compile caches."""
+    """`modal run` this file once before the first deploy: weights, then compile caches on
+    each GPU type Modal may start (kernels are built per GPU type)."""
     download_model.remote()
-    warm_compile_caches.remote()
+    for gpu in SGLANG_FLAGS:
+        warm_compile_caches.with_options(gpu=gpu).remote()

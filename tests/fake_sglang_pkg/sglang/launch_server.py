@@ -5,12 +5,14 @@ from --api-key, writes a FlashInfer autotune result under SGLANG_CACHE_DIR at st
 SIGTERM refuses new requests, lets running ones finish, then exits 0. Switches (environment):
 FAKE_SGLANG_STARTUP_S (load time), FAKE_SGLANG_TPOT_S (per token), FAKE_SGLANG_EXIT_AT_START
 (exit with this code while loading), FAKE_SGLANG_CRASH_AFTER_S (exit 3 this long after start),
-FAKE_SGLANG_PID_FILE (write the pid, so a test can tear the "container" down).
+FAKE_SGLANG_PID_FILE (write the pid, so a test can tear the "container" down),
+FAKE_SGLANG_ARGV_FILE (write the argv it was started with, as JSON).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -30,6 +32,8 @@ def main() -> int:
     env = os.environ
     if env.get("FAKE_SGLANG_PID_FILE"):
         Path(env["FAKE_SGLANG_PID_FILE"]).write_text(str(os.getpid()))
+    if env.get("FAKE_SGLANG_ARGV_FILE"):
+        Path(env["FAKE_SGLANG_ARGV_FILE"]).write_text(json.dumps(sys.argv[1:]))
     cache_root = env.get("SGLANG_CACHE_DIR", "")
     print(f"fake-sglang: port {args.port}, SGLANG_CACHE_DIR={cache_root}", flush=True)
     if env.get("FAKE_SGLANG_EXIT_AT_START"):
