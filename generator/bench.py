@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+import httpx
 import numpy as np
 import openai
 
 from generator.render import write_atomic
 from generator.smoke import (
+    CheckFailed,
     describe_error,
     display_url,
     missing_proxy_token,
@@ -34,6 +36,7 @@ from generator.smoke import (
     positive_seconds,
     resolve_api_key,
     resolve_proxy_headers,
+    served_gpu,
 )
 
 # Reference figures from the guide's "Performance snapshot" (glm51-modal-guide.txt): GLM-5.1-FP8
@@ -314,10 +317,13 @@ def run_bench(
     request_timeout_s: float = REQUEST_TIMEOUT_S,
     out: TextIO | None = None,
     proxy_headers: dict[str, str] | None = None,
+    flag_sets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Run the sweep, write JSON + PNG under out_dir, print a table; raise BenchError if unusable.
 
-    `out` defaults to the current sys.stdout.
+    `out` defaults to the current sys.stdout. With `flag_sets` (a profile with fallback GPUs)
+    the result says which GPU type answered /server_info after the sweep: one replica's, so a
+    sweep spread over several replicas can mix types.
     """
     out = out or sys.stdout
     try:
@@ -351,6 +357,7 @@ def run_bench(
         if not levels:
             raise
         interrupted = True
+    served = _served_gpu(url, api_key, flag_sets, proxy_headers) if flag_sets else None
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     files = {
         "json": out_dir / f"bench-{stamp}.json",
@@ -364,6 +371,7 @@ def run_bench(
         "url": display_url(url),
         "model": model,
         "interrupted": interrupted,
+        "served_gpu": served,
         "config": {
             "concurrencies": concurrencies,
             "requests_per_level": requests_per_level,
@@ -389,6 +397,13 @@ def run_bench(
     if interrupted:
         raise BenchInterrupted(len(levels), files["json"])
     return result
+
+
+def _served_gpu(url: str, api_key: str, flag_sets, proxy_headers) -> str:
+    try:
+        return served_gpu(url, api_key, flag_sets, proxy_headers)
+    except (CheckFailed, httpx.HTTPError, ValueError) as e:
+        return f"unknown ({e})"
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -456,6 +471,8 @@ def _fmt(value: float | None) -> str:
 
 
 def print_report(result: dict[str, Any], out: TextIO) -> None:
+    if result.get("served_gpu"):
+        print(f"served by {result['served_gpu']} (one replica's /server_info)", file=out)
     head = f"{'conc':>5} {'reqs':>5} {'fail':>4}"
     for m in METRICS:
         head += f" {m.upper() + ' p50/p99 ms':>19}"
@@ -566,6 +583,7 @@ def main(args: argparse.Namespace) -> int:
             thinking=args.thinking,
             request_timeout_s=args.request_timeout,
             proxy_headers=resolve_proxy_headers(),
+            flag_sets=getattr(args, "flag_sets", None),
         )
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -103,11 +103,15 @@ def _endpoint_command(module_name: str):
     Modal's proxy auth is in front (then a Proxy Auth Token must be in the environment)."""
 
     def run(args) -> int:
+        from generator.fallback import variants
+        from generator.flags import server_args
         from generator.pipeline import load
 
         deployment = load(args.profile).deployment
         args.model = args.model or deployment.model.served_model_name
         args.proxy_auth = deployment.serving.proxy_auth
+        if deployment.gpu.fallback:  # say which GPU type served: a fallback is slower
+            args.flag_sets = {v.gpu.modal_spec: server_args(v) for v in variants(deployment)}
         return importlib.import_module(module_name).main(args)
 
     return run

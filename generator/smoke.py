@@ -234,6 +234,45 @@ def wait_for_health(
 
 
 # -- API checks -------------------------------------------------------------------------------
+def served_gpu(
+    base_url: str, api_key: str, flag_sets: dict[str, list[str]], proxy_headers=None
+) -> str:
+    """The GPU type whose flag set the replica runs, for a profile with fallback GPUs.
+
+    SGLang's /server_info returns every resolved server setting; the options whose values
+    differ between the profile's flag sets (attention backends, MoE runner, memory fraction)
+    say which set it was started with, and so which GPU type Modal gave it.
+    """
+    headers = {"Authorization": f"Bearer {api_key}", **(proxy_headers or {})}
+    with httpx.Client(timeout=30, follow_redirects=True, headers=headers) as client:
+        response = client.get(f"{base_url}/server_info")
+    if response.status_code != 200:
+        raise CheckFailed(f"/server_info returned HTTP {response.status_code}")
+    return match_flag_set(response.json(), flag_sets)
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    """`--name value` pairs of an argv (switches and multi-value options left out)."""
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return {o: v for o, v in pairs if o.startswith("--") and v and not v.startswith("--")}
+
+
+def match_flag_set(info: dict, flag_sets: dict[str, list[str]]) -> str:
+    sets = {gpu: _options(argv) for gpu, argv in flag_sets.items()}
+    telling = {o for s in sets.values() for o in s if len({t.get(o) for t in sets.values()}) > 1}
+
+    def runs(options: dict[str, str]) -> bool:
+        shown = {
+            o: info.get(o.removeprefix("--").replace("-", "_")) for o in telling & set(options)
+        }
+        return all(v is not None and str(v) == options[o] for o, v in shown.items())
+
+    matches = [gpu for gpu, options in sets.items() if runs(options)]
+    if len(matches) != 1:
+        raise CheckFailed(f"/server_info matches {matches or 'none'} of the flag sets {list(sets)}")
+    return matches[0]
+
+
 def check_models(client: openai.OpenAI, model: str) -> str:
     ids = [m.id for m in client.models.list()]
     if model not in ids:
@@ -349,14 +388,15 @@ def run_smoke(
     report_path: Path = DEFAULT_REPORT,
     out: TextIO | None = None,
     proxy_headers: dict[str, str] | None = None,
+    flag_sets: dict[str, list[str]] | None = None,
 ) -> int:
     """Run all checks, print a table to `out` (default: the current sys.stdout), write the JSON
-    report; return 0 only if every check passed."""
+    report; return 0 only if every check passed. With `flag_sets` (one per GPU type the profile
+    may start on) a `gpu` check says which type served."""
     out = out or sys.stdout
     started = datetime.now(UTC)
-    checks = {
-        n: Check(n) for n in ("health", "models", "chat", "stream_reasoning", "tool_call", "auth")
-    }
+    names = ["health", "models", *(["gpu"] if flag_sets else []), "chat", "stream_reasoning"]
+    checks = {n: Check(n) for n in [*names, "tool_call", "auth"]}
     try:
         url = normalize_base_url(base_url)
     except ValueError as e:
@@ -379,12 +419,15 @@ def run_smoke(
         with client:
             steps: list[tuple[str, Callable[[], str]]] = [
                 ("models", lambda: check_models(client, model)),
+                ("gpu", lambda: _gpu_detail(url, api_key, flag_sets, proxy_headers)),
                 ("chat", lambda: check_chat(client, model)),
                 ("stream_reasoning", lambda: check_stream_reasoning(client, model)),
                 ("tool_call", lambda: check_tool_call(client, model)),
                 ("auth", lambda: check_auth_refused(url, proxy_headers)),
             ]
             for name, fn in steps:
+                if name not in checks:
+                    continue
                 error = _run(checks[name], fn)
                 if error is not None and is_auth_error(error):
                     break  # our own key is rejected: every later check would fail the same way
@@ -419,6 +462,12 @@ def run_smoke(
         passed = False
     print(summary, file=out)
     return 0 if passed else 1
+
+
+def _gpu_detail(url: str, api_key: str, flag_sets: dict[str, list[str]], proxy_headers) -> str:
+    gpu = served_gpu(url, api_key, flag_sets, proxy_headers)
+    role = "the primary" if gpu == next(iter(flag_sets)) else "a fallback (gpu.fallback)"
+    return f"{gpu}, {role}"
 
 
 def _print_table(checks: list[Check], out: TextIO) -> None:
@@ -470,6 +519,7 @@ def main(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             report_path=args.report,
             proxy_headers=resolve_proxy_headers(),
+            flag_sets=getattr(args, "flag_sets", None),
         )
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

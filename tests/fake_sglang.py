@@ -7,7 +7,7 @@ starting, exempt from the API key like SGLang's middleware), `/v1/models`, and
 with `reasoning_content` before `content` (thinking on by default, off via
 `chat_template_kwargs.enable_thinking`), `tool_calls` with `finish_reason: "tool_calls"` when the
 request has `tools`, usage in the last chunk with `stream_options.include_usage`, and
-`Authorization: Bearer <key>` checks (401 `{"error": "Unauthorized"}`).
+`/server_info` (the resolved server settings), `Authorization: Bearer <key>` checks (401 `{"error": "Unauthorized"}`).
 
 Timing is configurable (TTFT, per-token delay), as are switches that break one behaviour each.
 
@@ -47,6 +47,8 @@ class FakeConfig:
     # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
     modal_proxy_token: tuple[str, str] | None = None
     log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
+    # /server_info's resolved settings (SGLang 0.5.23 returns every ServerArgs field there).
+    server_info: dict[str, Any] | None = None
 
 
 class FakeSGLang:
@@ -155,6 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif path == "/server_info":
+            self._send_json(200, {**(self.fake.config.server_info or {}), "version": "0.5.23"})
         elif path == "/v1/models":
             name = "some-other-model" if self.fake.config.wrong_model else self.fake.config.model
             self._send_json(

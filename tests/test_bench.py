@@ -142,3 +142,12 @@ def test_sends_the_modal_proxy_token_when_given(tmp_path: Path) -> None:
             _run(url, tmp_path / "a", requests_per_level=1)
         result = _run(url, tmp_path / "b", requests_per_level=1, proxy_headers=headers)
     assert all(level["failed"] == 0 for level in result["levels"])
+
+
+def test_result_names_the_gpu_type_that_served(tmp_path: Path) -> None:
+    """A profile with fallback GPUs: the result says which type's flag set /server_info shows."""
+    sets = {"B200:8": ["--dsa-decode-backend", "trtllm"], "H200:8": ["--dsa-decode-backend", "fa3"]}
+    with FakeSGLang(server_info={"dsa_decode_backend": "fa3"}) as url:
+        result = _run(url, tmp_path, flag_sets=sets)
+    assert result["served_gpu"] == "H200:8"
+    assert json.loads((tmp_path / "latest.json").read_text())["served_gpu"] == "H200:8"

@@ -17,6 +17,7 @@ from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
 
 CHECKS = ["health", "models", "chat", "stream_reasoning", "tool_call", "auth"]
 PROXY_TOKEN = ("wk-test-id", "ws-test-secret")
+PROXY_ENV = ("MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET")
 
 
 def _report(path: Path) -> dict:
@@ -230,3 +231,42 @@ def test_proxy_auth_profile_without_a_token_is_a_usage_error(
     err = capsys.readouterr().err
     assert "MODAL_PROXY_TOKEN_ID and MODAL_PROXY_TOKEN_SECRET" in err
     assert "ws-only-half" not in err
+
+
+@pytest.mark.parametrize(("gpu", "role"), [("B200", "the primary"), ("H200", "a fallback")])
+def test_smoke_says_which_gpu_type_served(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch, gpu: str, role: str
+) -> None:
+    """high-availability may start on B200 or H200: /server_info's resolved settings (here the
+    stand-in's, set to what SGLang would report for that GPU's flag set) name the type."""
+    from generator.fallback import variants
+    from generator.pipeline import load
+
+    deployment = load("high-availability").deployment
+    [variant] = [v for v in variants(deployment) if v.gpu.type == gpu]
+    s = variant.sglang
+    info = {
+        "mem_fraction_static": s.mem_fraction_static,
+        "dsa_prefill_backend": s.attention.sparse_prefill_backend,
+        "dsa_decode_backend": s.attention.sparse_decode_backend,
+        "moe_runner_backend": s.moe_runner_backend or "auto",
+    }
+    for name, value in (("API_KEY", DEFAULT_KEY), *zip(PROXY_ENV, PROXY_TOKEN, strict=True)):
+        monkeypatch.setenv(name, value)
+    report = tmp_path / "r.json"
+    model = deployment.model.served_model_name
+    with FakeSGLang(model=model, modal_proxy_token=PROXY_TOKEN, server_info=info) as url:
+        code, out, _ = cli(
+            "smoke", "--profile", "high-availability", "--url", url, "--report", str(report)
+        )
+    assert code == 0, out
+    assert _statuses_detail(_report(report), "gpu") == f"{gpu}:8, {role}" + (
+        " (gpu.fallback)" if role == "a fallback" else ""
+    )
+
+
+def test_server_info_matching_no_flag_set_fails_the_gpu_check() -> None:
+    sets = {"B200:8": ["--dsa-decode-backend", "trtllm"], "H200:8": ["--dsa-decode-backend", "fa3"]}
+    assert smoke.match_flag_set({"dsa_decode_backend": "fa3"}, sets) == "H200:8"
+    with pytest.raises(smoke.CheckFailed, match="matches none"):
+        smoke.match_flag_set({"dsa_decode_backend": "flashmla_kv"}, sets)
