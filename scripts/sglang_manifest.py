@@ -506,21 +506,7 @@ def real_parse(version: str, argvs: Iterable[Sequence[str]]) -> list[dict]:
     Returns one verdict per argv: {"ok": bool, "error": str | None, "warnings": [str]}.
     """
     argv_list = [list(map(str, a)) for a in argvs]
-    py = ensure_env(version)
-    proc = subprocess.run(
-        [str(py), str(REAL_PARSE)],
-        input=json.dumps(argv_list),
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        cwd=str(env_dir(version).parent),
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"real_sglang_parse failed for {version}:\n{proc.stderr[-4000:]}")
-    verdicts = json.loads(proc.stdout)
-    if len(verdicts) != len(argv_list):
-        raise RuntimeError("real_sglang_parse returned a wrong number of verdicts")
-    return verdicts
+    return _run_in_env(version, REAL_PARSE, argv_list, len(argv_list))
 
 
 def real_kv(version: str, model: dict, cases: Sequence[dict]) -> list[dict]:
@@ -528,20 +514,24 @@ def real_kv(version: str, model: dict, cases: Sequence[dict]) -> list[dict]:
 
     Returns one {"cell_size", "pool_tokens", "available_bytes"} per case.
     """
-    py = ensure_env(version)
+    return _run_in_env(version, REAL_KV, {"model": model, "cases": list(cases)}, len(cases))
+
+
+def _run_in_env(version: str, script: Path, payload: object, expected: int) -> list:
+    """Run one of the scripts/real_sglang_*.py in SGLang `version`'s venv: JSON in, a list out."""
     proc = subprocess.run(
-        [str(py), str(REAL_KV)],
-        input=json.dumps({"model": model, "cases": list(cases)}),
+        [str(ensure_env(version)), str(script)],
+        input=json.dumps(payload),
         env=_clean_env(),
         capture_output=True,
         text=True,
         cwd=str(env_dir(version).parent),
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"real_sglang_kv failed for {version}:\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"{script.stem} failed for {version}:\n{proc.stderr[-4000:]}")
     results = json.loads(proc.stdout)
-    if len(results) != len(cases):
-        raise RuntimeError("real_sglang_kv returned a wrong number of results")
+    if len(results) != expected:
+        raise RuntimeError(f"{script.stem} returned {len(results)} results, expected {expected}")
     return results
 
 
