@@ -16,6 +16,7 @@ from generator import capacity, catalog, costs
 from generator.credentials import SECRET_HOME, looks_secret, looks_secret_name
 from generator.deployment import Deployment
 from generator.errors import FieldPath, Problem, did_you_mean
+from generator.fallback import on_fallback
 from generator.flags import flag_set
 from generator.profile import Profile
 from generator.sglang_versions import carries_secret, check_flag_set, manifest, unknown_env_vars
@@ -816,8 +817,6 @@ def _secret_shared(d: Deployment):
 
 
 def _fallbacks(d: Deployment) -> Iterator[tuple[int, Deployment]]:
-    from generator.fallback import on_fallback
-
     for index, entry in enumerate(d.gpu.fallback):
         if entry.type != d.gpu.type:
             yield index, on_fallback(d, entry)
@@ -838,12 +837,12 @@ def _fallback_type(d: Deployment):
 
 @rule("fallback-flags", "error", "A fallback GPU type's flag set that its SGLang version rejects.")
 def _fallback_flags(d: Deployment):
+    primary = {f.message for f in _flag_problems(d, "error")}  # reported by sglang-flag already
     for index, variant in _fallbacks(d):
-        for problem in check_flag_set(flag_set(variant), d.sglang.version):
-            if problem.severity == "error":
+        for finding in _flag_problems(variant, "error"):
+            if finding.message not in primary:
                 yield Finding(
-                    f"on {variant.gpu.type}: {problem.message}; set it in this gpu.fallback "
-                    f"entry. Found: {shlex.join(problem.flag.argv)}",
+                    f"on {variant.gpu.type} (set it in this gpu.fallback entry): {finding.message}",
                     ("gpu", "fallback", index, "type"),
                 )
 

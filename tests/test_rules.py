@@ -175,6 +175,12 @@ CASES = [
     ("fallback-gpu-type", "gpu:\n  fallback: [{type: H200}]\n", False),
     ("fallback-flags", "gpu:\n  fallback: [{type: H200, sparse_decode_backend: nope}]\n", True),
     ("fallback-flags", "gpu:\n  fallback: [{type: H200}]\n", False),
+    # The primary's own flag error is sglang-flag's, not repeated once per fallback.
+    (
+        "fallback-flags",
+        "sglang:\n  extra_args: [--no-such-flag]\ngpu:\n  fallback: [{type: H200}]\n",
+        False,
+    ),
     ("fallback-kv-pool", "gpu:\n  fallback: [{type: H100}]\n", True),
     ("fallback-kv-pool", "gpu:\n  fallback: [{type: H200}]\n", False),
     ("fallback-smaller-pool", "gpu:\n  fallback: [{type: H200}]\n", True),
