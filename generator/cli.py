@@ -11,7 +11,7 @@ from pathlib import Path
 
 from generator import PROFILES_DIR
 from generator.errors import Location, UsageError, UserError
-from generator.report import FORMATS
+from generator.operate.report import FORMATS
 
 PROFILE_HELP = "a profile name under profiles/ or a path to a YAML file"
 
@@ -22,8 +22,8 @@ def _print_warnings(loaded) -> None:
 
 
 def cmd_validate(args) -> int:
-    from generator.profile import with_dependents
-    from generator.report import report
+    from generator.operate.report import report
+    from generator.profile.load import with_dependents
 
     refs = args.profiles or sorted(str(p) for p in PROFILES_DIR.glob("*.yaml"))
     if not refs:
@@ -46,19 +46,19 @@ def cmd_render(args) -> int:
 
 
 def cmd_sglang_args(args) -> int:
-    from generator.fallback import variants
-    from generator.flags import own_choices, server_args
     from generator.pipeline import load
+    from generator.sglang.flags import own_choices
 
     loaded = load(args.profile)
-    by_type = {v.gpu.type: v for v in variants(loaded.deployment)}
     gpu = args.gpu or loaded.deployment.gpu.type
-    if gpu not in by_type:
-        raise UsageError(f"--gpu {gpu}: the profile runs on {', '.join(by_type)} only")
-    d = by_type[gpu]
+    flag_set = loaded.flag_set_for(gpu)
+    if flag_set is None:
+        types = ", ".join(s.deployment.gpu.type for s in loaded.flag_sets)
+        raise UsageError(f"--gpu {gpu}: the profile runs on {types} only")
     if not args.explain:
-        print(json.dumps(server_args(d)))
+        print(json.dumps(flag_set.argv))
         return 0
+    d = flag_set.deployment
     version = d.sglang.version
     print(f"SGLang {version} on {d.gpu.modal_spec}: each flag beside SGLang's own choice")
     for own in own_choices(d):
@@ -72,26 +72,26 @@ def _modal_command(function_name: str):
     """deploy/setup/preflight/rollback: the steps that reach Modal, each with --dry-run."""
 
     def run(args) -> int:
-        function = getattr(importlib.import_module("generator.deploy"), function_name)
+        function = getattr(importlib.import_module("generator.operate.deploy"), function_name)
         return function(args.profile, dry_run=args.dry_run)
 
     return run
 
 
 def cmd_pin_revision(args) -> int:
-    from generator.pin import pin_revision
+    from generator.operate.pin import pin_revision
 
     return pin_revision(args.profile)
 
 
 def cmd_diff(args) -> int:
-    from generator.diff import diff
+    from generator.operate.diff import diff
 
     return diff(args.profile, args.against)
 
 
 def cmd_plan(args) -> int:
-    from generator.plan import run
+    from generator.operate.plan import run
 
     text, has_errors = run(args.profile, args.utilization, args.json)
     sys.stdout.write(text)
@@ -103,15 +103,14 @@ def _endpoint_command(module_name: str):
     Modal's proxy auth is in front (then a Proxy Auth Token must be in the environment)."""
 
     def run(args) -> int:
-        from generator.fallback import variants
-        from generator.flags import server_args
         from generator.pipeline import load
 
-        deployment = load(args.profile).deployment
+        loaded = load(args.profile)
+        deployment = loaded.deployment
         args.model = args.model or deployment.model.served_model_name
         args.proxy_auth = deployment.serving.proxy_auth
         if deployment.gpu.fallback:  # say which GPU type served: a fallback is slower
-            args.flag_sets = {v.gpu.modal_spec: server_args(v) for v in variants(deployment)}
+            args.flag_sets = {s.modal_spec: s.argv for s in loaded.flag_sets}
         return importlib.import_module(module_name).main(args)
 
     return run
@@ -204,8 +203,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--profile", default="prod", help="profile of the deployment (default prod)")
         if argv and argv[0] == name:  # their clients (openai, numpy) load only when used
-            importlib.import_module(f"generator.{name}").add_arguments(p)
-        p.set_defaults(run=_endpoint_command(f"generator.{name}"))
+            importlib.import_module(f"generator.operate.{name}").add_arguments(p)
+        p.set_defaults(run=_endpoint_command(f"generator.operate.{name}"))
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Ground truth for capacity.py: SGLang's own KV sizing code, run on GLM-5.x's config.
+"""Ground truth for generator/capacity/memory.py: SGLang's own KV sizing code, run on GLM-5.x's config.
 
 Runs INSIDE a throwaway venv that has sglang (``scripts/sglang_manifest.py`` makes it;
 ``real_kv(version, cases)`` there drives this file). Imports only stdlib, torch, transformers and

@@ -17,7 +17,7 @@ Importable API (tests use it):
 
     ensure_env(version) -> Path          python executable of the ready venv
     extract_manifest(version) -> str     manifest JSON text from the real parser
-    manifest_path(version) -> Path       generator/manifests/sglang-<version>.json
+    manifest_path(version) -> Path       generator/sglang/manifests/sglang-<version>.json
     check_manifest(version) -> (bool, str)   (is the shipped file current?, unified diff)
     write_manifest(version) -> Path
     real_parse(version, argvs) -> list[dict] verdicts {"ok", "error", "warnings"} per argv
@@ -46,13 +46,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
 CACHE_ROOT = REPO / ".cache" / "sglang"
-MANIFEST_DIR = REPO / "generator" / "manifests"
+MANIFEST_DIR = REPO / "generator" / "sglang" / "manifests"
 EXTRACTOR = SCRIPTS / "extract_sglang_manifest.py"
 REAL_PARSE = SCRIPTS / "real_sglang_parse.py"
 REAL_KV = SCRIPTS / "real_sglang_kv.py"
 MARKER = ".sglang-manifest-env.json"
 
-SCHEMA = REPO / "generator" / "profile.schema.json"
+SCHEMA = REPO / "generator" / "profile" / "schema.json"
 
 
 def _vt(version: str) -> tuple[int, ...]:
@@ -476,7 +476,7 @@ def _compare(version: str, fresh: str) -> tuple[bool, str]:
 
 
 def write_manifest(version: str) -> Path:
-    """Extract from the real package, write generator/manifests/sglang-<version>.json, and list
+    """Extract from the real package, write generator/sglang/manifests/sglang-<version>.json, and list
     the version in the profile schema's sglang.version enum."""
     path = _write(version, extract_manifest(version))
     sync_schema_versions()
@@ -536,7 +536,9 @@ def _run_in_env(version: str, script: Path, payload: object, expected: int) -> l
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Build or check generator/manifests/sglang-*.json")
+    ap = argparse.ArgumentParser(
+        description="Build or check generator/sglang/manifests/sglang-*.json"
+    )
     ap.add_argument(
         "--version",
         action="append",

@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 
-from generator import bench
+from generator.operate import bench
 from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
 
 TTFT_MS, TPOT_MS, OUTPUT_TOKENS = 100.0, 10.0, 20

@@ -22,9 +22,10 @@ import sys
 import pytest
 from conftest import SHIPPED_PROFILES
 
-from generator import PROFILES_DIR, REPO_ROOT, capacity, catalog
+from generator import PROFILES_DIR, REPO_ROOT, catalog
+from generator.capacity import memory as capacity
 from generator.pipeline import load
-from generator.sglang_versions import supported_versions
+from generator.sglang.versions import supported_versions
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from sglang_manifest import real_kv  # noqa: E402

@@ -28,9 +28,9 @@ import yaml
 from conftest import BASE_PROFILE
 
 from generator import PROFILES_DIR
-from generator.fallback import variants
-from generator.flags import server_args
 from generator.pipeline import load, render_to_file
+from generator.sglang.fallback import variants
+from generator.sglang.flags import server_args
 
 TESTS = Path(__file__).parent
 API_KEY = "container-test-key-3f9a"

@@ -12,10 +12,10 @@ import pytest
 from conftest import SHIPPED_PROFILES
 
 from generator import PROFILES_DIR, REPO_ROOT
-from generator.fallback import variants
-from generator.flags import _extra_flags, server_args
 from generator.pipeline import load
-from generator.sglang_versions import check_flag_set, supported_versions
+from generator.sglang.fallback import variants
+from generator.sglang.flags import _extra_flags, server_args
+from generator.sglang.versions import check_flag_set, supported_versions
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from sglang_manifest import real_parse  # noqa: E402

@@ -1,7 +1,7 @@
 """Hostile input: profiles arrive in pull requests, CI renders them, `modal deploy` imports them.
 
-Each case is fixed at its mechanism (generator/render.py's emitters, generator/profile.py's
-bounded reader, generator/validate.py's validator, the rules, the writers), and each test here
+Each case is fixed at its mechanism (generator/render/emit.py's emitters, generator/profile/load.py's
+bounded reader, generator/profile/validate.py's validator, the rules, the writers), and each test here
 failed on the code before those mechanisms existed. Modal's servers and the Hugging Face Hub do
 not exist here: where they would answer, a stand-in says so.
 """
@@ -24,17 +24,17 @@ from conftest import BASE_PROFILE, load_modal_app
 from fake_sglang import FakeSGLang
 
 from generator import REPO_ROOT
-from generator import deploy as deploy_module
 from generator.errors import UserError
+from generator.operate import deploy as deploy_module
 from generator.pipeline import load, render_app, render_preflight, render_to_file
-from generator.render import (
+from generator.profile.validate import schema
+from generator.render.emit import (
     UnsafeTemplateValue,
     _environment,
     comment_text,
     docstring_text,
     python_literal,
 )
-from generator.validate import schema
 
 BASE = f"extends: {BASE_PROFILE}\n"
 PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
@@ -553,7 +553,7 @@ def test_make_variables_cannot_become_shell_syntax(tmp_path):
 
 
 def test_credentials_in_a_url_are_masked(tmp_path, monkeypatch):
-    from generator import smoke
+    from generator.operate import smoke
 
     monkeypatch.setenv("API_KEY", "k")
     report = tmp_path / "r.json"
@@ -629,7 +629,7 @@ def test_bench_ctrl_c_keeps_the_finished_levels(tmp_path, monkeypatch, capsys):
     the first is written, the command exits 130 without a traceback."""
     from fake_sglang import DEFAULT_KEY, DEFAULT_MODEL
 
-    from generator import bench
+    from generator.operate import bench
 
     real = bench.summarize
     done = []

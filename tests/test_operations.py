@@ -13,7 +13,7 @@ import pytest
 from conftest import BASE_PROFILE
 
 from generator import PROFILES_DIR
-from generator import deploy as deploy_module
+from generator.operate import deploy as deploy_module
 
 PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import BASE_PROFILE
 
-from generator import PACKAGE_DIR
+from generator import PACKAGE_DIR, REPO_ROOT
 
 COMMAND = Path(sys.executable).parent / "modal-sglang"
 
@@ -76,11 +76,41 @@ def test_a_missing_extra_is_named(missing, args):
     )
 
 
-def test_installed_outside_a_checkout(tmp_path):
-    """Installed elsewhere (pip, pre-commit), the package brings its data, and profiles/ and
-    build/ are those of the current directory."""
+def _install_outside_the_checkout(tmp_path: Path) -> Path:
+    """`pip install` of what the package is built from (pyproject.toml, README.md, generator/,
+    templates/) into a folder of its own: no checkout around it, so anything the package needs
+    at run time must come as package data. Returns the site folder."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, src / name)
+    for folder in ("generator", "templates"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(REPO_ROOT / folder, src / folder, ignore=ignore)
     site = tmp_path / "site"
-    shutil.copytree(PACKAGE_DIR, site / "generator", ignore=shutil.ignore_patterns("__pycache__"))
+    command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    command += ["--no-deps", "--no-build-isolation", "--target", str(site), str(src)]
+    installed = subprocess.run(command, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    return site
+
+
+def test_templates_live_at_the_top_of_the_checkout():
+    """The design card's layout: templates/ at the top, none under generator/."""
+    assert sorted(p.name for p in (REPO_ROOT / "templates").glob("*.j2")) == [
+        "_deployment.py.j2",
+        "modal_app.py.j2",
+        "preflight.py.j2",
+    ]
+    assert not list(PACKAGE_DIR.rglob("*.j2"))
+
+
+@pytest.mark.slow
+def test_installed_outside_a_checkout(tmp_path):
+    """Installed elsewhere (pip, pre-commit), the package brings its data (templates, schema,
+    manifests, catalogs), and profiles/ and build/ are those of the current directory."""
+    site = _install_outside_the_checkout(tmp_path)
+    assert (site / "generator" / "templates" / "modal_app.py.j2").is_file()
     work = tmp_path / "deployments"
     (work / "profiles").mkdir(parents=True)
     (work / "profiles" / "base.yaml").write_text(BASE_PROFILE.read_text())
@@ -94,17 +124,19 @@ def test_installed_outside_a_checkout(tmp_path):
         return subprocess.run(command, capture_output=True, text=True, cwd=work, env=env)
 
     where = subprocess.run(
-        [sys.executable, "-c", "import generator; print(generator.PACKAGE_DIR)"],
+        [sys.executable, "-c", "import generator; print(generator.TEMPLATES_DIR)"],
         capture_output=True,
         text=True,
         cwd=work,
         env=env,
     )
-    assert where.stdout.strip() == str((site / "generator").resolve())
+    assert where.stdout.strip() == str((site / "generator" / "templates").resolve())
     validated = run("validate")
     assert validated.returncode == 1
     assert validated.stdout == "ok: base (2 warnings)\n"  # unpinned weights, 150 s web cap
     assert "profiles/typo.yaml:3:3: autoscaling.max_container: unknown field" in validated.stderr
     rendered = run("render", "base")
     assert rendered.returncode == 0, rendered.stderr
-    assert (work / "build" / "base" / "modal_app.py").is_file()
+    app = work / "build" / "base" / "modal_app.py"
+    assert app.is_file() and (work / "build" / "base" / "preflight.py").is_file()
+    assert "import modal" in app.read_text()

@@ -8,11 +8,13 @@ import subprocess
 import pytest
 from conftest import BASE_PROFILE, SHIPPED_PROFILES
 
-from generator import REPO_ROOT, capacity, catalog, plan
-from generator.capacity import KvLayout
-from generator.deployment import build_deployment
-from generator.profile import load_profile
-from generator.validate import schema, validate_profile
+from generator import REPO_ROOT, catalog
+from generator.capacity import memory as capacity
+from generator.capacity.memory import KvLayout
+from generator.operate import plan
+from generator.profile.deployment import build_deployment
+from generator.profile.load import load_profile
+from generator.profile.validate import schema, validate_profile
 
 BASE = f"extends: {BASE_PROFILE}\n"
 GIB = 1024**3
@@ -262,7 +264,7 @@ def test_cold_start_names_every_compile_cache(cli):
     all_cold = p["cold_start_seconds"] - cached + cold
     assert p["cold_start_seconds_all_caches_cold"] == round(all_cold) > p["cold_start_seconds_jit"]
     # SGLang 0.5.10 reads neither SGLANG_JIT_CACHE_DIR nor SGLANG_CACHE_DIR (its manifest).
-    from generator.caches import cache_variables
+    from generator.sglang.caches import cache_variables
 
     old = cache_variables("0.5.10")
     assert "SGLANG_DG_CACHE_DIR" in old and "TRITON_CACHE_DIR" in old

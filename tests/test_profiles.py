@@ -10,9 +10,9 @@ import pytest
 from conftest import SHIPPED_PROFILES, function_settings, load_modal_app
 
 from generator import catalog
-from generator.fallback import variants
-from generator.flags import server_args
 from generator.pipeline import load, render_to_file
+from generator.sglang.fallback import variants
+from generator.sglang.flags import server_args
 
 
 @pytest.fixture(scope="module", params=SHIPPED_PROFILES)
@@ -31,7 +31,7 @@ def test_profiles_start_with_schema_modeline():
 
     for path in PROFILES_DIR.glob("*.yaml"):
         first = path.read_text().splitlines()[0]
-        assert first == "# yaml-language-server: $schema=../generator/profile.schema.json", path
+        assert first == "# yaml-language-server: $schema=../generator/profile/schema.json", path
 
 
 def test_rendered_file_compiles_and_is_formatted(rendered):
@@ -218,7 +218,7 @@ def test_public_endpoint_is_an_explicit_opt_out(profile_tree, tmp_path):
 def test_readme_matches_what_is_rendered():
     """The README's profile table, Server name and client credentials are the rendered ones."""
     from generator import REPO_ROOT
-    from generator.smoke import PROXY_TOKEN_ENV_VARS
+    from generator.operate.smoke import PROXY_TOKEN_ENV_VARS
 
     readme = (REPO_ROOT / "README.md").read_text()
     for name in SHIPPED_PROFILES:

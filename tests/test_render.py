@@ -13,9 +13,10 @@ import pytest
 import yaml
 from conftest import BASE_PROFILE, load_modal_app
 
+from generator import PROFILES_DIR, REPO_ROOT
 from generator.errors import UserError
-from generator.pipeline import load, render_app, render_to_file
-from generator.render import python_literal
+from generator.pipeline import load, render_app, render_preflight, render_to_file
+from generator.render.emit import python_literal
 
 HOSTILE = [
     "quote \" and ' both",
@@ -28,7 +29,8 @@ HOSTILE = [
     "\u2028 line separator, tab\t, emoji \U0001f600",
 ]
 
-GOLDEN = Path(__file__).parent / "golden" / "prod.modal_app.py"
+GOLDEN = Path(__file__).parent / "golden"
+SHIPPED = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -68,32 +70,32 @@ def test_hostile_strings_cannot_break_the_app(profile_tree, tmp_path):
 
 def test_template_output_is_already_formatted(tmp_path):
     """The template itself is laid out as ruff would: the formatter is a safety net, not a crutch."""
-    from generator.pipeline import app_context, render_template
+    from generator.pipeline import template_context
+    from generator.render.emit import render_template
 
     loaded = load("prod")
-    description = loaded.profile.data["description"]
-    context = app_context(loaded.deployment, tmp_path / "x.py", "scale-to-zero", description)
-    raw = render_template("modal_app.py.j2", context)
+    raw = render_template("modal_app.py.j2", template_context(loaded, tmp_path / "x.py"))
     _, formatted = render_app(loaded, tmp_path / "x.py")
     diff = "".join(difflib.unified_diff(raw.splitlines(True), formatted.splitlines(True)))
     assert raw == formatted, diff
 
 
-def test_golden_prod_app(monkeypatch):
-    """The default profile's app, byte for byte. Refresh with UPDATE_GOLDEN=1 after reading the diff."""
-    from generator import REPO_ROOT
-
+@pytest.mark.parametrize("render", [render_app, render_preflight], ids=["app", "preflight"])
+@pytest.mark.parametrize("name", SHIPPED)
+def test_golden_files(name, render, monkeypatch):
+    """Every shipped profile's app and preflight, byte for byte: a refactor that changes a rendered
+    file fails here. Refresh with UPDATE_GOLDEN=1 after reading the diff."""
     monkeypatch.chdir(REPO_ROOT)
-    loaded = load("prod")
-    _, source = render_app(loaded)
+    path, source = render(load(name))
+    golden = GOLDEN / f"{name}.{path.name}"
     if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(source)
-    expected = GOLDEN.read_text()
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(source)
+    expected = golden.read_text()
     diff = "".join(
         difflib.unified_diff(expected.splitlines(True), source.splitlines(True), "golden", "now")
     )
-    assert source == expected, f"rendered prod app changed (UPDATE_GOLDEN=1 to accept):\n{diff}"
+    assert source == expected, f"{golden.name} changed (UPDATE_GOLDEN=1 to accept):\n{diff}"
 
 
 def test_write_is_atomic_on_error(tmp_path, monkeypatch):

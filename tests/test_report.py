@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE_PROFILE, SHIPPED_PROFILES
 
 from generator import REPO_ROOT
-from generator.report import escape_data, escape_property
+from generator.operate.report import escape_data, escape_property
 
 PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
 

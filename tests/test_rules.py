@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from conftest import BASE_PROFILE, SHIPPED_PROFILES
 
-from generator.deployment import build_deployment
 from generator.errors import ProfileError
 from generator.pipeline import load
-from generator.profile import load_profile
+from generator.profile.deployment import build_deployment
+from generator.profile.load import load_profile
+from generator.profile.validate import validate_profile
 from generator.rules import RULES, run_rules
-from generator.validate import validate_profile
 
 BASE = f"extends: {BASE_PROFILE}\n"
 
@@ -354,7 +354,7 @@ def test_shipped_profiles_trip_no_sizing_rule(name):
 
 def test_deepgemm_cache_keyed_by_gpu_and_image(profile_tree):
     """Profiles sharing the volume never share kernels across GPUs or CUDA/SGLang builds."""
-    from generator.deployment import build_deployment
+    from generator.profile.deployment import build_deployment
 
     root = profile_tree(
         _files(

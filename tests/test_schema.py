@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jsonschema
 
-from generator.validate import schema
+from generator.profile.validate import schema
 
 
 def _objects(node, path="#"):

@@ -15,10 +15,10 @@ import sys
 import pytest
 
 from generator import PROFILES_DIR, REPO_ROOT
-from generator.flags import flag_note, own_choices
 from generator.pipeline import load
-from generator.sglang_defaults import defaults
-from generator.sglang_versions import supported_versions
+from generator.sglang.defaults import defaults
+from generator.sglang.flags import flag_note, own_choices
+from generator.sglang.versions import supported_versions
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from sglang_manifest import ensure_env  # noqa: E402

@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import BASE_PROFILE
 
-from generator.flags import server_args
 from generator.pipeline import load
-from generator.sglang_versions import supported_versions
+from generator.sglang.flags import server_args
+from generator.sglang.versions import supported_versions
 
 TAGS = {"0.5.10": "v0.5.10", "0.5.23": "v0.5.23"}
 
@@ -26,7 +26,7 @@ def validate(profile_tree, cli, monkeypatch, body: str, version: str = "0.5.23")
 
 
 def test_manifests_cover_the_schema_versions():
-    from generator.validate import schema
+    from generator.profile.validate import schema
 
     enum = schema()["properties"]["sglang"]["properties"]["version"]["enum"]
     assert supported_versions() == enum

@@ -325,7 +325,7 @@ def test_shipped_manifest_matches_real_package(version):
     ensure_envs(SUPPORTED_VERSIONS)  # both venvs built in parallel on first use
     ok, diff = check_manifest(version)
     assert ok, (
-        f"generator/manifests/sglang-{version}.json is stale; regenerate with "
+        f"generator/sglang/manifests/sglang-{version}.json is stale; regenerate with "
         f"`python scripts/sglang_manifest.py --version {version}`:\n{diff[:6000]}"
     )
 

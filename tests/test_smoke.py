@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 
-from generator import smoke
+from generator.operate import smoke
 from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
 
 CHECKS = ["health", "models", "chat", "stream_reasoning", "tool_call", "auth"]
@@ -239,8 +239,8 @@ def test_smoke_says_which_gpu_type_served(
 ) -> None:
     """high-availability may start on B200 or H200: /server_info's resolved settings (here the
     stand-in's, set to what SGLang would report for that GPU's flag set) name the type."""
-    from generator.fallback import variants
     from generator.pipeline import load
+    from generator.sglang.fallback import variants
 
     deployment = load("high-availability").deployment
     [variant] = [v for v in variants(deployment) if v.gpu.type == gpu]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from generator import catalog
 from generator.catalog import GpuSpec, ModelSpec
-from generator.deployment import Deployment
-from generator.sglang_defaults import effective
-from generator.sglang_versions import version_tuple
+from generator.profile.deployment import Deployment
+from generator.sglang.defaults import effective
+from generator.sglang.versions import version_tuple
 
 GIB = 1 << 30
 GB = 10**9

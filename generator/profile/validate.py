@@ -12,9 +12,9 @@ from typing import Any
 import jsonschema
 
 from generator import SCHEMA_PATH
-from generator.credentials import looks_secret
-from generator.errors import Location, Problem, ProfileError, did_you_mean
-from generator.profile import Profile
+from generator.errors import FieldPath, Location, Problem, ProfileError, did_you_mean
+from generator.profile.credentials import looks_secret
+from generator.profile.load import Profile
 
 _JSON_TYPES = {
     dict: "object",
@@ -156,6 +156,53 @@ def _problems_for(error: jsonschema.ValidationError, profile: Profile) -> list[P
     return [Problem(error.message, where, path)]
 
 
+# Modal names that modal 1.x renamed and 1.4.0 removed. The schema rejects unknown keys first, so
+# they are reported here, with what replaced them instead of "unknown field", under the id of the
+# rule that lists them (rules/modal.py).
+REMOVED_KNOB_RULE = "removed-modal-knob"
+REMOVED_KNOB_REFERENCE = (
+    "https://modal.com/docs/reference/changelog (1.4.0 removed the deprecated names)"
+)
+REMOVED_MODAL_KNOBS = {
+    # old name: (what replaced it in modal 1.x, the profile field that sets it)
+    "keep_warm": ("min_containers", "autoscaling.min_containers"),
+    "concurrency_limit": ("max_containers", "autoscaling.max_containers"),
+    "container_idle_timeout": ("scaledown_window", "autoscaling.scaledown_window"),
+    "allow_concurrent_inputs": ("@modal.concurrent(max_inputs=...)", "concurrency.max_inputs"),
+}
+_NAME_MAPS = ("env", "silence")  # maps whose keys name other things, not profile fields
+
+
+def removed_knob_problems(profile: Profile) -> list[Problem]:
+    """A located error for every removed Modal name used as a key anywhere in the profile."""
+    problems: list[Problem] = []
+
+    def walk(node, path: FieldPath) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in REMOVED_MODAL_KNOBS:
+                    new, field = REMOVED_MODAL_KNOBS[key]
+                    problems.append(
+                        Problem(
+                            f"`{key}` was renamed {new} in modal 1.x and removed in 1.4.0; "
+                            f"set {field} instead. Found: {key}={value!r}",
+                            profile.locate(path + (key, "<key>")),
+                            path + (key,),
+                            hint=f"see {REMOVED_KNOB_REFERENCE}",
+                            severity="error",
+                            rule=REMOVED_KNOB_RULE,
+                        )
+                    )
+                elif key not in _NAME_MAPS:
+                    walk(value, path + (key,))
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, path + (index,))
+
+    walk(profile.data, ())
+    return problems
+
+
 def schema_problems(profile: Profile) -> list[Problem]:
     validator = profile_validator()
     problems: list[Problem] = []
@@ -164,8 +211,6 @@ def schema_problems(profile: Profile) -> list[Problem]:
         # Errors under a oneOf/anyOf are reported through their best match only.
         problems.extend(_problems_for(jsonschema.exceptions.best_match([error]), profile))
     # A Modal name removed in 1.4.0 gets its rule's "renamed to ..." message, not "unknown field".
-    from generator.rules import removed_knob_problems
-
     knobs = removed_knob_problems(profile)
     replaced = {p.path for p in knobs}
     return knobs + [p for p in problems if p.path not in replaced]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
-from generator.profile import Profile
+from generator.profile.load import Profile
 
 
 def _build(cls, data: dict[str, Any]):
@@ -210,6 +210,12 @@ class Timeouts:
     download: int
     precompile: int
 
+    @property
+    def compile_deep_gemm(self) -> int:
+        """compile_deep_gemm's own wait: what the setup function's timeout leaves after the full
+        start that follows it (startup) and 5 minutes for the commit."""
+        return max(60, self.precompile - self.startup - 300)
+
 
 @dataclass(frozen=True)
 class Pricing:
@@ -240,6 +246,17 @@ class Deployment:
     timeouts: Timeouts
     env: tuple[tuple[str, str], ...]
     pricing: Pricing | None = None
+
+    @property
+    def download_env(self) -> dict[str, str]:
+        """The download image's environment: fast Xet transfers, then the profile's env."""
+        return {"HF_XET_HIGH_PERFORMANCE": "1", **dict(self.env)}
+
+    @property
+    def serve_env(self) -> dict[str, str]:
+        """The serving image's environment, later entries winning: weights come from the Volume,
+        so the Hub is never reached at serve time; then the profile's env and sglang.env."""
+        return {"HF_HUB_OFFLINE": "1", **dict(self.env), **dict(self.sglang.env)}
 
     @property
     def model_dir(self) -> str:

@@ -34,7 +34,7 @@ class ProfileResult:
 def check(refs: Iterable[str]) -> Iterator[ProfileResult]:
     """Validate each profile reference in turn."""
     from generator.pipeline import load
-    from generator.profile import resolve_profile_path
+    from generator.profile.load import resolve_profile_path
 
     for ref in refs:
         try:

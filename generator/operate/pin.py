@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from generator.capacity import LOCK_FILE, lock_key, read_lock
+from generator.capacity.memory import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
-from generator.render import write_atomic
+from generator.render.write import write_atomic
 
 WEIGHT_SUFFIX = ".safetensors"
 

@@ -1,6 +1,6 @@
 """What each pinned SGLang version chooses by itself for a setting a profile leaves unset.
 
-Read from generator/manifests/sglang-<version>-defaults.yaml, which records, with the source
+Read from generator/sglang/manifests/sglang-<version>-defaults.yaml, which records, with the source
 file and function, the choice SGLang's own code makes for GLM-5.x on each GPU architecture.
 `effective` resolves a profile value (None or `auto` meaning "SGLang decides"); `choice` is
 what SGLang would pick, for the plan, `sglang-args --explain` and the rendered flag comments.
@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from generator.catalog import GpuSpec, ModelSpec
-from generator.sglang_versions import MANIFESTS_DIR
+from generator.sglang.versions import MANIFESTS_DIR
 
 UNSET = (None, "auto")
 

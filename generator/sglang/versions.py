@@ -1,6 +1,6 @@
 """What each pinned SGLang version accepts, read from its flag manifest (no torch, no sglang).
 
-Manifests in generator/manifests/ are extracted from the real package's own parser by
+Manifests in generator/sglang/manifests/ are extracted from the real package's own parser by
 `make sglang-manifest VERSION=x`. The checks here judge a flag set as argparse would.
 """
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 
-from generator.render import write_atomic
+from generator.render.write import write_atomic
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~757 GB weights, JIT, graphs

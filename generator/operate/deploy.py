@@ -21,7 +21,7 @@ from typing import Any
 from generator import REPO_ROOT
 from generator.errors import Location, UserError
 from generator.pipeline import Loaded, load, render_to_file
-from generator.render import folder_lock, write_atomic
+from generator.render.write import folder_lock, write_atomic
 
 DEPLOYS_DIR = REPO_ROOT / "deploys"
 

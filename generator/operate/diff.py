@@ -10,8 +10,8 @@ import difflib
 import json
 from typing import Any
 
-from generator import deploy
 from generator.errors import UserError
+from generator.operate import deploy
 from generator.pipeline import load, render_app
 
 MISSING = object()

@@ -26,8 +26,7 @@ import httpx
 import numpy as np
 import openai
 
-from generator.render import write_atomic
-from generator.smoke import (
+from generator.operate.smoke import (
     CheckFailed,
     describe_error,
     display_url,
@@ -38,6 +37,7 @@ from generator.smoke import (
     resolve_proxy_headers,
     served_gpu,
 )
+from generator.render.write import write_atomic
 
 # Reference figures from the guide's "Performance snapshot" (glm51-modal-guide.txt): GLM-5.1-FP8
 # with SGLang on 8xB200, EAGLE speculative decoding. Order-of-magnitude, not targets.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.sglang_versions import manifest
+from generator.sglang.versions import manifest
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,59 @@ the primary's, the sparse-attention backends, the MoE runner and all-reduce fusi
 pinned SGLang picks by itself on that architecture (manifests/sglang-<version>-defaults.yaml,
 read from its source), written out; the memory fraction is the hardware catalog's for that type.
 A `gpu.fallback` entry overrides any of them for its type.
+
+`flag_sets` is what the app holds per type: the resolved deployment, what nvidia-smi calls the
+GPU (so the container can pick its set) and each flag with its note.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from generator import catalog
-from generator.deployment import Deployment, Fallback, Gpu
-from generator.sglang_defaults import UNSET, choice, effective
+from generator.profile.deployment import Deployment, Fallback, Gpu
+from generator.sglang.defaults import UNSET, choice, effective
+from generator.sglang.flags import flag_note, flag_set
+
+
+@dataclass(frozen=True)
+class NotedFlag:
+    argv: tuple[str, ...]
+    note: str  # why, and whether it overrides the pinned SGLang's own choice
+
+
+@dataclass(frozen=True)
+class GpuFlagSet:
+    """One GPU type's SGLang launch, as the rendered app holds it."""
+
+    deployment: Deployment  # gpu and sglang resolved for this type
+    nvidia_smi_names: tuple[str, ...]
+    flags: tuple[NotedFlag, ...]
+
+    @property
+    def modal_spec(self) -> str:
+        return self.deployment.gpu.modal_spec
+
+    @property
+    def cache_dir(self) -> str:
+        return self.deployment.compile_cache_dir
+
+    @property
+    def argv(self) -> list[str]:
+        return [arg for flag in self.flags for arg in flag.argv]
+
+
+def flag_sets(d: Deployment) -> tuple[GpuFlagSet, ...]:
+    """Each GPU type's flag set in the order Modal tries the types, the primary first."""
+    return tuple(
+        GpuFlagSet(
+            v,
+            tuple(catalog.gpu(v.gpu.type).nvidia_smi_names),
+            tuple(NotedFlag(tuple(f.argv), flag_note(f, v)) for f in flag_set(v)),
+        )
+        for v in variants(d)
+    )
 
 
 def variants(d: Deployment) -> list[Deployment]:

@@ -1,7 +1,7 @@
 """Catalogs as data: model architectures, GPUs and platform assumptions, from generator/catalog/*.yaml.
 
 The YAML files carry the figures and, in comments, where each came from. This module only reads
-them into frozen dataclasses; `capacity.py` holds the formulas.
+them into frozen dataclasses; `capacity/memory.py` holds the formulas.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+CATALOG_DIR = Path(__file__).resolve().parent
 
 
 class CatalogError(Exception):

@@ -1,7 +1,7 @@
 """What a replica costs and how long it takes to start (and so how much a start is billed).
 
 Prices come from the hardware catalog (or the profile's `pricing`), start-up terms from
-generator/catalog/platform.yaml; the weights read scales with the checkpoint size capacity.py
+generator/catalog/platform.yaml; the weights read scales with the checkpoint size capacity/memory.py
 resolves. `plan` and the rules both read this module; it imports neither.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator import catalog
-from generator.capacity import GB, checkpoint
-from generator.deployment import Deployment
+from generator.capacity.memory import GB, checkpoint
+from generator.profile.deployment import Deployment
 
 # --- Cold start --------------------------------------------------------------------------
 

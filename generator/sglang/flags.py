@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator import catalog
-from generator.deployment import Deployment
-from generator.sglang_defaults import choice, effective
-from generator.sglang_versions import Flag, dialect
+from generator.profile.deployment import Deployment
+from generator.sglang.defaults import choice, effective
+from generator.sglang.versions import Flag, dialect
 
 __all__ = ["Flag", "OwnChoice", "flag_note", "flag_set", "own_choices", "server_args"]
 
@@ -168,7 +168,7 @@ def _shown(value: Any) -> str:
 
 
 def own_choices(deployment: Deployment) -> list[OwnChoice]:
-    """For each rendered flag with an automatic SGLang choice, that choice (sglang_defaults.py)."""
+    """For each rendered flag with an automatic SGLang choice, that choice (defaults.py)."""
     s = deployment.sglang
     model = catalog.model(deployment.model.id)
     if model is None:
