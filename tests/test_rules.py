@@ -118,11 +118,14 @@ CASES = [
         "autoscaling:\n  min_containers: 1\n  idle_cost_acknowledged: true\n",
         False,
     ),
-    ("deepgemm-cache-shared", "env:\n  SGLANG_DG_CACHE_DIR: /tmp/deepgemm\n", True),
-    ("deepgemm-cache-shared", "env:\n  SGLANG_DG_CACHE_DIR: /dg-cache/kernels\n", True),
-    # The keyed directory on the volume (what the generator writes) is fine.
-    ("deepgemm-cache-shared", "env:\n  SGLANG_DG_CACHE_DIR: /dg-cache/b200-v0.5.23\n", False),
-    ("deepgemm-cache-shared", "", False),
+    # The generator keys the compile caches; no profile variable may move them (env-policy).
+    ("env-policy", "env:\n  SGLANG_DG_CACHE_DIR: /dg-cache/b200-v0.5.23\n", True),
+    ("env-policy", "sglang:\n  env:\n    HF_ENDPOINT: https://mirror.example\n", True),
+    ("env-policy", "env:\n  PYTHONUNBUFFERED: '1'\n  NCCL_DEBUG: WARN\n", False),
+    ("sglang-flag-refused", "sglang:\n  extra_args: [--enable-custom-logit-processor]\n", True),
+    ("sglang-flag-refused", "sglang:\n  extra_args: [--enable-cache-report]\n", False),
+    ("trust-remote-code", "model:\n  trust_remote_code: true\n", True),
+    ("trust-remote-code", "", False),
     ("public-endpoint", "auth:\n  require_api_key: false\n", True),
     ("public-endpoint", "auth:\n  require_api_key: true\n", False),
     ("model-revision-unpinned", "model:\n  revision: v1.0\n", True),
@@ -246,7 +249,6 @@ PLAN_RULES = {
     "startup-timeout-short",
     "startup-timeout-jit",
     "idle-cost-unacknowledged",
-    "deepgemm-cache-shared",
 }
 
 

@@ -32,6 +32,7 @@ from generator.capacity.memory import (
 )
 from generator.errors import Problem, ProfileError, UsageError
 from generator.operate.report import problem_record, repository_root
+from generator.profile.credentials import redacted
 from generator.profile.deployment import Deployment, build_deployment
 from generator.profile.load import Profile, load_profile
 from generator.profile.validate import validate_profile
@@ -222,8 +223,8 @@ def build(
         ],
         "findings": [problem_record(p, repository_root()) for p in problems],
         "silenced": [
-            {"rule": rule_id, "reason": silence[rule_id], "message": finding.message}
-            for rule_id, finding in silenced_findings(d, silence)
+            {"rule": rule_id, "reason": redacted(silence[rule_id]), "message": finding.message}
+            for rule_id, finding in silenced_findings(d, profile)
         ],
     }
     assert list(plan) == list(KEYS), "plan keys and KEYS out of step"

@@ -36,3 +36,8 @@ def looks_secret(value: object) -> bool:
 def looks_secret_name(name: str) -> bool:
     """An environment variable named like a credential: *_TOKEN, *_KEY, *SECRET*, *PASSWORD*."""
     return _SECRET_NAME.fullmatch(name) is not None
+
+
+def redacted(text: str) -> str:
+    """`text`, or a placeholder when it looks like a credential (for what `plan` prints)."""
+    return "<redacted: looks like a credential>" if looks_secret(text) else text

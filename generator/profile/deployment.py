@@ -249,14 +249,15 @@ class Deployment:
 
     @property
     def download_env(self) -> dict[str, str]:
-        """The download image's environment: fast Xet transfers, then the profile's env."""
-        return {"HF_XET_HIGH_PERFORMANCE": "1", **dict(self.env)}
+        """The download image's environment: the generator's own only. Its function holds the
+        Hugging Face token, so no profile variable reaches it (rules/environment.py)."""
+        return dict(DOWNLOAD_ENV)
 
     @property
     def serve_env(self) -> dict[str, str]:
-        """The serving image's environment, later entries winning: weights come from the Volume,
-        so the Hub is never reached at serve time; then the profile's env and sglang.env."""
-        return {"HF_HUB_OFFLINE": "1", **dict(self.env), **dict(self.sglang.env)}
+        """The serving image's environment: the profile's env and sglang.env, then the
+        generator's own, which win (a profile cannot set them: rules/environment.py)."""
+        return {**dict(self.env), **dict(self.sglang.env), **SERVE_ENV}
 
     @property
     def model_dir(self) -> str:
@@ -279,6 +280,12 @@ class Deployment:
         """Compiled kernels are locked to a GPU architecture and to the SGLang, DeepGEMM and CUDA
         build: the image tag (which must name the SGLang version) pins the build."""
         return f"{self.gpu.type.lower()}-{self.images.serve.tag}"
+
+
+# The generator's own variables per image. Download: Xet's high-performance transfers. Serve:
+# weights come from the Volume, so the Hub is never reached at serve time.
+DOWNLOAD_ENV = {"HF_XET_HIGH_PERFORMANCE": "1"}
+SERVE_ENV = {"HF_HUB_OFFLINE": "1"}
 
 
 def profile_hash(data: dict[str, Any]) -> str:

@@ -26,15 +26,21 @@ class Rule:
     severity: str  # "error" or "warning"
     summary: str
     reference: str
-    check: Callable[[Deployment], Iterator[Finding]]
+    check: Callable[..., Iterator[Finding]]
+    # The check also reads the merged profile (check(d, profile)): for what the deployment model
+    # leaves out, such as `description` and `silence` reasons.
+    reads_profile: bool = False
+
+    def findings(self, d: Deployment, profile: Profile) -> Iterator[Finding]:
+        return self.check(d, profile) if self.reads_profile else self.check(d)
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(id: str, severity: str, summary: str, reference: str = ""):
-    def register(check: Callable[[Deployment], Iterator[Finding]]):
-        RULES[id] = Rule(id, severity, summary, reference, check)
+def rule(id: str, severity: str, summary: str, reference: str = "", reads_profile: bool = False):
+    def register(check: Callable[..., Iterator[Finding]]):
+        RULES[id] = Rule(id, severity, summary, reference, check, reads_profile)
         return check
 
     return register
@@ -66,7 +72,7 @@ def run_rules(deployment: Deployment, profile: Profile) -> list[Problem]:
     for r in RULES.values():
         if r.severity == "warning" and r.id in silenced:
             continue
-        for finding in r.check(deployment):
+        for finding in r.findings(deployment, profile):
             hint = f"see {r.reference}" if r.reference else ""
             if r.severity == "warning":
                 hint = "; ".join(
@@ -85,9 +91,10 @@ def run_rules(deployment: Deployment, profile: Profile) -> list[Problem]:
     return problems
 
 
-def silenced_findings(d: Deployment, silence: dict[str, str]) -> Iterator[tuple[str, Finding]]:
+def silenced_findings(d: Deployment, profile: Profile) -> Iterator[tuple[str, Finding]]:
     """What the silenced warnings would have said (`plan` shows them with their reasons)."""
+    silence = profile.data.get("silence", {})
     for r in RULES.values():
         if r.severity == "warning" and r.id in silence:
-            for finding in r.check(d):
+            for finding in r.findings(d, profile):
                 yield r.id, finding

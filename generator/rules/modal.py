@@ -3,13 +3,13 @@ limits, Volumes, Secrets and the Modal names 1.4.0 removed."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 from generator import catalog
 from generator.errors import FieldPath
 from generator.profile.credentials import SECRET_HOME, looks_secret, looks_secret_name
 from generator.profile.deployment import Deployment
+from generator.profile.load import Profile
 from generator.profile.validate import REMOVED_KNOB_REFERENCE, REMOVED_KNOB_RULE
 from generator.rules.engine import Finding, rule
 from generator.sglang.flags import flag_set
@@ -22,8 +22,9 @@ from generator.sglang.versions import carries_secret, manifest
     "secret-in-profile",
     "error",
     "A credential written into the profile, where it would land in committed files.",
+    reads_profile=True,
 )
-def _secret_in_profile(d: Deployment):
+def _secret_in_profile(d: Deployment, profile: Profile):
     for flag in flag_set(d):
         if flag.field and flag.field[:2] == ("sglang", "extra_args"):
             if carries_secret(flag.option, d.sglang.version):
@@ -57,26 +58,37 @@ def _secret_in_profile(d: Deployment):
                     f"{SECRET_HOME}. Found: {name}=<redacted>",
                     (*base, name),
                 )
-    yield from _credential_values(d, ())
+    yield from _credential_strings(profile.data, ())
 
 
 _CHECKED_ABOVE = {("env",), ("sglang", "env"), ("sglang", "extra_args")}
 
 
-def _credential_values(node: object, path: FieldPath) -> Iterator[Finding]:
-    """Any other setting whose value looks like a credential (a key pasted as an app name...)."""
+def _credential_strings(node: object, path: FieldPath) -> Iterator[Finding]:
+    """Every other string of the merged profile, keys included, that looks like a credential: a
+    key pasted as an app name, into the description or a silence reason. They reach the rendered
+    header, `plan`'s output and the deploy record."""
     if path in _CHECKED_ABOVE:
         return
-    if dataclasses.is_dataclass(node):
-        for f in dataclasses.fields(node):
-            yield from _credential_values(getattr(node, f.name), (*path, f.name))
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if looks_secret(key):
+                yield _pasted((*path, key))
+            else:
+                yield from _credential_strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _credential_strings(item, (*path, index))
     elif looks_secret(node):
-        path = ("app", "name") if path == ("app_name",) else path  # the model's one renamed field
-        yield Finding(
-            f"this value looks like a credential, and settings are written into the rendered "
-            f"app and the deploy record; {SECRET_HOME}. Found: <redacted>",
-            path,
-        )
+        yield _pasted(path)
+
+
+def _pasted(path: FieldPath) -> Finding:
+    return Finding(
+        "this text looks like a credential, and profile text is written into the rendered "
+        f"app, `plan`'s output and the deploy record; {SECRET_HOME}. Found: <redacted>",
+        path,
+    )
 
 
 @rule("autoscaling-limits", "error", "Autoscaling bounds that contradict each other.")

@@ -13,6 +13,8 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from generator.errors import did_you_mean
 
 
@@ -165,6 +167,34 @@ def carries_secret(option: str, version: str) -> bool:
         and arg.nargs != 0
         and any(o.rsplit("-", 1)[-1] in _SECRET_WORDS for o in arg.option_strings)
     )
+
+
+@dataclass(frozen=True)
+class RefusedFlag:
+    """A flag that runs or loads code, or bypasses validation: never accepted in extra_args."""
+
+    option: str  # as the profile spelt it
+    dest: str
+    why: str
+    owner: str | None  # the profile field that owns the setting, if any
+    source: str  # sglang/<file>:<line>, the line that makes it dangerous
+
+
+@cache
+def flag_policy(version: str) -> dict[str, dict]:
+    """manifests/sglang-<version>-policy.yaml: the refused flags by argparse dest."""
+    path = MANIFESTS_DIR / f"sglang-{version}-policy.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["refused"]
+
+
+def refused_flag(option: str, version: str) -> RefusedFlag | None:
+    """The policy entry for `option` (or the flag argparse would expand it to), if refused."""
+    arg, _ = _resolve_option(option.split("=", 1)[0], manifest(version))
+    entry = flag_policy(version).get(arg.dest) if arg else None
+    if entry is None:
+        return None
+    source = f"sglang/{entry['source']['file']}:{entry['source']['line']}"
+    return RefusedFlag(option, arg.dest, entry["why"], entry.get("owner"), source)
 
 
 def _elsewhere(option: str, version: str) -> str:
