@@ -144,7 +144,7 @@ def test_auto_kv_dtype_resolves_per_gpu(profile_tree, cli):
     assert b200["kv_cache_dtype"] == "fp8_e4m3" and b200["kv_bytes_per_token"] == 55_224
     assert h200["kv_cache_dtype"] == "bfloat16" and h200["kv_bytes_per_token"] == 101_436
     # H200: 140 GiB usable.
-    assert h200["kv_pool_tokens"] == int((140 * GIB * 0.9 - 94.6125e9) // 101_436) // 64 * 64
+    assert h200["kv_pool_tokens"] == int((139.19 * GIB * 0.9 - 94.6125e9) // 101_436) // 64 * 64
 
 
 def test_decode_floor_by_hand(cli):
@@ -221,6 +221,21 @@ def test_profile_price_overrides_catalog(profile_tree, cli):
     assert p["gpu_hour_usd"] == 5.0 and p["price_source"] == "our 2026 Modal contract"
     assert p["cost_per_replica_hour_usd"] == 40.0
     assert p["cost_per_month_at_utilization_usd"] == 40 * 730 == 29_200.0
+
+
+@pytest.mark.parametrize(
+    "regions,factor", [("[us]", 1.5), ("[us-east]", 1.75), ("[us, us-east]", 1.5)]
+)
+def test_a_pinned_compute_region_costs_modals_multiplier(profile_tree, cli, regions, factor):
+    """modal.com/docs/guide/region-selection: a broad region 1.5x, a narrow one 1.75x; with
+    several, the smaller multiplier applies."""
+    server = "serving:\n  primitive: server\n  proxy_auth: true\n"
+    root = profile_tree({"p.yaml": BASE + server + f"  compute_region: {regions}\n"})
+    code, p, err = plan_json(cli, root / "p.yaml")
+    assert code == 0, err
+    assert p["gpu_hour_usd"] == 6.25 * factor
+    assert p["cost_per_replica_hour_usd"] == 6.25 * factor * 8
+    assert f"x{factor} for compute_region" in p["price_source"]
 
 
 def test_pricing_is_validated(profile_tree, cli):

@@ -124,6 +124,18 @@ CASES = [
     ("env-policy", "env:\n  PYTHONUNBUFFERED: '1'\n  NCCL_DEBUG: WARN\n", False),
     ("sglang-flag-refused", "sglang:\n  extra_args: [--enable-custom-logit-processor]\n", True),
     ("sglang-flag-refused", "sglang:\n  extra_args: [--enable-cache-report]\n", False),
+    # The base profile (the guide's) has metrics on and no proxy auth.
+    ("metrics-public", "", True),
+    ("metrics-public", "serving:\n  proxy_auth: true\n", False),
+    ("metrics-public", "sglang:\n  enable_metrics: false\n", False),
+    # The guide's trtllm sparse prefill with BF16 KV on B200; SGLang's own flashmla_sparse is quiet.
+    ("dsa-prefill-trtllm-bf16", "", True),
+    (
+        "dsa-prefill-trtllm-bf16",
+        "sglang:\n  attention:\n    sparse_prefill_backend: flashmla_sparse\n",
+        False,
+    ),
+    ("dsa-prefill-trtllm-bf16", "gpu:\n  type: H200\n", False),
     ("trust-remote-code", "model:\n  trust_remote_code: true\n", True),
     ("trust-remote-code", "", False),
     ("public-endpoint", "auth:\n  require_api_key: false\n", True),
@@ -349,8 +361,15 @@ def test_shipped_profiles_trip_no_sizing_rule(name):
     """The shipped profiles validate with no error and none of these rules' warnings."""
     loaded = load(name)
     # The shipped profiles name a branch until `make pin-revision` is run (see the README), and
-    # scale-to-zero keeps the guide's web_server, 150 s request cap included.
-    mine = {c[0] for c in CASES} - {"model-revision-unpinned", "web-server-request-cap"}
+    # keep the guide's own choices with their warnings: scale-to-zero's web_server (150 s request
+    # cap, /metrics without proxy auth) and trtllm sparse prefill with BF16 KV.
+    knowingly = {
+        "model-revision-unpinned",
+        "web-server-request-cap",
+        "metrics-public",
+        "dsa-prefill-trtllm-bf16",
+    }
+    mine = {c[0] for c in CASES} - knowingly
     assert [str(p) for p in loaded.warnings if p.rule in mine or p.rule == "silence"] == []
 
 

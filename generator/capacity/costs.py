@@ -64,11 +64,20 @@ def cold_start(d: Deployment) -> ColdStart | None:
 
 
 def gpu_hour_price(d: Deployment) -> tuple[float, str]:
-    """The profile's `pricing.gpu_hour_usd` if set, else the hardware catalog's, with its source."""
+    """The profile's `pricing.gpu_hour_usd` if set, else the hardware catalog's, with its source;
+    times Modal's region multiplier when serving.compute_region pins the containers."""
     if d.pricing is not None:
-        return d.pricing.gpu_hour_usd, d.pricing.source or "profile pricing.gpu_hour_usd"
-    gpu = catalog.gpu(d.gpu.type)
-    return gpu.gpu_hour_usd, f"catalog: {gpu.price_source} (seen {gpu.price_seen})"
+        price, source = d.pricing.gpu_hour_usd, d.pricing.source or "profile pricing.gpu_hour_usd"
+    else:
+        gpu = catalog.gpu(d.gpu.type)
+        price, source = gpu.gpu_hour_usd, f"catalog: {gpu.price_source} (seen {gpu.price_seen})"
+    regions = d.serving.compute_region if d.serving.is_server else None
+    if regions:
+        m = catalog.platform().region_multiplier
+        # Several regions: the broadest one's (smaller) multiplier, as Modal's page says.
+        factor = m.broad if any("-" not in r for r in regions) else m.narrow
+        price, source = price * factor, f"{source}; x{factor} for compute_region ({m.source})"
+    return price, source
 
 
 def replica_hour_usd(d: Deployment) -> float:

@@ -108,8 +108,16 @@ class DecodeAssumptions:
 
 
 @dataclass(frozen=True)
+class RegionMultiplier:
+    broad: float
+    narrow: float
+    source: str
+
+
+@dataclass(frozen=True)
 class Platform:
     hours_per_month: float
+    region_multiplier: RegionMultiplier
     cold_start: ColdStartAssumptions
     decode: DecodeAssumptions
 

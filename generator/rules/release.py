@@ -67,3 +67,21 @@ def _image_version(d: Deployment):
             f"Found: tag={tag}, sglang.version={d.sglang.version}",
             ("images", "serve", "tag"),
         )
+
+
+@rule(
+    "metrics-public",
+    "warning",
+    "SGLang's /metrics answers anyone with the URL: its API key does not cover it.",
+    "SGLang 0.5.23 srt/utils/auth.py:104 (0.5.10: line 100) allows /health and /metrics "
+    "without a key",
+)
+def _metrics_public(d: Deployment):
+    if d.sglang.enable_metrics and not d.serving.proxy_auth:
+        yield Finding(
+            "SGLang exempts /metrics from --api-key (for Prometheus scrapers), so request rates, "
+            "queue depth and the model name are public; turn on serving.proxy_auth (Modal "
+            "checks every path) or set sglang.enable_metrics: false. "
+            "Found: sglang.enable_metrics=true, serving.proxy_auth=false",
+            ("sglang", "enable_metrics"),
+        )

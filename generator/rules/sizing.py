@@ -60,21 +60,24 @@ def _fp8_kv(d: Deployment) -> tuple[str, str] | None:
     return resolved, how
 
 
-# Error with EAGLE: the combination crashes (the guide's #22359) on top of the accuracy loss, so
-# the deploy fails rather than trading accuracy for capacity. Without EAGLE FP8 KV still runs;
-# the accuracy loss is a choice a profile may make knowingly, so it is a warning it can silence.
+# GLM-5.x (DSA) only. sglang#22671 measured FP8 KV on GLM-5.1-FP8 (B300, TP 8, no MTP): AIME26
+# 76.7 vs 95.3 official, GPQA-diamond 71.2 vs 86.2, normal again with BF16 KV; the checkpoint ships
+# no calibrated k/v scales (sgl-cookbook#237). The guide also names a crash with EAGLE
+# (sglang#22359), which could not be found to check. With EAGLE the guide's deployment refuses the
+# combination (an error); without it the loss is a choice a profile may make knowingly (a warning).
 @rule(
     "fp8-kv-eagle",
     "error",
     "FP8 KV cache with EAGLE on a GLM-5.x DSA model.",
-    "sgl-project/sglang#22359 (crash with EAGLE), sgl-project/sglang#22671 (accuracy)",
+    "sgl-project/sglang#22671 (accuracy with FP8 KV); the guide's sgl-project/sglang#22359 (crash)",
 )
 def _fp8_kv_eagle(d: Deployment):
     fp8 = _fp8_kv(d)
     if fp8 and d.sglang.speculative.enabled:
         yield Finding(
-            "FP8 KV cache with EAGLE crashes on GLM-5.x sparse-attention models and loses "
-            "accuracy (AIME26 76.7 vs 95.3); set sglang.kv_cache_dtype: bfloat16. "
+            "FP8 KV cache loses GLM-5.x accuracy (sglang#22671: AIME26 76.7 vs 95.3 with FP8 KV, "
+            "normal with BF16), and the guide reports it crashing with EAGLE; set "
+            "sglang.kv_cache_dtype: bfloat16. "
             f"Found: kv_cache_dtype={fp8[1]}, speculative.enabled=true",
             ("sglang", "kv_cache_dtype"),
         )
@@ -94,6 +97,36 @@ def _fp8_kv_accuracy(d: Deployment):
             "calibrated k/v scales); set sglang.kv_cache_dtype: bfloat16 unless you measured "
             f"the loss on your workload. Found: kv_cache_dtype={fp8[1]}",
             ("sglang", "kv_cache_dtype"),
+        )
+
+
+# GLM-5.x (DSA) on Blackwell only. The guide's B200 recipe pairs --dsa-prefill-backend trtllm with
+# BF16 KV; SGLang 0.5.23 picks flashmla_sparse for that pairing by itself (manifests/
+# sglang-0.5.23-defaults.yaml), no upstream recipe pairs trtllm with BF16 KV, and sglang#27661
+# measured GPQA-diamond 82.8 vs 85.6 for GLM-5.1-FP8 on B200 with the trtllm backend.
+@rule(
+    "dsa-prefill-trtllm-bf16",
+    "warning",
+    "trtllm sparse prefill with BF16 KV on Blackwell overrides SGLang's own choice (GLM-5.x).",
+    "sgl-project/sglang#27661 (GPQA loss with trtllm on B200); SGLang 0.5.23 "
+    "srt/arg_groups/overrides.py `_dsa_split_backend_resolution`",
+)
+def _dsa_prefill_trtllm(d: Deployment):
+    model = catalog.model(d.model.id)
+    if model is None or model.sparse_attention != "dsa" or catalog.gpu(d.gpu.type).arch != "sm100":
+        return
+    layout = capacity.kv_layout(d, model)
+    if d.sglang.attention.sparse_prefill_backend == "trtllm" and layout.kv_cache_dtype in (
+        "bfloat16",
+        "bf16",
+    ):
+        yield Finding(
+            "no upstream recipe pairs trtllm sparse prefill with BF16 KV, and sglang#27661 "
+            "reports a GLM-5.1-FP8 accuracy loss on B200 with the trtllm backend; SGLang's own "
+            "choice here is flashmla_sparse: set sglang.attention.sparse_prefill_backend: "
+            "flashmla_sparse (one line), or keep the guide's value and silence this with why. "
+            "Found: sparse_prefill_backend=trtllm, kv_cache_dtype=bfloat16",
+            ("sglang", "attention", "sparse_prefill_backend"),
         )
 
 

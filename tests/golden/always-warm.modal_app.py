@@ -304,7 +304,8 @@ def warm_compile_caches():
     max_containers=3,
     buffer_containers=1,
     scaledown_window=1800,  # seconds idle before a replica stops
-    routing_region="us-east",
+    routing_region="us-east",  # where requests enter
+    # No compute_region: GPUs start wherever Modal has them (a pinned region costs 1.5-1.75x).
     # Modal-Key/Modal-Secret checked at Modal's edge, then SGLang's key
     unauthenticated=False,
 )

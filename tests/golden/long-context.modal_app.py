@@ -307,7 +307,8 @@ def warm_compile_caches():
     max_containers=3,
     buffer_containers=0,
     scaledown_window=900,  # seconds idle before a replica stops
-    routing_region="us-east",
+    routing_region="us-east",  # where requests enter
+    # No compute_region: GPUs start wherever Modal has them (a pinned region costs 1.5-1.75x).
     # Modal-Key/Modal-Secret checked at Modal's edge, then SGLang's key
     unauthenticated=False,
 )
