@@ -357,6 +357,158 @@ def test_extra_secrets_reach_the_serving_function(tmp_path):
     assert "secrets=[api_key_secret, *extra_secrets]" in output.read_text()
 
 
+# --- Round 2: the environment policy (rules/environment.py) ------------------------------------
+
+HF_TOKEN_VALUE = "hf_" + "a1B2c3D4e5F6g7H8i9J0kLmN"
+
+
+def _refused(tmp_path: Path, text: str) -> str:
+    """Validate and render a profile that must fail: exit 1, no traceback, nothing written."""
+    (tmp_path / "p.yaml").write_text(BASE + text)
+    code, _, err = run_cli("render", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "a.py"))
+    assert code == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "a.py").exists()
+    return err
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # The generator's own: the Hub stays offline at serve time, caches stay keyed.
+        "HF_HUB_OFFLINE",
+        "HF_XET_HIGH_PERFORMANCE",
+        "SGLANG_DG_CACHE_DIR",
+        "SGLANG_CACHE_DIR",
+        "TRITON_CACHE_DIR",
+        # Code and libraries.
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONWARNINGS",  # a warning category names a module, which is imported
+        "PATH",
+        "BASH_ENV",
+        "PIP_INDEX_URL",
+        "SGLANG_HTTP_SERVER_APP_PATH",
+        # Where credential-bearing traffic goes.
+        "HF_ENDPOINT",
+        "HF_HOME",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
+        "AWS_ENDPOINT_URL",
+        "OPENAI_BASE_URL",
+        "MODAL_SERVER_URL",
+    ],
+)
+@pytest.mark.parametrize("section", ["env", "sglang.env"])
+def test_env_may_not_set_owned_or_redirecting_variables(tmp_path, name, section):
+    text = f"env:\n  {name}: x\n" if section == "env" else f"sglang:\n  env:\n    {name}: x\n"
+    err = _refused(tmp_path, text)
+    assert f"[env-policy] {section}.{name}: {name} " in err
+
+
+@pytest.mark.parametrize("name", ["PYTHONUNBUFFERED", "NCCL_DEBUG", "CUDA_LAUNCH_BLOCKING"])
+def test_env_keeps_ordinary_serving_variables(tmp_path, name):
+    (tmp_path / "p.yaml").write_text(BASE + f"env:\n  {name}: '1'\n")
+    assert not [p for p in load(tmp_path / "p.yaml").warnings if p.rule == "env-policy"]
+
+
+def _env_dict(source: str, image: str) -> dict[str, str]:
+    """The literal dict an image's .env(...) call receives in the rendered app."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == image:
+            for call in ast.walk(node.value):
+                if isinstance(call, ast.Call) and ast.unparse(call.func).endswith(".env"):
+                    return ast.literal_eval(call.args[0])
+    raise AssertionError(f"no {image}.env(...) in the app")
+
+
+def test_the_download_image_gets_none_of_the_profiles_env(tmp_path):
+    """The download job holds the Hugging Face token: the profile's env stays out of it."""
+    (tmp_path / "p.yaml").write_text(BASE + "env:\n  NCCL_DEBUG: WARN\n")
+    output = render_to_file(load(tmp_path / "p.yaml"), tmp_path / "a.py")
+    source = output.read_text()
+    assert _env_dict(source, "download_image") == {"HF_XET_HIGH_PERFORMANCE": "1"}
+    assert _env_dict(source, "serve_image") == {"HF_HUB_OFFLINE": "1", "NCCL_DEBUG": "WARN"}
+    assert load_modal_app(output).app.name  # and the real modal package loads it
+
+
+# --- Round 2: the flag policy (manifests/sglang-<version>-policy.yaml) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "owner"),
+    [
+        ("[--trust-remote-code]", "set model.trust_remote_code instead"),
+        ("[--trust-remote]", "set model.trust_remote_code instead"),  # argparse expands it
+        ("[--enable-custom-logit-processor]", "no profile field enables it"),
+        ("[--custom-weight-loader, mypkg.load]", "no profile field enables it"),
+        ("['--custom-weight-loader=mypkg.load']", "no profile field enables it"),
+        ('[--forward-hooks, \'[{"hook_factory": "x.y"}]\']', "no profile field enables it"),
+        ("[--config, /tmp/flags.yaml]", "set the sglang section's fields"),
+    ],
+)
+def test_extra_args_may_not_run_code_or_bypass_validation(tmp_path, args, owner):
+    err = _refused(tmp_path, f"sglang:\n  extra_args: {args}\n")
+    assert "[sglang-flag-refused] sglang.extra_args[0]:" in err and owner in err
+    assert "sglang/srt/" in err  # the source line that makes it dangerous
+
+
+def test_the_flag_policy_holds_for_every_supported_version(tmp_path):
+    text = "images:\n  serve:\n    tag: v0.5.10\nsglang:\n  version: '0.5.10'\n  env: null\n"
+    text += "  extra_args: [--enable-custom-logit-processor]\n"
+    err = _refused(tmp_path, text)
+    assert "[sglang-flag-refused]" in err and "in SGLang 0.5.10" in err
+
+
+def test_trust_remote_code_is_a_warning_silenced_only_with_a_reason(tmp_path, cli):
+    (tmp_path / "w.yaml").write_text(BASE + "model:\n  trust_remote_code: true\n")
+    warnings = load(tmp_path / "w.yaml").warnings
+    assert [p.rule for p in warnings if p.rule == "trust-remote-code"] == ["trust-remote-code"]
+    blank = "model:\n  trust_remote_code: true\nsilence:\n  trust-remote-code: '  '\n"
+    (tmp_path / "b.yaml").write_text(BASE + blank)
+    code, _, err = cli("validate", str(tmp_path / "b.yaml"))
+    assert code == 1 and "silence.trust-remote-code" in err
+    reason = "reviewed modeling_x.py at the pinned commit"
+    (tmp_path / "s.yaml").write_text(blank.replace("'  '", f"'{reason}'").join([BASE, ""]))
+    code, out, _ = cli("plan", str(tmp_path / "s.yaml"))
+    assert f"silenced: [trust-remote-code] {reason}" in out
+
+
+# --- Round 2: a credential in any string of the merged profile -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (f"description: 'staging, token {HF_TOKEN_VALUE}'\n", "description"),
+        (
+            f"silence:\n  web-server-request-cap: 'ok per {HF_TOKEN_VALUE}'\n",
+            "silence.web-server-request-cap",
+        ),
+        (f"secrets:\n  extra: [wandb, {HF_TOKEN_VALUE}]\n", "secrets.extra[1]"),
+        (f"pricing:\n  gpu_hour_usd: 6.25\n  source: 'quote {HF_TOKEN_VALUE}'\n", "pricing.source"),
+        ("env:\n  AKIAABCDEFGHIJKLMNOP: x\n", "env"),  # a key as a name: not printed either
+    ],
+)
+def test_a_credential_in_any_string_is_an_error(tmp_path, text, where):
+    err = _refused(tmp_path, text)
+    assert f"[secret-in-profile] {where}:" in err
+    assert HF_TOKEN_VALUE not in err and "AKIAABCDEFGHIJKLMNOP" not in err
+
+
+def test_plan_never_prints_a_credential_from_a_silence_reason(tmp_path, cli):
+    (tmp_path / "p.yaml").write_text(
+        BASE + f"silence:\n  web-server-request-cap: 'see {HF_TOKEN_VALUE}'\n"
+    )
+    code, out, err = cli("plan", str(tmp_path / "p.yaml"), "--json")
+    assert code == 1 and HF_TOKEN_VALUE not in out + err
+    silenced = json.loads(out)["silenced"]
+    assert silenced[0]["reason"] == "<redacted: looks like a credential>"
+
+
 # --- Output paths ------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,9 @@ PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
 # with schema errors in a folder whose name needs escaping, and one with a rule error and a warning.
 FILES = {
     "profiles/base.yaml": f"extends: {BASE_PROFILE}\n{PINNED}"
-    "silence:\n  web-server-request-cap: clients stream\n",
+    "silence:\n  web-server-request-cap: clients stream\n"
+    "  metrics-public: scraped from inside only\n"
+    "  dsa-prefill-trtllm-bf16: the guide's recipe\n",
     "profiles/v2,x:y/typo.yaml": 'extends: ../base.yaml\nautoscaling:\n  max_container: 3\napp:\n  name: "100%"\n',
     "profiles/split.yaml": "extends: base\ngpu:\n  count: 4\nauth:\n  require_api_key: false\n",
 }

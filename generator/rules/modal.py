@@ -7,7 +7,12 @@ from collections.abc import Iterator
 
 from generator import catalog
 from generator.errors import FieldPath
-from generator.profile.credentials import SECRET_HOME, looks_secret, looks_secret_name
+from generator.profile.credentials import (
+    SECRET_HOME,
+    looks_secret,
+    looks_secret_name,
+    redacted,
+)
 from generator.profile.deployment import Deployment
 from generator.profile.load import Profile
 from generator.profile.validate import REMOVED_KNOB_REFERENCE, REMOVED_KNOB_RULE
@@ -39,13 +44,20 @@ def _secret_in_profile(d: Deployment, profile: Profile):
                 if looks_secret(value):
                     yield Finding(
                         f"this value looks like a credential; {SECRET_HOME}. "
-                        f"Found: {flag.option} <redacted>",
+                        f"Found: {redacted(flag.option)} <redacted>",
                         flag.field,
                     )
     sglang_reads = manifest(d.sglang.version).env_vars
     for section, env in (("env", d.env), (("sglang", "env"), d.sglang.env)):
         base = section if isinstance(section, tuple) else (section,)
         for name, value in env:
+            if looks_secret(name):  # a credential pasted as a name: the name is not printed
+                yield Finding(
+                    f"a variable name here looks like a credential; {SECRET_HOME}. "
+                    "Found: <redacted>=<redacted>",
+                    base,
+                )
+                continue
             named = looks_secret_name(name) and name not in sglang_reads
             if named or looks_secret(value):
                 why = (
