@@ -90,4 +90,7 @@ def function_settings(function) -> dict:
             for path, volume in spec.volumes.items()
         },
         "regions": list(spec.scheduler_placement.regions) if spec.scheduler_placement else None,
+        "cluster_size": closed["cluster_size"],  # @modal.clustered(size=...), None without
+        "rdma": closed["rdma"],
+        "i6pn": bool(closed["i6pn_enabled"]),  # the private network a cluster's ranks talk over
     }

@@ -74,7 +74,13 @@ def test_modal_app_functions(rendered):
     assert [s.name for s in download["secrets"]] == [d.secrets.huggingface.name]
     assert download["volumes"] == {"/model-cache": (d.volumes.weights.name, False)}
 
+    # A cluster: one replica is d.nodes containers on Modal's private network; setup warms the
+    # caches on the same shape.
     warm = function_settings(module.warm_compile_caches)
+    for settings in (serve, warm):
+        assert settings["cluster_size"] == (d.cluster.nodes if d.cluster else None)
+        assert settings["rdma"] == (d.cluster.rdma if d.cluster else None)
+        assert settings["i6pn"] is (d.cluster is not None)
     assert warm["spec"].gpus == spec.gpus  # kernels compiled on the serving GPU
     assert warm["volumes"] == {  # the one writer of the caches
         "/model-cache": (d.volumes.weights.name, False),
@@ -135,6 +141,7 @@ def test_primitive_per_profile():
         "always-warm": "server",
         "long-context": "server",
         "high-availability": "server",
+        "glm51-bf16-cluster": "server",  # Modal serves a cluster only as a Server
     }
 
 
@@ -151,16 +158,20 @@ def test_app_carries_one_flag_set_per_gpu_type(rendered):
         args = [arg for flag in module.SGLANG_FLAGS[v.gpu.modal_spec] for arg in flag]
         assert args == server_args(v)
         assert args[args.index("--kv-cache-dtype") + 1] == "bfloat16"  # intent: one setting
-        assert args[args.index("--tp-size") + 1] == "8"
+        # TP over every GPU of the replica: 8 on one node, 16 on a two-node cluster.
+        assert args[args.index("--tp-size") + 1] == str(v.gpus_per_replica)
+        if v.cluster:  # the rank's own --node-rank and --dist-init-addr come at start
+            assert args[args.index("--nnodes") + 1] == str(v.cluster.nodes)
+            assert "--node-rank" not in args and "--dist-init-addr" not in args
         assert args[args.index("--speculative-algorithm") + 1] == "EAGLE"
         assert args[args.index("--reasoning-parser") + 1] == "glm45"
         assert args[args.index("--tool-call-parser") + 1] == "glm47"
         assert "--api-key" not in args  # added at run time from the Secret
-        if v.gpu.type == "B200":  # the guide's kernels
+        if v.gpu.type != "B200":
+            assert not SM100_ONLY & set(args), v.gpu.type
+        elif v.model.id == "zai-org/GLM-5.1-FP8":  # the guide's kernels
             assert args[args.index("--dsa-prefill-backend") + 1] == "trtllm"
             assert args[args.index("--moe-runner-backend") + 1] == "flashinfer_trtllm"
-        else:
-            assert not SM100_ONLY & set(args), v.gpu.type
         names = catalog.gpu(v.gpu.type).nvidia_smi_names
         assert {module.GPU_TYPES_BY_NAME[n] for n in names} == {v.gpu.modal_spec}
 

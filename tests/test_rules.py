@@ -15,6 +15,11 @@ from generator.rules import RULES, run_rules
 BASE = f"extends: {BASE_PROFILE}\n"
 
 SERVER = "serving:\n  primitive: server\n"
+CLUSTER = (
+    SERVER
+    + "cluster:\n  nodes: 2\nsglang:\n  tensor_parallel_size: 16\n"
+    + "autoscaling:\n  max_containers: 2\n"
+)
 
 # (rule id, {file: text} or the text of p.yaml, whether the rule must fire on p.yaml)
 CASES = [
@@ -136,6 +141,49 @@ CASES = [
         False,
     ),
     ("dsa-prefill-trtllm-bf16", "gpu:\n  type: H200\n", False),
+    # Clusters: a two-node Server at TP 16 is the quiet base of these cases.
+    (
+        "cluster-web-server",
+        "cluster:\n  nodes: 2\nsglang:\n  tensor_parallel_size: 16\nautoscaling:\n  max_containers: 2\n",
+        True,
+    ),
+    ("cluster-web-server", CLUSTER, False),
+    (
+        "cluster-autoscaling-multiple",
+        CLUSTER.replace("max_containers: 2", "max_containers: 3"),
+        True,
+    ),
+    ("cluster-autoscaling-multiple", CLUSTER, False),
+    (
+        "cluster-partial-host",
+        CLUSTER.replace("tensor_parallel_size: 16", "tensor_parallel_size: 8")
+        + "gpu:\n  count: 4\n",
+        True,
+    ),
+    ("cluster-partial-host", CLUSTER, False),
+    ("cluster-fallback-gpus", CLUSTER + "gpu:\n  fallback: [{type: H200}]\n", True),
+    ("cluster-fallback-gpus", CLUSTER, False),
+    (
+        "cluster-layout",
+        CLUSTER.replace("tensor_parallel_size: 16", "tensor_parallel_size: 8"),
+        True,
+    ),
+    ("cluster-layout", CLUSTER, False),
+    (
+        "cluster-layout",
+        CLUSTER.replace("tensor_parallel_size: 16", "tensor_parallel_size: 8").replace(
+            "nodes: 2", "nodes: 2\n  parallelism: pipeline"
+        ),
+        False,
+    ),
+    ("cluster-tensor-without-rdma", CLUSTER.replace("nodes: 2", "nodes: 2\n  rdma: false"), True),
+    ("cluster-tensor-without-rdma", CLUSTER, False),
+    (
+        "cluster-port-collision",
+        CLUSTER.replace("tensor_parallel_size: 16", "tensor_parallel_size: 16\n  port: 20001"),
+        True,
+    ),
+    ("cluster-port-collision", CLUSTER, False),
     ("trust-remote-code", "model:\n  trust_remote_code: true\n", True),
     ("trust-remote-code", "", False),
     ("public-endpoint", "auth:\n  require_api_key: false\n", True),

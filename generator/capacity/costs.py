@@ -43,14 +43,18 @@ def cold_start(d: Deployment) -> ColdStart | None:
     model = catalog.model(d.model.id)
     if model is None:
         return None
-    checkpoint_gb = checkpoint(d, model).bytes / GB
+    # Every node of a cluster reads its own part of the weights, all at once.
+    checkpoint_gb = checkpoint(d, model).bytes / GB / d.nodes
     a = catalog.platform().cold_start
     graphs = a.cuda_graph_capture_seconds
     if d.sglang.speculative.enabled:
         graphs += a.cuda_graph_capture_speculative_extra_seconds
     components = (
         ("image pull", a.image_pull_seconds),
-        ("weights read from volume", checkpoint_gb / a.volume_read_gbps),
+        (
+            "weights read from volume" + (f" (1/{d.nodes} per node)" if d.cluster else ""),
+            checkpoint_gb / a.volume_read_gbps,
+        ),
         ("SGLang and NCCL init", a.sglang_init_seconds),
         ("DeepGEMM kernels (cached)", a.deepgemm_cached_seconds),
         ("CUDA graph capture", graphs),
@@ -81,8 +85,9 @@ def gpu_hour_price(d: Deployment) -> tuple[float, str]:
 
 
 def replica_hour_usd(d: Deployment) -> float:
-    """GPU price x GPUs per replica (CPU and memory of the container are not included)."""
-    return gpu_hour_price(d)[0] * d.gpu.count
+    """GPU price x GPUs per replica, every node of a cluster included (CPU and memory of the
+    containers are not included)."""
+    return gpu_hour_price(d)[0] * d.gpus_per_replica
 
 
 def idle_cost_per_month_usd(d: Deployment) -> float:

@@ -104,11 +104,39 @@ class Decode:
     measured_tpot_ms_baseline: float
     measured_tpot_ms_eagle: float
     measured_source: str
+    interconnect_ms_per_step: float = 0.0  # a cluster's inter-node hops per forward pass
+    interconnect_note: str = ""
 
     @property
     def tpot_floor_ms(self) -> float:
         """The floor for the profile's own settings: with EAGLE when it is on."""
         return self.eagle_floor_ms if self.speculative else self.floor_ms
+
+
+def interconnect_ms_per_step(d: Deployment, model: ModelSpec, tokens: int = 1) -> tuple[float, str]:
+    """What crossing nodes adds to one forward pass of `tokens` tokens, ms, and how it was got.
+
+    TP across nodes: two all-reduces per layer (attention and MoE outputs) of hidden x 2 bytes
+    per token, each paying a hop's latency and its bytes over the link. Pipeline: one hop per
+    stage boundary. Bandwidths from Modal's guides, latencies guesses (catalog/platform.yaml).
+    """
+    if not d.cluster:
+        return 0.0, ""
+    link = catalog.platform().interconnect
+    rdma = d.cluster.rdma
+    gbps = link.rdma_gbps if rdma else link.private_network_gbps
+    latency_us = link.rdma_hop_latency_us if rdma else link.private_network_hop_latency_us
+    message = model.hidden_size * BF16_BYTES * tokens
+    hop_us = latency_us + message * 8 / (gbps * 1e3)  # bits / (Gbit/s) in microseconds
+    if d.cluster.parallelism == "tensor":
+        hops = 2 * model.num_layers
+        how = f"{hops} inter-node all-reduces"
+    else:
+        hops = d.cluster.nodes - 1
+        how = f"{hops} pipeline hop(s)"
+    net = "RDMA" if rdma else "private network"
+    note = f"{how} x ({latency_us:g} us guessed latency + {message:,} B at {gbps:g} Gbps {net})"
+    return hops * hop_us / 1e3, note
 
 
 def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
@@ -147,12 +175,19 @@ def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
             "eagle_step_bytes_per_gpu": eagle_step,
             "eagle_floor_ms": floor_ms(eagle_step, gpu.hbm_bandwidth_tbps, accept),
         }
+    net_ms, net_note = interconnect_ms_per_step(d, model)
+    if eagle:  # the verify pass and each draft pass cross the nodes too
+        verify_net, _ = interconnect_ms_per_step(d, model, eagle["eagle_verify_tokens"])
+        # A draft pass runs the MTP layer only: its share of TP's all-reduces, no pipeline hop.
+        tensor = d.cluster is not None and d.cluster.parallelism == "tensor"
+        draft_net = net_ms * model.mtp_layers / model.num_layers * spec.num_steps if tensor else 0
+        eagle["eagle_floor_ms"] += (verify_net + draft_net) / eagle["eagle_accept_length"]
     return Decode(
         context_tokens=context,
         hbm_bandwidth_tbps=gpu.hbm_bandwidth_tbps,
         weights_only_floor_ms=floor_ms(weights, gpu.hbm_bandwidth_tbps),
         step_bytes_per_gpu=step,
-        floor_ms=floor_ms(step, gpu.hbm_bandwidth_tbps),
+        floor_ms=floor_ms(step, gpu.hbm_bandwidth_tbps) + net_ms,
         speculative=spec.enabled,
         eagle_accept_length=eagle.get("eagle_accept_length"),
         eagle_verify_tokens=eagle.get("eagle_verify_tokens"),
@@ -162,4 +197,6 @@ def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
         measured_tpot_ms_baseline=assumed.measured_tpot_ms_baseline,
         measured_tpot_ms_eagle=assumed.measured_tpot_ms_eagle,
         measured_source=assumed.measured_source,
+        interconnect_ms_per_step=net_ms,
+        interconnect_note=net_note,
     )

@@ -85,7 +85,7 @@ def checkpoint(d: Deployment, model: ModelSpec) -> Checkpoint:
 
 
 def weights_bytes_per_gpu(checkpoint_bytes: int, tensor_parallel_size: int) -> float:
-    """Checkpoint bytes / TP size.
+    """Checkpoint bytes / TP size (x pipeline stages, for a pipelined cluster).
 
     TP shards the experts, attention heads and vocabulary; the few replicated tensors (norms, MLA
     down-projections) are small next to 700 GiB and are ignored. The checkpoint holds the MTP
@@ -114,6 +114,15 @@ class KvLayout:
     sparse_decode_backend: str | None
     draft_layers: int  # EAGLE/MTP draft layers whose KV lives in the same pool (0 without)
     dcp_size: int = 1
+    pipeline_stages: int = 1  # cluster.parallelism: pipeline: one stage per node
+
+    def stage_layers(self, model: ModelSpec) -> int:
+        """Target layers whose KV one GPU holds: all of them, or its pipeline stage's.
+
+        With pipeline stages SGLang sizes each stage's pool from its own layers
+        (0.5.23 pool_configurator.py: `num_layers = kvc.layer_info.num_effective_layers`); the
+        largest stage, ceil(layers / stages), is taken: an estimate of SGLang's split."""
+        return -(-model.num_layers // self.pipeline_stages)
 
 
 def mla_dim(model: ModelSpec, layout: KvLayout) -> int:
@@ -163,7 +172,7 @@ def kv_bytes_per_token(model: ModelSpec, layout: KvLayout) -> int:
     GLM-5.1 BF16: 78 x (1,152 + 132) = 100,152; with the MTP draft 79 x 1,284 = 101,436.
     0.5.10 sizes the target layers only (its draft pool comes out of the non-static memory).
     """
-    layers, dcp = model.num_layers, layout.dcp_size
+    layers, dcp = layout.stage_layers(model), layout.dcp_size
     mla = mla_bytes_per_token_layer(model, layout) * layers
     indexer = indexer_bytes_per_token_layer(model)
     if version_tuple(layout.version) < version_tuple(DRAFT_IN_POOL_SINCE):
@@ -218,6 +227,7 @@ def kv_layout(d: Deployment, model: ModelSpec) -> KvLayout:
         ),
         draft_layers=model.mtp_layers if s.speculative.enabled else 0,
         dcp_size=_dcp_size(d),
+        pipeline_stages=d.cluster.pipeline_parallel_size if d.cluster else 1,
     )
 
 
@@ -259,7 +269,8 @@ def capacity(d: Deployment) -> Capacity | None:
     gpu = catalog.gpu(d.gpu.type)
     layout = kv_layout(d, model)
     ckpt = checkpoint(d, model)
-    weights = weights_bytes_per_gpu(ckpt.bytes, d.sglang.tensor_parallel_size)
+    shards = d.sglang.tensor_parallel_size * layout.pipeline_stages  # TP x PP ranks split it
+    weights = weights_bytes_per_gpu(ckpt.bytes, shards)
     pool = kv_pool_bytes_per_gpu(gpu, d.sglang.mem_fraction_static, weights)
     per_token = kv_bytes_per_token(model, layout)
     tokens = kv_pool_tokens(pool, per_token)

@@ -81,6 +81,7 @@ class GpuSpec:
     gpu_hour_usd: float
     price_source: str
     price_seen: str
+    gpus_per_host: int
     nvidia_smi_names: tuple[str, ...]  # what `nvidia-smi --query-gpu=name` prints for it
     fallback_mem_fraction_static: (
         float | None
@@ -115,9 +116,18 @@ class RegionMultiplier:
 
 
 @dataclass(frozen=True)
+class Interconnect:
+    rdma_gbps: float
+    private_network_gbps: float
+    rdma_hop_latency_us: float
+    private_network_hop_latency_us: float
+
+
+@dataclass(frozen=True)
 class Platform:
     hours_per_month: float
     region_multiplier: RegionMultiplier
+    interconnect: Interconnect
     cold_start: ColdStartAssumptions
     decode: DecodeAssumptions
 

@@ -46,7 +46,8 @@ from generator.sglang.flags import own_choices
 KEYS: dict[str, str] = {
     "profile": "profile name",
     "model": "Hugging Face id",
-    "gpu": "Modal GPU spec of one replica, e.g. B200:8",
+    "gpu": "Modal GPU spec of one container, e.g. B200:8",
+    "nodes": "containers (hosts) per replica: cluster.nodes, 1 without a cluster",
     "sglang_version": "SGLang version of the serve image",
     "tensor_parallel_size": "SGLang --tp-size",
     "kv_cache_dtype": "KV dtype, with `auto` resolved for this model and GPU",
@@ -147,6 +148,7 @@ def build(
         "profile": d.profile_name,
         "model": d.model.id,
         "gpu": d.gpu.modal_spec,
+        "nodes": d.nodes,
         "sglang_version": d.sglang.version,
         "tensor_parallel_size": d.sglang.tensor_parallel_size,
         "kv_cache_dtype": cap.kv_cache_dtype,
@@ -192,6 +194,8 @@ def build(
             "measured_tpot_ms_baseline": dec.measured_tpot_ms_baseline,
             "measured_tpot_ms_eagle": dec.measured_tpot_ms_eagle,
             "measured_source": dec.measured_source,
+            "interconnect_ms_per_step": round(dec.interconnect_ms_per_step, 3),
+            "interconnect_note": dec.interconnect_note,
         },
         "gpu_hour_usd": price,
         "price_source": source,
@@ -331,6 +335,12 @@ def format_table(p: dict) -> str:
         f"{dec['floor_ms']:.3f} ms/token",
         f"{dec['step_gb_per_gpu']} GB read per step per GPU",
     )
+    if dec["interconnect_ms_per_step"]:
+        row(
+            "of which between nodes",
+            f"{dec['interconnect_ms_per_step']:.3f} ms/step",
+            dec["interconnect_note"],
+        )
     if dec["speculative"]:
         row(
             "with EAGLE",
@@ -346,7 +356,8 @@ def format_table(p: dict) -> str:
     )
 
     section(f"Cost (${p['gpu_hour_usd']:g} per GPU-hour: {p['price_source']})")
-    row("per replica-hour", f"${p['cost_per_replica_hour_usd']:,.2f}", p["gpu"])
+    replica = p["gpu"] if p["nodes"] == 1 else f"{p['nodes']} nodes x {p['gpu']}"
+    row("per replica-hour", f"${p['cost_per_replica_hour_usd']:,.2f}", replica)
     row("idle floor per month", f"${p['idle_cost_per_month_usd']:,.2f}", "min_containers x 730 h")
     row(
         "one scaledown window",

@@ -91,6 +91,19 @@ class Gpu:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """One replica across several nodes: a Modal cluster of `nodes` containers, one per host."""
+
+    nodes: int
+    rdma: bool
+    parallelism: str  # "tensor" (TP over every GPU) or "pipeline" (TP per node, a stage per node)
+
+    @property
+    def pipeline_parallel_size(self) -> int:
+        return self.nodes if self.parallelism == "pipeline" else 1
+
+
+@dataclass(frozen=True)
 class DownloadImage:
     python_version: str
     huggingface_hub_version: str
@@ -246,6 +259,16 @@ class Deployment:
     timeouts: Timeouts
     env: tuple[tuple[str, str], ...]
     pricing: Pricing | None = None
+    cluster: Cluster | None = None
+
+    @property
+    def nodes(self) -> int:
+        """Containers (hosts) per replica: 1 unless the profile sets a cluster."""
+        return self.cluster.nodes if self.cluster else 1
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.nodes * self.gpu.count
 
     @property
     def download_env(self) -> dict[str, str]:
@@ -278,9 +301,20 @@ class Deployment:
     @property
     def deepgemm_cache_key(self) -> str:
         """Compiled kernels are locked to a GPU architecture and to the SGLang, DeepGEMM and CUDA
-        build: the image tag (which must name the SGLang version) pins the build."""
-        return f"{self.gpu.type.lower()}-{self.images.serve.tag}"
+        build: the image tag (which must name the SGLang version) pins the build. A cluster's
+        kernels are built for its sharding, so its layout is in the key: a single-node cache is
+        never used by a cluster, nor one cluster layout's by another."""
+        key = f"{self.gpu.type.lower()}-{self.images.serve.tag}"
+        if self.cluster:
+            c = self.cluster
+            key += f"-{c.nodes}x{self.gpu.count}-tp{self.sglang.tensor_parallel_size}"
+            key += f"-pp{c.pipeline_parallel_size}"
+        return key
 
+
+# Where a cluster's ranks meet: torch.distributed's rendezvous on rank 0 (SGLang's
+# --dist-init-addr), and SGLang's next few ports (server_args.py `port_base = dist_init_port + 1`).
+DIST_INIT_PORT = 20000
 
 # The generator's own variables per image. Download: Xet's high-performance transfers. Serve:
 # weights come from the Volume, so the Hub is never reached at serve time.

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator import REPO_ROOT
-from generator.profile.deployment import Deployment
+from generator.profile.deployment import DIST_INIT_PORT, Deployment
 from generator.render.emit import Emitted, code, python_literal
 from generator.render.write import PREFLIGHT_NAME
 
@@ -76,6 +76,10 @@ def app_context(
         "gpu_spec": d.gpu.modal_spec,
         "gpu_code": specs[0] if len(specs) == 1 else Emitted(f"[{code(*specs)}]"),
         "fallback": len(specs) > 1,
+        "cluster": d.cluster is not None,
+        "cluster_nodes": d.nodes,
+        "cluster_rdma": bool(d.cluster and d.cluster.rdma),
+        "dist_init_port": DIST_INIT_PORT,
         "sglang_version": d.sglang.version,
         "port": d.sglang.port,
         "require_api_key": d.auth.require_api_key,

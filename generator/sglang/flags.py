@@ -40,6 +40,15 @@ def flag_set(deployment: Deployment) -> list[Flag]:
     add("--tp-size", s.tensor_parallel_size, "tensor_parallel_size")
     if s.data_parallel_size > 1:
         add("--dp-size", s.data_parallel_size, "data_parallel_size")
+    if (
+        deployment.cluster
+    ):  # --node-rank and --dist-init-addr come from Modal at start (CLUSTER_ARGS)
+        c = deployment.cluster
+        if c.pipeline_parallel_size > 1:
+            flags.append(
+                Flag("--pp-size", (str(c.pipeline_parallel_size),), ("cluster", "parallelism"))
+            )
+        flags.append(Flag("--nnodes", (str(c.nodes),), ("cluster", "nodes")))
     add("--kv-cache-dtype", s.kv_cache_dtype, "kv_cache_dtype")
     add("--mem-fraction-static", s.mem_fraction_static, "mem_fraction_static")
     add("--max-running-requests", s.max_running_requests, "max_running_requests")
