@@ -11,6 +11,11 @@ and then does what modal 1.6.4's container entrypoint does (`_container_entrypoi
 - web_server: call the function body once, then wait for SIGTERM (web Functions have no exit hook);
 - setup: call warm_compile_caches once.
 SGLang is whatever `python -m sglang...` finds: tests/fake_sglang_pkg on PYTHONPATH.
+
+A clustered app's container learns its rank and its peers' addresses from Modal's control plane
+at start (`modal._cluster._initialize_clustered_function`, TaskClusterHello). Here
+FAKE_CLUSTER_RANK and FAKE_CLUSTER_IPS (comma-separated) stand in for that answer and are set
+where modal 1.6.4 keeps it, `modal._cluster.current_cluster_context`.
 """
 
 from __future__ import annotations
@@ -45,10 +50,26 @@ def wait_for_sigterm() -> None:
     print("runner: SIGTERM", flush=True)
 
 
+def join_cluster() -> None:
+    import os
+
+    import modal._cluster
+
+    if "FAKE_CLUSTER_RANK" in os.environ:
+        modal._cluster.current_cluster_context = modal._cluster.ClusterContext(
+            rank=int(os.environ["FAKE_CLUSTER_RANK"]),
+            cluster_id="cu-local",
+            container_ips=os.environ["FAKE_CLUSTER_IPS"].split(","),
+            container_ipv4_ips=[],
+            fabric_ids=[],
+        )
+
+
 def main(path: str, kind: str) -> int:
     from modal._partial_function import _find_callables_for_obj, _PartialFunctionFlags
     from modal._utils.async_utils import synchronizer
 
+    join_cluster()
     module = load(path)
     stub_volumes(module)
     if kind == "server":

@@ -45,8 +45,11 @@ def _free_port() -> int:
 class Container:
     """One container process running the app's code; its output is collected line by line."""
 
-    def __init__(self, app: Path, kind: str, tmp: Path, **switches: str) -> None:
-        self.pid_file = tmp / f"sglang-{kind}.pid"
+    def __init__(
+        self, app: Path, kind: str, tmp: Path, prefix: tuple[str, ...] = (), **switches: str
+    ) -> None:
+        """`prefix` runs the container elsewhere, e.g. in a network namespace (a host of its own)."""
+        self.pid_file = tmp / f"sglang-{kind}{switches.get('FAKE_CLUSTER_RANK', '')}.pid"
         local = tmp / "local-disk"
         local.mkdir(exist_ok=True)
         env = {
@@ -59,7 +62,7 @@ class Container:
         }
         self.lines: list[tuple[float, str]] = []
         self.process = subprocess.Popen(
-            [sys.executable, str(TESTS / "container_runner.py"), str(app), kind],
+            [*prefix, sys.executable, str(TESTS / "container_runner.py"), str(app), kind],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

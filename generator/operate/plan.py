@@ -271,6 +271,7 @@ def _n(value: float) -> str:
 def format_table(p: dict) -> str:
     """The plan as a readable table: label, figure, how it was found."""
     dec = p["decode"]
+    replica = p["gpu"] if p["nodes"] == 1 else f"{p['nodes']} nodes x {p['gpu']}"
     rows: list[tuple[str, str, str] | str] = []
 
     def section(title: str) -> None:
@@ -356,7 +357,6 @@ def format_table(p: dict) -> str:
     )
 
     section(f"Cost (${p['gpu_hour_usd']:g} per GPU-hour: {p['price_source']})")
-    replica = p["gpu"] if p["nodes"] == 1 else f"{p['nodes']} nodes x {p['gpu']}"
     row("per replica-hour", f"${p['cost_per_replica_hour_usd']:,.2f}", replica)
     row("idle floor per month", f"${p['idle_cost_per_month_usd']:,.2f}", "min_containers x 730 h")
     row(
@@ -436,7 +436,7 @@ def format_table(p: dict) -> str:
 
     width = max(len(r[0]) for r in rows if isinstance(r, tuple))
     vwidth = max(len(r[1]) for r in rows if isinstance(r, tuple))
-    head = f"plan: {p['profile']} ({p['model']} on {p['gpu']}, SGLang {p['sglang_version']})"
+    head = f"plan: {p['profile']} ({p['model']} on {replica}, SGLang {p['sglang_version']})"
     out = [head]
     for r in rows:
         if isinstance(r, str):

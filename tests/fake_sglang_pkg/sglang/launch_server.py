@@ -7,14 +7,24 @@ FAKE_SGLANG_STARTUP_S (load time), FAKE_SGLANG_TPOT_S (per token), FAKE_SGLANG_E
 (exit with this code while loading), FAKE_SGLANG_CRASH_AFTER_S (exit 3 this long after start),
 FAKE_SGLANG_PID_FILE (write the pid, so a test can tear the "container" down),
 FAKE_SGLANG_ARGV_FILE (write the argv it was started with, as JSON).
+
+Across nodes (--nnodes > 1) it does what SGLang 0.5.23 does where a test can see it: the address
+in --dist-init-addr is parsed as `NetworkAddress.parse` does (an IPv6 literal must be bracketed),
+rank 0 listens there and answers /health only once every rank has joined; a rank >= 1 joins it,
+serves no API, only SGLang's dummy /health once joined (engine.py
+`launch_dummy_health_check_server`), ignores SIGTERM and exits when rank 0 stops
+(the ShutdownReq broadcast). A rank whose peer vanishes dies, as NCCL would make it.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.server
+import ipaddress
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -28,6 +38,9 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-key")
     parser.add_argument("--served-model-name", default="fake")
+    parser.add_argument("--nnodes", type=int, default=1)
+    parser.add_argument("--node-rank", type=int, default=0)
+    parser.add_argument("--dist-init-addr")
     args, _ = parser.parse_known_args()
     env = os.environ
     if env.get("FAKE_SGLANG_PID_FILE"):
@@ -45,6 +58,9 @@ def main() -> int:
         autotune.parent.mkdir(parents=True, exist_ok=True)
         autotune.write_text('{"tactics": "tuned"}')
         print(f"fake-sglang: autotuned, wrote {autotune}", flush=True)
+    if args.nnodes > 1 and args.node_rank > 0:
+        return _follower(args)
+    peers = _rendezvous(args) if args.nnodes > 1 else []
     config = FakeConfig(
         model=args.served_model_name,
         api_key=args.api_key or "",
@@ -58,15 +74,97 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start_on(args.port)
     print(f"fake-sglang: serving on 127.0.0.1:{args.port}", flush=True)
+    for peer in peers:  # a rank that vanishes takes the collectives down with it
+        threading.Thread(target=_watch_peer, args=(peer, stop), daemon=True).start()
     crash_after = env.get("FAKE_SGLANG_CRASH_AFTER_S")
-    if stop.wait(float(crash_after) if crash_after else None):
+    if stop.wait(float(crash_after) if crash_after else None) and not _peer_lost.is_set():
         print(f"fake-sglang: SIGTERM, draining {server.in_flight} request(s)", flush=True)
         server.drain()
         server.stop()
+        for peer in peers:  # the ShutdownReq broadcast: every rank stops
+            peer.close()
         print("fake-sglang: drained, exiting", flush=True)
         return 0
     print("fake-sglang: scheduler died", flush=True)
     return 3
+
+
+_peer_lost = threading.Event()
+
+
+def _address(text: str) -> tuple[str, int]:
+    """`host:port` as SGLang's NetworkAddress.parse reads it: IPv6 only in brackets."""
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+        ipaddress.IPv6Address(host)
+        return host, int(port)
+    host, _, port = text.rpartition(":")
+    if ":" in host:
+        raise ValueError(f"bare IPv6 address is ambiguous: {text!r}")
+    return host, int(port)
+
+
+def _rendezvous(args) -> list[socket.socket]:
+    """Rank 0: listen at --dist-init-addr until every other rank has joined."""
+    host, port = _address(args.dist_init_addr)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+    listener.listen()
+    print(f"fake-sglang: rank 0 waiting for {args.nnodes - 1} rank(s) at {host}:{port}", flush=True)
+    peers = []
+    while len(peers) < args.nnodes - 1:
+        peer, _ = listener.accept()
+        rank = peer.recv(16).decode().strip()
+        print(f"fake-sglang: rank {rank} joined", flush=True)
+        peers.append(peer)
+    listener.close()
+    return peers
+
+
+def _watch_peer(peer: socket.socket, stop: threading.Event) -> None:
+    try:
+        data = peer.recv(1)
+    except OSError:  # closed by this rank's own shutdown
+        return
+    if not data and not stop.is_set():
+        print("fake-sglang: a rank left the process group", flush=True)
+        _peer_lost.set()
+        stop.set()
+
+
+def _follower(args) -> int:
+    """Rank >= 1: join rank 0, serve only /health, exit when rank 0 stops."""
+    host, port = _address(args.dist_init_addr)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            link = socket.create_connection((host, port), timeout=5)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                print(f"fake-sglang: rank 0 at {args.dist_init_addr} never answered", flush=True)
+                return 1
+            time.sleep(0.2)
+    link.sendall(f"{args.node_rank}\n".encode())
+    print(f"fake-sglang: rank {args.node_rank} joined {args.dist_init_addr}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: print("fake-sglang: SIGTERM ignored", flush=True))
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200 if self.path.startswith("/health") else 404)
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+
+    health = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Health)
+    threading.Thread(target=health.serve_forever, daemon=True).start()
+    link.settimeout(None)
+    link.recv(1)  # rank 0's ShutdownReq (or its death)
+    print("fake-sglang: rank 0 stopped; exiting", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
