@@ -154,3 +154,25 @@ def test_diff_between_profiles(cli):
 def test_diff_without_record(cli, fake_modal):
     code, _, err = cli("diff", "prod")
     assert code == 1 and "no deploy record for prod" in err
+
+
+def test_a_clustered_profile_deploys_diffs_rolls_back_and_sets_up(fake_modal, cli, profile_tree):
+    """The two-node Server through every step that reaches Modal (a stand-in `modal` here)."""
+    parent = PROFILES_DIR / "glm51-bf16-cluster.yaml"
+    root = profile_tree({"big.yaml": f"extends: {parent}\napp:\n  name: big\n" + PINNED})
+    profile = root / "big.yaml"
+    assert cli("deploy", str(profile))[0] == 0
+    [record] = json.loads((deploy_module.DEPLOYS_DIR / "big" / "history.json").read_text())
+    assert record["serving_primitive"] == "server"
+    deployed = (deploy_module.DEPLOYS_DIR / "big" / record["tag"] / "modal_app.py").read_text()
+    assert "@modal.clustered(size=CLUSTER_NODES, rdma=CLUSTER_RDMA)" in deployed
+
+    profile.write_text(profile.read_text() + "autoscaling:\n  max_containers: 4\n")  # 2 replicas
+    code, out, _ = cli("diff", str(profile))
+    assert code == 0 and "autoscaling.max_containers  2 -> 4" in out
+    assert cli("deploy", str(profile))[0] == 0
+    assert cli("rollback", str(profile))[0] == 0
+    assert fake_modal()[-1] == ["app", "rollback", "big"]
+    for command, file in (("setup", "modal_app.py"), ("preflight", "preflight.py")):
+        assert cli(command, str(profile))[0] == 0
+        assert fake_modal()[-1][0] == "run" and fake_modal()[-1][1].endswith(f"build/big/{file}")
