@@ -53,7 +53,10 @@ def hosts():
             ip("-n", name, "link", "set", "lo", "up")
             ip("-n", name, "addr", "add", f"{address}/64", "dev", device, "nodad")
             ip("-n", name, "link", "set", device, "up")
-        yield [(("ip", "netns", "exec", name), address) for name, address in zip(names, ADDRESSES)]
+        yield [
+            (("ip", "netns", "exec", name), address)
+            for name, address in zip(names, ADDRESSES, strict=True)
+        ]
     finally:
         for name in names:  # deleting a namespace deletes its end of the veth pair
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
