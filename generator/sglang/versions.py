@@ -167,6 +167,7 @@ def carries_secret(option: str, version: str) -> bool:
     )
 
 
+@cache
 def _elsewhere(option: str, version: str) -> str:
     """Where an unknown flag does exist: a rename, or another known version."""
     if option in RENAMED:
@@ -226,19 +227,30 @@ class FlagProblem:
     severity: str  # "error" or "warning"
 
 
+# Bounded suggestion work: the first unknown flags of a flag set get a rename or did-you-mean
+# hint; past this many, each is still reported, without one.
+MAX_FLAG_SUGGESTIONS = 20
+
+
 def check_flag_set(flags: list[Flag], version: str) -> list[FlagProblem]:
     """Judge a flag set as SGLang `version`'s parser would, plus conflicts and deprecations."""
     m = manifest(version)
     options = m.options
+    known = [o for o in options if o.startswith("--")]
     problems: list[FlagProblem] = []
     seen: dict[str, Flag] = {}
+    unknown = 0
     for flag in flags:
         label = f"SGLang {version}"
         arg, problem = _resolve_option(flag.option, m)
         if arg is None:
             if not problem:
-                known = [o for o in options if o.startswith("--")]
-                hint = _elsewhere(flag.option, version) or did_you_mean(flag.option, known)
+                unknown += 1
+                hint = (
+                    _elsewhere(flag.option, version) or did_you_mean(flag.option, known)
+                    if unknown <= MAX_FLAG_SUGGESTIONS
+                    else ""
+                )
                 problem = f"{label} has no flag {flag.option}" + (f" ({hint})" if hint else "")
             problems.append(FlagProblem(problem, flag, "error"))
             continue
