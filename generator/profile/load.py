@@ -380,10 +380,10 @@ def load_profile(ref: str | Path) -> Profile:
     path = resolve_profile_path(str(ref))
     check_profile_name(path)
     root = profile_root(path)
-    if root == REPO_ROOT and not _inside(path, root):  # a committed symlink leaving the checkout
+    if not _inside(path, root):  # a committed symlink that leaves the repository
         raise ProfileError(
-            f"is a symlink to {path.resolve()}, outside {root}; a profile in the repository "
-            "must be a file in it",
+            f"leads to {path.resolve()}, outside {root}; a profile in a repository must be a "
+            "file in it",
             location=Location(path),
         )
     check_unique_name(path)

@@ -37,9 +37,9 @@ def check_contained(path: Path, root: Path) -> None:
 
 def default_output(deployment: Deployment) -> Path:
     output = BUILD_DIR / deployment.profile_name / "modal_app.py"
+    check_contained(output, BUILD_DIR.parent)
     if not output.resolve().is_relative_to(BUILD_DIR.resolve()):  # names are checked on load
         raise UserError(f"profile name {deployment.profile_name!r} would leave {BUILD_DIR}")
-    check_contained(output, BUILD_DIR.parent)
     return output
 
 

@@ -6,6 +6,7 @@ Manifests in generator/sglang/manifests/ are extracted from the real package's o
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -84,6 +85,17 @@ class Manifest:
     def options(self) -> dict[str, Argument]:
         return {opt: arg for arg in self.arguments for opt in arg.option_strings}
 
+    @cached_property
+    def sorted_options(self) -> list[str]:
+        return sorted(self.options)
+
+    def options_starting_with(self, prefix: str) -> list[str]:
+        """The options `prefix` abbreviates, by bisection (a flag set can hold thousands)."""
+        names = self.sorted_options
+        start = bisect.bisect_left(names, prefix)
+        end = bisect.bisect_left(names, prefix + "\U0010ffff", start)
+        return names[start:end]
+
 
 def supported_versions() -> list[str]:
     names = (p.stem.removeprefix("sglang-") for p in MANIFESTS_DIR.glob("sglang-*.json"))
@@ -143,7 +155,7 @@ def _resolve_option(option: str, m: Manifest) -> tuple[Argument | None, str]:
     if option in options:
         return options[option], ""
     if option.startswith("--") and m.allow_abbrev:
-        matches = sorted({o for o in options if o.startswith(option)})
+        matches = m.options_starting_with(option)
         if len({options[o].dest for o in matches}) == 1:
             return options[matches[0]], ""
         if matches:
