@@ -1135,3 +1135,24 @@ def test_make_variables_cannot_become_make_syntax(tmp_path, where):
         env["PROFILE"] = value
     out = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, env=env).stdout
     assert out == f"-m generator plan {value}\n" and not marker.exists()
+
+
+def test_deploy_checks_where_its_record_goes_before_anything_deploys(tmp_path, monkeypatch, cli):
+    repo = _repo(tmp_path)
+    (repo / "deploys").symlink_to(tmp_path / "outside")
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", repo / "deploys")
+    (tmp_path / "round2-deploy.yaml").write_text(BASE + PINNED)
+    code, out, err = cli("deploy", str(tmp_path / "round2-deploy.yaml"), "--dry-run")
+    assert code == 1 and "deploys: leads to" in err and "modal deploy" not in out
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_suggestions_skip_long_words_and_reuse_their_work():
+    from generator.errors import MAX_SUGGESTION_WORD, _closest, did_you_mean
+
+    known = ["--tensor-parallel-size", "--context-length"]
+    assert did_you_mean("--tensor-paralel-size", known) == "did you mean --tensor-parallel-size?"
+    before = _closest.cache_info().hits
+    assert did_you_mean("--tensor-paralel-size", reversed(known))  # same words, any order
+    assert _closest.cache_info().hits == before + 1
+    assert did_you_mean("--tensor-paralel-size" + "e" * MAX_SUGGESTION_WORD, known) == ""
