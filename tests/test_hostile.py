@@ -776,7 +776,7 @@ def test_extends_chain_length_is_bounded(tmp_path):
 def test_aliased_long_strings_are_bounded_as_text(tmp_path):
     text = BASE + f"x-a: &a {'y' * 100_000}\nx-b: [{', '.join(['*a'] * 20)}]\n"
     code, err = _validate_bounded(tmp_path, text)
-    assert code == 1 and "aliases expand this profile past 1024 KiB of text" in err
+    assert code == 1 and "aliases expand this profile past 1,048,576 characters of text" in err
 
 
 def test_secret_pattern_is_linear_on_a_long_token_like_value(tmp_path):

@@ -130,7 +130,7 @@ class Budget:
         limit = {
             "bytes": f"{MAX_PROFILE_BYTES // 1024} KiB",
             "values": f"{MAX_VALUES:,} values",
-            "text": f"{MAX_TEXT_CHARS // 1024} KiB of text",
+            "text": f"{MAX_TEXT_CHARS:,} characters of text",
         }[what]
         if self.files <= 1:
             return {
