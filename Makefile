@@ -1,8 +1,14 @@
 # Every target creates the virtual environment it needs (.venv, from pyproject.toml) first.
 # Variables a user sets (PROFILE, URL, ...) reach commands through the environment, quoted as
-# "$$NAME", never pasted into the shell line: a value cannot become shell syntax. The API key is
-# read by smoke/bench from $$API_KEY and never appears on a command line or in make's echo.
+# "$$NAME", never pasted into the shell line: a value cannot become shell syntax. Nor make
+# syntax: each is re-set below to its unexpanded text ($(value ...)), so `PROFILE=$(shell ...)`
+# is a profile name that does not exist, not a command make runs. The API key is read by
+# smoke/bench from $$API_KEY and never appears on a command line or in make's echo.
 PROFILE ?= prod
+FORMAT ?= text
+AGAINST ?= deployed
+UTILIZATION ?=
+CONCURRENCY ?= 1,8,32
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -27,7 +33,9 @@ help:
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-export PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY
+USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT
+$(foreach v,$(USER_VARIABLES),$(if $(filter undefined,$(origin $(v))),,$(eval override $(v) := $$(value $(v)))))
+export $(USER_VARIABLES)
 
 $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,8 +47,6 @@ render: $(READY)
 
 # FORMAT=github annotates a pull request's files; FORMAT=json is for machines. It reaches the
 # command through the environment, so no value can become shell syntax.
-FORMAT ?= text
-export FORMAT
 validate: $(READY)
 	$(PY) -m generator validate --format "$$FORMAT"
 
@@ -48,7 +54,6 @@ deploy: $(READY)
 	$(PY) -m generator deploy "$$PROFILE"
 
 # UTILIZATION (optional): average replicas busy over a month, for the monthly cost.
-UTILIZATION ?=
 plan: $(READY)
 	$(PY) -m generator plan "$$PROFILE" $${UTILIZATION:+--utilization "$$UTILIZATION"}
 
@@ -61,7 +66,6 @@ pin-revision: $(READY)
 preflight: $(READY)
 	$(PY) -m generator preflight "$$PROFILE"
 
-AGAINST ?= deployed
 diff: $(READY)
 	$(PY) -m generator diff "$$PROFILE" --against "$$AGAINST"
 
@@ -70,7 +74,6 @@ rollback: $(READY)
 
 # Credentials come from the environment only: API_KEY (or SGLANG_API_KEY), and for a profile
 # behind Modal's proxy auth MODAL_PROXY_TOKEN_ID and MODAL_PROXY_TOKEN_SECRET.
-CONCURRENCY ?= 1,8,32
 smoke: $(READY)
 	@test -n "$$URL" || (echo "usage: make smoke URL=https://... (API_KEY in the environment)" >&2; exit 2)
 	$(PY) -m generator smoke --profile "$$PROFILE" --url "$$URL"

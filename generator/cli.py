@@ -11,14 +11,20 @@ from pathlib import Path
 
 from generator import PROFILES_DIR
 from generator.errors import Location, UsageError, UserError
-from generator.operate.report import FORMATS
+from generator.operate.report import FORMATS, emit_line
 
 PROFILE_HELP = "a profile name under profiles/ or a path to a YAML file"
 
 
 def _print_warnings(loaded) -> None:
     for warning in loaded.warnings:
-        print(f"  - {warning}", file=sys.stderr)
+        print(emit_line(f"  - {warning}", "text"), file=sys.stderr)
+
+
+def _print_lines(text: str) -> None:
+    """Text holding profile-derived values (plan's table, --explain), one emitted line each."""
+    lines = text.split("\n")
+    sys.stdout.write("\n".join(emit_line(line, "text") for line in lines))
 
 
 def cmd_validate(args) -> int:
@@ -40,7 +46,11 @@ def cmd_render(args) -> int:
     _print_warnings(loaded)
     output = render_to_file(loaded, Path(args.output) if args.output else None)
     print(
-        f"rendered {loaded.profile.name} -> {Location(output)} and {Location(output.with_name('preflight.py'))}"
+        emit_line(
+            f"rendered {loaded.profile.name} -> {Location(output)} and "
+            f"{Location(output.with_name('preflight.py'))}",
+            "text",
+        )
     )
     return 0
 
@@ -60,11 +70,14 @@ def cmd_sglang_args(args) -> int:
         return 0
     d = flag_set.deployment
     version = d.sglang.version
-    print(f"SGLang {version} on {d.gpu.modal_spec}: each flag beside SGLang's own choice")
+    lines = [f"SGLang {version} on {d.gpu.modal_spec}: each flag beside SGLang's own choice"]
     for own in own_choices(d):
-        print(f"  {' '.join(own.flag.argv)}")
-        print(f"      {own.describe(version)}")
-        print(f"      source: {own.source}")
+        lines += [
+            f"  {' '.join(own.flag.argv)}",
+            f"      {own.describe(version)}",
+            f"      source: {own.source}",
+        ]
+    _print_lines("\n".join(lines) + "\n")
     return 0
 
 
@@ -94,7 +107,10 @@ def cmd_plan(args) -> int:
     from generator.operate.plan import run
 
     text, has_errors = run(args.profile, args.utilization, args.json)
-    sys.stdout.write(text)
+    if args.json:
+        sys.stdout.write(text)  # json.dumps escapes every control character
+    else:
+        _print_lines(text)
     return 1 if has_errors else 0
 
 
@@ -228,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if os.environ.get("GENERATOR_DEBUG"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)  # UserError's text is printable (errors.py)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -239,5 +255,5 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("GENERATOR_DEBUG"):
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(emit_line(f"error: {where}{exc.strerror or exc}", "text"), file=sys.stderr)
         return 1

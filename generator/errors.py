@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 # Field paths are tuples of keys (str) and list indexes (int).
@@ -17,9 +19,41 @@ def format_path(path: FieldPath) -> str:
     return out or "(top level)"
 
 
+# Suggestions are bounded work: difflib compares every candidate, at a cost that grows with both
+# lengths, and a profile can hold thousands of unknown names. Longer words get no suggestion,
+# and a word asked about again (each GPU type's flag set is checked) is answered from the cache.
+MAX_SUGGESTION_WORD = 64
+
+
 def did_you_mean(word: str, candidates) -> str:
-    match = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean {match[0]}?" if match else ""
+    if not isinstance(word, str) or len(word) > MAX_SUGGESTION_WORD:
+        return ""
+    match = _closest(word, tuple(sorted(str(c) for c in candidates)))
+    return f"did you mean {match}?" if match else ""
+
+
+@lru_cache(maxsize=4096)
+def _closest(word: str, candidates: tuple[str, ...]) -> str | None:
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+# --- What the CLI prints ----------------------------------------------------------------------
+# Profile-derived text (file names, values, `extends` references, OS errors about them) reaches
+# terminals and CI logs. In the text format every control character (C0, DEL, C1) and every
+# invisible or direction-changing format character is printed as its escape, so one message is
+# one line and cannot move the cursor, recolour the log or start a workflow command.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def _escape_char(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """`text` as one printable line: control and format characters as backslash escapes."""
+    return _UNPRINTABLE.sub(_escape_char, str(text))
 
 
 @dataclass(frozen=True)
@@ -31,8 +65,9 @@ class Location:
     def __str__(self) -> str:
         try:
             name = str(self.file.resolve().relative_to(Path.cwd()))
-        except ValueError:
+        except (ValueError, OSError):  # OSError: a name too long for the file system
             name = str(self.file)
+        name = printable(name)
         if self.line is None:
             return name
         return f"{name}:{self.line}:{self.column}"
@@ -58,10 +93,10 @@ class Problem:
         if self.rule:
             parts.append(f"[{self.rule}]")
         if self.path is not None:
-            parts.append(f"{format_path(self.path)}:")
-        parts.append(self.message)
+            parts.append(f"{printable(format_path(self.path))}:")
+        parts.append(printable(self.message))
         text = " ".join(parts)
-        return f"{text} ({self.hint})" if self.hint else text
+        return f"{text} ({printable(self.hint)})" if self.hint else text
 
 
 class UserError(Exception):
@@ -77,7 +112,8 @@ class UserError(Exception):
         self.location = location  # where the one problem is, when there is no list of them
 
     def __str__(self) -> str:
-        head = f"{self.location}: {self.args[0]}" if self.location else self.args[0]
+        message = printable(self.args[0])
+        head = f"{self.location}: {message}" if self.location else message
         if not self.problems:
             return head
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])

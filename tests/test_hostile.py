@@ -871,3 +871,440 @@ def test_a_credential_in_a_wrong_value_is_not_quoted_in_the_error(tmp_path):
     (tmp_path / "p.yaml").write_text(BASE + f"gpu:\n  type: {KEY}\n")
     code, _, err = run_cli("validate", str(tmp_path / "p.yaml"))
     assert code == 1 and "looks like a credential (not shown)" in err and KEY not in err
+
+
+# --- Round 2: bounds, output, writes, committed data ---------------------------------------------
+# Each input below is built here (generated, not a committed blob) and each test failed on the
+# code before round 2. Bounds are asserted as outcomes (a located error inside the 1 GiB / 20 s
+# child of `_validate_bounded`), not as timings.
+
+
+def _chain(tmp_path: Path, count: int, body: str) -> Path:
+    """p0.yaml extends p1.yaml ... extends p<count-1>.yaml, which extends the shipped base."""
+    for index in range(count):
+        parent = f"p{index + 1}" if index + 1 < count else str(BASE_PROFILE)
+        (tmp_path / f"p{index}.yaml").write_text(f"extends: {parent}\n{body}")
+    return tmp_path / "p0.yaml"
+
+
+def _validate_file_bounded(path: Path, *args: str) -> tuple[int, str, str]:
+    """`validate` of `path` in a child capped at 1 GiB of address space and 20 s."""
+    limit = (
+        "import resource, runpy, sys;"
+        "resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30));"
+        "sys.argv = ['generator', 'validate', *sys.argv[1:]];"
+        "runpy.run_module('generator', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", limit, *args, str(path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_chain_of_large_files_is_bounded_together(tmp_path):
+    path = _chain(tmp_path, 3, "# " + "x" * 200_000 + "\n")  # each file alone is under 256 KiB
+    code, _, err = _validate_file_bounded(path)
+    assert code == 1 and "p1.yaml: this profile and the profiles it extends hold more" in err
+    assert "than 256 KiB together" in err
+
+
+def test_chain_of_many_values_is_bounded_together(tmp_path):
+    path = _chain(tmp_path, 3, "x-pad: [" + ", ".join(["1"] * 4_000) + "]\n")
+    code, _, err = _validate_file_bounded(path)
+    assert code == 1 and "hold more than 10,000 values together" in err and "p2.yaml:2:" in err
+
+
+def test_extends_chain_length_is_bounded(tmp_path):
+    code, _, err = _validate_file_bounded(_chain(tmp_path, 10, ""))
+    assert code == 1 and "extends: the chain is longer than 8 profiles" in err
+    assert "p7.yaml:1:10:" in err
+
+
+def test_aliased_long_strings_are_bounded_as_text(tmp_path):
+    text = BASE + f"x-a: &a {'y' * 100_000}\nx-b: [{', '.join(['*a'] * 20)}]\n"
+    code, err = _validate_bounded(tmp_path, text)
+    assert code == 1 and "aliases expand this profile past 1,048,576 characters of text" in err
+
+
+def test_secret_pattern_is_linear_on_a_long_token_like_value(tmp_path):
+    """`eyJ-eyJ-...` made the JWT alternative rescan the rest of the value from every `eyJ`."""
+    code, err = _validate_bounded(tmp_path, BASE + f"env:\n  NOTE: {'eyJ-' * 60_000}\n")
+    assert "NOTE" not in err or "looks like a credential" not in err  # finished, and no false hit
+
+
+def test_secret_pattern_still_finds_tokens_inside_text():
+    from generator.profile.credentials import looks_secret
+
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig"
+    assert looks_secret(f"see {jwt} here") and looks_secret(f"x {KEY}\ny")
+    assert not looks_secret("eyJ" + "-" * 5_000) and not looks_secret("sk-short")
+
+
+def test_thousands_of_unknown_flags_are_all_reported_with_bounded_suggestions(tmp_path):
+    flags = ", ".join(f"--zz-unknown-{i}" for i in range(3_000))
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE + f"sglang:\n  extra_args: [{flags}]\n")
+    code, _, err = _validate_file_bounded(path)
+    assert code == 1 and err.count("has no flag --zz-unknown-") == 3_000
+    assert err.count("did you mean") <= 20 + 5  # the first 20 flags, and the other rules' hints
+
+
+def test_a_file_name_cannot_write_workflow_commands(tmp_path):
+    bad = tmp_path / "a\n::stop-commands::pwned\n::error::forged.yaml"
+    bad.write_text(BASE)
+    (tmp_path / "good.yaml").write_text(BASE)
+    code, out, err = run_cli(
+        "validate", "--format", "github", str(bad), str(tmp_path / "good.yaml")
+    )
+    assert code == 1 and "Traceback" not in err
+    lines = out.splitlines()
+    assert lines and all(
+        line.startswith(("ok: ", "invalid: ", "::error ", "::warning ")) for line in lines
+    )
+    assert not any(line.startswith(("::stop-commands", "::error::")) for line in lines)
+    assert "ok: good" in lines
+
+
+@pytest.mark.parametrize("output_format", ["text", "github"])
+def test_extends_with_a_newline_prints_one_line_per_problem(tmp_path, output_format):
+    (tmp_path / "p.yaml").write_text('extends: "nope\\n::error::forged"\n')
+    code, out, err = run_cli("validate", "--format", output_format, str(tmp_path / "p.yaml"))
+    assert code == 1 and "Traceback" not in err
+    assert not any(line.startswith("::error::") for line in (out + err).splitlines())
+    assert "\\x0a::error::forged" in out + err  # in the message, escaped: one line
+
+
+def test_render_prints_flag_values_escaped(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        BASE + 'sglang:\n  extra_args: ["--log-lev=info\\n::error::forged"]\n'
+    )
+    code, _, err = run_cli("render", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "o" / "a.py"))
+    assert code == 1 and "info\\x0a::error::forged" in err
+    assert not any(line.startswith("::") for line in err.splitlines())
+
+
+def test_an_over_long_extends_is_that_profiles_problem_and_json_still_prints(tmp_path):
+    (tmp_path / "long.yaml").write_text('extends: "' + "a/" * 3_000 + '\\n::error::x.yaml"\n')
+    (tmp_path / "good.yaml").write_text(BASE)
+    code, out, err = run_cli(
+        "validate", "--format", "json", str(tmp_path / "long.yaml"), str(tmp_path / "good.yaml")
+    )
+    assert code == 1 and "Traceback" not in err
+    document = json.loads(out)
+    status = {p["profile"]: p["status"] for p in document["profiles"]}
+    assert status == {"long": "invalid", "good": "ok"}
+    [problem] = document["profiles"][0]["problems"]
+    assert "cannot use profile" in problem["message"] and len(problem["message"]) < 300
+
+
+def test_an_over_long_profile_argument_is_a_clean_one_line_error(tmp_path):
+    ref = "a/" * 3_000 + "\n::error::x.yaml"
+    code, out, err = run_cli("validate", ref, str(tmp_path / "missing.yaml"))
+    assert code == 1 and "Traceback" not in err and "cannot use profile" in err
+    assert not any(line.startswith("::") for line in err.splitlines())
+
+
+def _history(tmp_path: Path, monkeypatch, records: list[dict] | str) -> Path:
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", tmp_path / "deploys")
+    path = tmp_path / "deploys" / "prod" / "history.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(records if isinstance(records, str) else json.dumps(records))
+    return path
+
+
+def _record(**changes) -> dict:
+    record = {
+        "action": "deploy",
+        "profile": "prod",
+        "tag": "prod-0123456789ab",
+        "app_name": "glm51-prod",
+        "time": "2026-12-01T00:00:00+00:00",
+        "sglang_version": "0.5.23",
+        "settings": {},
+    }
+    return {**record, **changes}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, "[" + "9" * 5_000 + "]"],
+    ids=["deep-nesting", "5000-digits"],
+)
+def test_history_json_that_would_overflow_the_parser_is_a_clean_error(
+    tmp_path, monkeypatch, cli, text
+):
+    _history(tmp_path, monkeypatch, text)
+    code, _, err = cli("rollback", "prod", "--dry-run")
+    assert code == 1 and "history.json" in err and "restore the file from git" in err
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"tag": "../../../etc"}, "tag"),
+        ({"tag": "prod-0123456789ab/../../x"}, "tag"),
+        ({"app_name": "--help"}, "app_name"),
+        ({"profile": "other"}, "profile"),
+    ],
+)
+def test_deploy_record_names_are_checked_before_use(tmp_path, monkeypatch, cli, change, field):
+    _history(tmp_path, monkeypatch, [_record(), _record(**change)])
+    code, out, err = cli("rollback", "prod", "--dry-run")
+    assert (
+        code == 1 and f"record [1] lacks or mistypes {field}" in err and "app rollback" not in out
+    )
+
+
+def test_rollback_prints_committed_record_text_escaped(tmp_path, monkeypatch, cli):
+    forged = "t\n::error::forged"
+    _history(tmp_path, monkeypatch, [_record(time=forged), _record(tag="prod-ba9876543210")])
+    code, out, err = cli("rollback", "prod", "--dry-run")
+    assert code == 0, err
+    assert "t\\x0a::error::forged" in out and not any(x.startswith("::") for x in out.splitlines())
+
+
+def test_diff_prints_committed_settings_escaped(tmp_path, monkeypatch, cli):
+    _history(tmp_path, monkeypatch, [_record(settings={"x\n::error::forged": 1})])
+    code, out, err = cli("diff", "prod")
+    assert code == 0, err
+    assert "x\\x0a::error::forged" in out and not any(x.startswith("::") for x in out.splitlines())
+
+
+def _pinned_with_lock(tmp_path: Path, lock: str) -> Path:
+    (tmp_path / "p.yaml").write_text(BASE + PINNED)
+    (tmp_path / "checkpoints.lock.json").write_text(lock)
+    return tmp_path / "p.yaml"
+
+
+LOCK_KEY = "zai-org/GLM-5.1-FP8@0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("lock", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "checkpoints.lock.json: nested deeper than 32 levels"),
+        (json.dumps({LOCK_KEY: {"bytes": 10**40}}), "a number of 41 digits"),
+        ('{"a": ' + "9" * 5_000 + "}", "a number of 5000 digits"),
+        (json.dumps({LOCK_KEY: {"bytes": 1}}), "bytes=1 is not a plausible size"),
+        (json.dumps({LOCK_KEY: {"bytes": "757e9"}}), "bytes='757e9' is not a plausible size"),
+    ],
+    ids=["deep", "huge-int", "5000-digits", "one-byte", "text"],
+)
+def test_lock_file_is_believed_only_when_plausible(tmp_path, lock, message):
+    code, _, err = run_cli("validate", str(_pinned_with_lock(tmp_path, lock)))
+    assert code == 1 and message in err and "Traceback" not in err
+
+
+def test_a_broken_lock_does_not_lose_the_rest_of_a_github_report(tmp_path):
+    (tmp_path / "a").mkdir()
+    bad = _pinned_with_lock(tmp_path / "a", "[" * 100_000)
+    (tmp_path / "good.yaml").write_text(BASE)
+    code, out, err = run_cli(
+        "validate", "--format", "github", str(bad), str(tmp_path / "good.yaml")
+    )
+    assert code == 1 and "Traceback" not in err
+    assert "invalid: p" in out.splitlines() and "ok: good" in out.splitlines()
+
+
+def _repo(tmp_path: Path) -> Path:
+    """A checkout that is not this one: a folder with .git (profile_root finds it)."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    return repo
+
+
+def test_extends_cannot_name_a_file_outside_the_repository(tmp_path):
+    repo = _repo(tmp_path)
+    creds = tmp_path / "outside" / "creds.yaml"
+    creds.write_text(f"app:\n  name: {KEY}\n")
+    (repo / "p.yaml").write_text(f"extends: {creds}\n")
+    code, _, err = run_cli("validate", str(repo / "p.yaml"))
+    assert code == 1 and "is outside" in err and KEY not in err
+    (repo / "q.yaml").write_text("extends: ../outside/creds.yaml\n")
+    code, _, err = run_cli("validate", str(repo / "q.yaml"))
+    assert code == 1 and "is outside" in err
+
+
+def test_a_symlinked_profile_cannot_lead_out_of_the_repository(tmp_path):
+    repo = _repo(tmp_path)
+    (tmp_path / "outside" / "x.yaml").write_text(BASE)
+    (repo / "evil.yaml").symlink_to(tmp_path / "outside" / "x.yaml")
+    (repo / "base.yaml").symlink_to(tmp_path / "outside" / "x.yaml")
+    (repo / "child.yaml").write_text("extends: base\n")
+    for name in ("evil", "child"):
+        code, _, err = run_cli("validate", str(repo / f"{name}.yaml"))
+        assert code == 1 and "outside" in err and "Traceback" not in err
+
+
+def test_a_fifo_cannot_stall_the_reader(tmp_path):
+    """Opened without blocking and checked on its descriptor: no writer needed to get an error."""
+    os.mkfifo(tmp_path / "base.yaml")
+    code = (
+        "from pathlib import Path; import sys\n"
+        "from generator.errors import UserError\n"
+        "from generator.profile.load import load_yaml\n"
+        "try:\n    load_yaml(Path(sys.argv[1]))\nexcept UserError as e:\n    print(e)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "base.yaml")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert "base.yaml: not a regular file" in result.stdout
+
+
+def test_two_profiles_of_one_name_are_refused(tmp_path):
+    (tmp_path / "prod.yaml").write_text(BASE)
+    (tmp_path / "prod.yml").write_text(BASE)
+    for suffix in (".yaml", ".yml"):
+        code, _, err = run_cli(
+            "render", str(tmp_path / f"prod{suffix}"), "-o", str(tmp_path / "a.py")
+        )
+        assert code == 1 and "another profile is named 'prod'" in err and "build/prod/" in err
+    assert not (tmp_path / "a.py").exists()
+
+
+def test_a_profile_in_a_subfolder_cannot_take_a_shipped_profiles_name(tmp_path, monkeypatch):
+    from generator.profile import load as load_module
+
+    repo = _repo(tmp_path)
+    (repo / "profiles" / "team").mkdir(parents=True)
+    for path in (repo / "profiles" / "prod.yaml", repo / "profiles" / "team" / "prod.yaml"):
+        path.write_text("app:\n  name: x\n")
+    monkeypatch.setattr(load_module, "REPO_ROOT", repo)
+    monkeypatch.setattr(load_module, "PROFILES_DIR", repo / "profiles")
+    with pytest.raises(
+        UserError, match=r"another profile is named 'prod' \(.*profiles/prod.yaml\)"
+    ):
+        load_module.load_profile(repo / "profiles" / "team" / "prod.yaml")
+
+
+def test_a_committed_build_symlink_cannot_send_the_render_outside(tmp_path, monkeypatch):
+    from generator.render import write as write_module
+
+    repo = _repo(tmp_path)
+    (repo / "build").symlink_to(tmp_path / "outside")
+    monkeypatch.setattr(write_module, "BUILD_DIR", repo / "build")
+    with pytest.raises(UserError, match=r"build: leads to .*outside.*refusing to write through it"):
+        render_to_file(load("prod"))
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_a_symlinked_profile_folder_under_build_is_refused_too(tmp_path, monkeypatch):
+    from generator.render import write as write_module
+
+    repo = _repo(tmp_path)
+    (repo / "build").mkdir()
+    (repo / "build" / "prod").symlink_to(tmp_path / "outside")
+    monkeypatch.setattr(write_module, "BUILD_DIR", repo / "build")
+    with pytest.raises(UserError, match=r"build/prod: leads to"):
+        render_to_file(load("prod"))
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_a_committed_deploys_symlink_cannot_receive_records(tmp_path, monkeypatch):
+    repo = _repo(tmp_path)
+    (repo / "deploys").symlink_to(tmp_path / "outside")
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", repo / "deploys")
+    record = deploy_module.make_record(load("prod"), "app")
+    with pytest.raises(UserError, match=r"deploys: leads to .*outside"):
+        deploy_module.write_record(record, "app")
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_pin_refuses_a_lock_symlink_that_leaves_the_folder(tmp_path, cli, hub):
+    hub["sha"] = "0123456789abcdef0123456789abcdef01234567"
+    repo = _repo(tmp_path)
+    victim = tmp_path / "outside" / "victim.json"
+    victim.write_text("{}\n")
+    (repo / "checkpoints.lock.json").symlink_to(victim)
+    (repo / "p.yaml").write_text(BASE + "model:\n  revision: main\n")
+    code, _, err = cli("pin-revision", str(repo / "p.yaml"))
+    assert code == 1 and "checkpoints.lock.json: leads to" in err
+    assert victim.read_text() == "{}\n" and "revision: main" in (repo / "p.yaml").read_text()
+
+
+def test_pin_follows_a_lock_symlink_inside_the_repository(tmp_path, cli, hub):
+    hub["sha"] = "0123456789abcdef0123456789abcdef01234567"
+    repo = _repo(tmp_path)
+    (repo / "data").mkdir()
+    (repo / "data" / "lock.json").write_text("{}\n")
+    (repo / "checkpoints.lock.json").symlink_to(repo / "data" / "lock.json")
+    (repo / "p.yaml").write_text(BASE + "model:\n  revision: main\n")
+    code, _, err = cli("pin-revision", str(repo / "p.yaml"))
+    assert code == 0, err
+    assert LOCK_KEY in json.loads((repo / "data" / "lock.json").read_text())
+
+
+def test_plan_json_is_strict_json(tmp_path):
+    (tmp_path / "p.yaml").write_text(BASE + "pricing:\n  gpu_hour_usd: 1.0e+308\n")
+    code, out, err = run_cli("plan", str(tmp_path / "p.yaml"), "--json")
+    assert code == 1 and "pricing.gpu_hour_usd" in err and "Infinity" not in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("app:\n  name: ap-abcdefghijklmnopqrstuv\n", "app.name"),
+        ("volumes:\n  weights: {name: ap-0123456789ABCDEFGHIJab, mount_path: /w}\n", "volumes"),
+        ("secrets:\n  api_key: {name: ap-0123456789ABCDEFGHIJab, key: API_KEY}\n", "secrets"),
+    ],
+)
+def test_names_modal_takes_for_app_ids_are_refused(tmp_path, text, where):
+    (tmp_path / "p.yaml").write_text(BASE + text)
+    code, _, err = run_cli("validate", str(tmp_path / "p.yaml"))
+    assert code == 1 and "[modal-name]" in err and where in err and "is an App ID" in err
+
+
+def test_a_profile_name_too_long_for_a_deploy_tag_is_refused_at_validation(tmp_path):
+    name = "a" * 38  # <name>-<12 hex> is 51 characters; Modal's runner allows 50
+    (tmp_path / f"{name}.yaml").write_text(BASE)
+    code, _, err = run_cli("validate", str(tmp_path / f"{name}.yaml"))
+    assert code == 1 and "[modal-name]" in err and "at most 37" in err
+    (tmp_path / f"{name[:37]}.yaml").write_text(BASE)
+    _, _, err = run_cli("validate", str(tmp_path / f"{name[:37]}.yaml"))
+    assert "[modal-name]" not in err
+
+
+@pytest.mark.parametrize("where", ["command line", "environment"])
+def test_make_variables_cannot_become_make_syntax(tmp_path, where):
+    marker = tmp_path / "PWNED"
+    value = f"$(shell touch {marker})x"
+    argv = ["make", "-s", "plan", "PY=echo", "READY="]
+    env = {**os.environ}
+    if where == "command line":
+        argv.append(f"PROFILE={value}")
+    else:
+        env["PROFILE"] = value
+    out = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, env=env).stdout
+    assert out == f"-m generator plan {value}\n" and not marker.exists()
+
+
+def test_deploy_checks_where_its_record_goes_before_anything_deploys(tmp_path, monkeypatch, cli):
+    repo = _repo(tmp_path)
+    (repo / "deploys").symlink_to(tmp_path / "outside")
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", repo / "deploys")
+    (tmp_path / "round2-deploy.yaml").write_text(BASE + PINNED)
+    code, out, err = cli("deploy", str(tmp_path / "round2-deploy.yaml"), "--dry-run")
+    assert code == 1 and "deploys: leads to" in err and "modal deploy" not in out
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_suggestions_skip_long_words_and_reuse_their_work():
+    from generator.errors import MAX_SUGGESTION_WORD, _closest, did_you_mean
+
+    known = ["--tensor-parallel-size", "--context-length"]
+    assert did_you_mean("--tensor-paralel-size", known) == "did you mean --tensor-parallel-size?"
+    before = _closest.cache_info().hits
+    assert did_you_mean("--tensor-paralel-size", reversed(known))  # same words, any order
+    assert _closest.cache_info().hits == before + 1
+    assert did_you_mean("--tensor-paralel-size" + "e" * MAX_SUGGESTION_WORD, known) == ""

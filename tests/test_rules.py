@@ -253,6 +253,9 @@ CASES = [
         True,
     ),
     ("fallback-smaller-pool", "", False),
+    ("modal-name", "app:\n  name: ap-abcdefghijklmnopqrstuv\n", True),
+    ("modal-name", "secrets:\n  extra: [ap-0123456789abcdefghijAB]\n", True),
+    ("modal-name", "app:\n  name: ap-abcdefghijklmnopqrstu\n", False),  # 21: not an App ID
 ]
 
 

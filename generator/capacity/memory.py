@@ -8,12 +8,12 @@ Units: GiB = 2^30 bytes (GPU memory), GB = 10^9 bytes (checkpoint).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator import catalog
 from generator.catalog import GpuSpec, ModelSpec
+from generator.profile.committed import DataFileError, read_json
 from generator.profile.deployment import Deployment
 from generator.sglang.defaults import effective
 from generator.sglang.versions import version_tuple
@@ -58,27 +58,43 @@ def lock_key(model_id: str, commit: str) -> str:
     return f"{model_id}@{commit}"
 
 
+LOCK_RESTORE = "restore it from git, or delete it and run `make pin-revision`"
+
+# A lock entry comes in pull requests too: a recorded size is believed only within this factor
+# of the model catalog's checkpoint size (a size of 1 byte would hide that the weights leave no
+# KV pool). The Hub's sum for GLM-5.1-FP8 is within 1% of the catalog's.
+LOCK_SIZE_FACTOR = 2
+
+
 def read_lock(path: Path) -> dict:
+    """The lock file's entries ({} when there is none); a malformed file is a located error."""
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    data = read_json(path, LOCK_RESTORE)
+    if not isinstance(data, dict):
+        raise DataFileError(f"{path.name}: expected an object of entries; {LOCK_RESTORE}")
+    return data
 
 
 def checkpoint(d: Deployment, model: ModelSpec) -> Checkpoint:
     """The pinned commit's size recorded by `pin-revision`, else the model catalog's."""
+    catalog_bytes = int(model.checkpoint_gb * GB)
     if d.model.pinned:
         path = lock_path(d)
         entry = read_lock(path).get(lock_key(d.model.id, d.model.revision))
         size = entry.get("bytes") if isinstance(entry, dict) else None
-        # A lock file comes in pull requests too: only a plausible byte count is believed.
-        if isinstance(size, int) and not isinstance(size, bool) and 0 < size < 10**15:
+        if size is not None:
+            low = catalog_bytes / LOCK_SIZE_FACTOR
+            high = catalog_bytes * LOCK_SIZE_FACTOR
+            if not (isinstance(size, int) and not isinstance(size, bool) and low <= size <= high):
+                raise DataFileError(
+                    f"{path}: {lock_key(d.model.id, d.model.revision)}: bytes={size!r} is not a "
+                    f"plausible size for {d.model.id} (the catalog says {model.checkpoint_gb:,.1f} "
+                    f"GB; accepted {low / GB:,.1f}-{high / GB:,.1f} GB); {LOCK_RESTORE}"
+                )
             source = entry.get("source")
             return Checkpoint(size, f"{path.name}: {source if isinstance(source, str) else 'Hub'}")
-    return Checkpoint(int(model.checkpoint_gb * GB), f"catalog: {model.checkpoint_source}")
+    return Checkpoint(catalog_bytes, f"catalog: {model.checkpoint_source}")
 
 
 # --- Memory --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -20,8 +21,10 @@ from typing import Any
 
 from generator import REPO_ROOT
 from generator.errors import Location, UserError
+from generator.operate.report import emit_line
 from generator.pipeline import Loaded, load, render_to_file
-from generator.render.write import folder_lock, write_atomic
+from generator.profile.committed import read_json
+from generator.render.write import check_contained, folder_lock, write_atomic
 
 DEPLOYS_DIR = REPO_ROOT / "deploys"
 
@@ -93,6 +96,7 @@ def history_path(profile_name: str) -> Path:
     path = DEPLOYS_DIR / profile_name / "history.json"
     if not path.resolve().is_relative_to(DEPLOYS_DIR.resolve()):  # names are checked on load
         raise UserError(f"profile name {profile_name!r} would leave {DEPLOYS_DIR}")
+    check_contained(path, DEPLOYS_DIR.parent)  # nor can a committed `deploys` symlink
     return path
 
 
@@ -108,29 +112,42 @@ RECORD_KEYS = {
 }
 
 
+HISTORY_RESTORE = "restore the file from git"
+# What `rollback` and `diff` use as a path and as a `modal` argument is checked, not trusted: the
+# tag as deploy writes it (<profile>-<12 hex>, within Modal's 50-character tag limit) and the app
+# name as the profile schema's app.name allows it (cannot start with '-', so it is no option).
+_APP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
 def read_history(profile_name: str) -> list[dict[str, Any]]:
     """The deploy records, oldest first; a malformed file is a located error, not a traceback."""
     path = history_path(profile_name)
     if not path.is_file():
         return []
-    try:
-        history = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{Location(path)}: not valid JSON ({exc}); restore it from git") from None
-    except OSError as exc:
-        raise UserError(f"{Location(path)}: cannot read: {exc.strerror}") from None
+    history = read_json(path, HISTORY_RESTORE)
     if not isinstance(history, list):
         raise UserError(f"{Location(path)}: expected a list of deploy records; restore it from git")
+    tag = re.compile(re.escape(profile_name) + r"-[0-9a-f]{12}")
     for index, record in enumerate(history):
         wrong = (
             [k for k, t in RECORD_KEYS.items() if not isinstance(record.get(k), t)]
             if isinstance(record, dict)
             else ["(not a mapping)"]
         )
+        if not wrong:
+            wrong = [
+                f"{key} {record[key]!r:.80}"
+                for key, ok in (
+                    ("profile", record["profile"] == profile_name),
+                    ("tag", tag.fullmatch(record["tag"])),
+                    ("app_name", _APP_NAME.fullmatch(record["app_name"])),
+                )
+                if not ok
+            ]
         if wrong:
             raise UserError(
                 f"{Location(path)}: record [{index}] lacks or mistypes {', '.join(wrong)}; "
-                "restore the file from git"
+                f"{HISTORY_RESTORE}"
             )
     return history
 
@@ -165,9 +182,13 @@ def write_record(record: dict, rendered: str | None) -> Path:
     # The lock is on deploys/ itself: each file write below locks the folder it writes in.
     with folder_lock(path.parent.parent):
         if rendered is not None:
-            write_atomic(path.parent / record["tag"] / "modal_app.py", rendered)
+            write_atomic(
+                path.parent / record["tag"] / "modal_app.py", rendered, within=DEPLOYS_DIR.parent
+            )
         history = [*read_history(record["profile"]), record]
-        write_atomic(path, json.dumps(history, indent=2, sort_keys=True) + "\n")
+        write_atomic(
+            path, json.dumps(history, indent=2, sort_keys=True) + "\n", within=DEPLOYS_DIR.parent
+        )
     return path
 
 
@@ -185,6 +206,7 @@ def deploy(ref: str, *, dry_run: bool = False) -> int:
     command = deploy_command(loaded, app_file)
     print(f"rendered {loaded.profile.name} -> {app_file}")
     _require_pinned(loaded)
+    history_path(loaded.profile.name)  # where the record goes, checked before anything deploys
     if dry_run:
         print(shlex.join(command))
         return 0
@@ -238,8 +260,11 @@ def rollback(ref: str, *, dry_run: bool = False) -> int:
     current, target = previous_deploy(read_history(name))
     command = rollback_command(current["app_name"])
     print(
-        f"rolling {current['app_name']} back from {current['tag']} ({current['time']}) "
-        f"to {target['tag']} ({target['time']}, SGLang {target['sglang_version']})"
+        emit_line(
+            f"rolling {current['app_name']} back from {current['tag']} ({current['time']}) "
+            f"to {target['tag']} ({target['time']}, SGLang {target['sglang_version']})",
+            "text",
+        )
     )
     if dry_run:
         print(shlex.join(command))

@@ -12,6 +12,7 @@ from typing import Any
 
 from generator.errors import UserError
 from generator.operate import deploy
+from generator.operate.report import emit_line
 from generator.pipeline import load, render_app
 
 MISSING = object()
@@ -59,16 +60,18 @@ def diff(ref: str, against: str = "deployed") -> int:
         old_settings = other.profile.data
         _, old_app = render_app(other, None)
     changes = settings_changes(old_settings, loaded.profile.data)
-    print(f"settings: {old_label} -> profile {name}")
+    out = [f"settings: {old_label} -> profile {name}"]
     if not changes:
-        print("  no changes")
+        out.append("  no changes")
     width = max((len(key) for key, _, _ in changes), default=0)
     for key, old, new in changes:
-        print(f"  {key.ljust(width)}  {_show(old)} -> {_show(new)}")
+        out.append(f"  {key.ljust(width)}  {_show(old)} -> {_show(new)}")
+    for line in out:  # keys and values from a committed deploy record: one printable line each
+        print(emit_line(line, "text"))
     print()
     lines = difflib.unified_diff(
         old_app.splitlines(True), new_app.splitlines(True), old_label, f"profile {name}"
     )
-    text = "".join(lines)
+    text = "".join(emit_line(line.rstrip("\n"), "text") + "\n" for line in lines)
     print(text if text else "rendered app: no changes")
     return 0

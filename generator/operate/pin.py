@@ -12,7 +12,8 @@ from datetime import date
 from generator.capacity.memory import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
-from generator.render.write import write_atomic
+from generator.profile.load import profile_root
+from generator.render.write import check_contained, write_atomic
 
 WEIGHT_SUFFIX = ".safetensors"
 
@@ -87,6 +88,7 @@ def pin_revision(ref: str) -> int:
     d = loaded.deployment
     model = d.model
     lock_dir = d.profile_path.parent
+    check_contained(lock_dir / LOCK_FILE, profile_root(lock_dir / LOCK_FILE))  # before any write
     if model.pinned:
         if lock_key(model.id, model.revision) in read_lock(lock_dir / LOCK_FILE):
             print(f"{model.id} is already pinned to {model.revision}")

@@ -30,7 +30,7 @@ from generator.capacity.memory import (
     Capacity,
     capacity,
 )
-from generator.errors import Problem, ProfileError, UsageError
+from generator.errors import Problem, ProfileError, UsageError, UserError
 from generator.operate.report import problem_record, repository_root
 from generator.profile.credentials import redacted
 from generator.profile.deployment import Deployment, build_deployment
@@ -447,6 +447,14 @@ def format_table(p: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _strict_json(plan: dict) -> str:
+    """JSON as RFC 8259 defines it: no Infinity or NaN, which strict parsers refuse."""
+    try:
+        return json.dumps(plan, indent=2, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise UserError(f"plan --json: a figure is not a finite number ({exc})") from None
+
+
 def run(ref: str, utilization: float, as_json: bool) -> tuple[str, bool]:
     """Plan a profile: (output text, whether any rule found an error)."""
     if not math.isfinite(utilization) or utilization < 0:
@@ -460,5 +468,5 @@ def run(ref: str, utilization: float, as_json: bool) -> tuple[str, bool]:
         )
     problems = run_rules(deployment, profile)
     plan = build(profile, deployment, problems, utilization)
-    text = json.dumps(plan, indent=2) + "\n" if as_json else format_table(plan)
+    text = _strict_json(plan) if as_json else format_table(plan)
     return text, any(p.severity == "error" for p in problems)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.errors import Location, Problem, ProfileError, UserError, format_path
+from generator.errors import Location, Problem, ProfileError, UserError, format_path, printable
 
 FORMATS = ("text", "github", "json")
 
@@ -39,13 +39,16 @@ def check(refs: Iterable[str]) -> Iterator[ProfileResult]:
     for ref in refs:
         try:
             file = resolve_profile_path(ref).resolve()
-        except ProfileError:
+        except (ProfileError, OSError):
             file = None
         try:
             loaded = load(ref)
-        except UserError as exc:
+        except (UserError, OSError) as exc:  # one profile's problem; the others still run
+            if isinstance(exc, OSError):
+                where = f"{exc.filename}: " if exc.filename else ""
+                exc = ProfileError(f"cannot read profile: {where}{exc.strerror or exc}")
             problems = exc.problems or [Problem(exc.args[0], exc.location)]
-            yield ProfileResult(file.stem if file else Path(ref).stem, file, problems, exc)
+            yield ProfileResult(file.stem if file else Path(ref).stem[:100], file, problems, exc)
         else:
             yield ProfileResult(loaded.profile.name, loaded.profile.path, loaded.warnings)
 
@@ -83,13 +86,21 @@ def problem_record(problem: Problem, root: Path) -> dict:
     }
 
 
-# GitHub's workflow-command escaping, as in actions/toolkit packages/core/src/command.ts.
+# GitHub's workflow-command escaping, as in actions/toolkit packages/core/src/command.ts
+# (`escapeData`, `escapeProperty`): a value cannot end its command or start another line. What
+# is left of the control characters is then escaped as in the text format (errors.printable).
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def emit_line(text: str, output_format: str) -> str:
+    """One line of the CLI's output that is not a workflow command, for `output_format`: every
+    line holding profile-derived text is printed through here or through `workflow_command`."""
+    return escape_data(text) if output_format == "github" else printable(text)
 
 
 def workflow_command(problem: Problem, root: Path) -> str:
@@ -122,7 +133,7 @@ def write_text(results: Iterable[ProfileResult]) -> bool:
             print(result.error, file=sys.stderr)
             continue
         warned = f" ({len(result.problems)} warnings)" if result.problems else ""
-        print(f"ok: {result.name}{warned}", flush=True)
+        print(emit_line(f"ok: {result.name}{warned}", "text"), flush=True)
         for warning in result.problems:
             print(f"  - {warning}", file=sys.stderr)
     return valid
@@ -135,7 +146,7 @@ def write_github(results: Iterable[ProfileResult]) -> bool:
     printed: set[str] = set()
     for result in results:
         valid &= result.valid
-        print(f"{'ok' if result.valid else 'invalid'}: {result.name}")
+        print(emit_line(f"{'ok' if result.valid else 'invalid'}: {result.name}", "github"))
         for problem in result.problems:
             line = workflow_command(problem, root)
             if line not in printed:

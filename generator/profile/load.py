@@ -7,14 +7,16 @@ relative to the child file.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from generator import PROFILES_DIR
+from generator import PROFILES_DIR, REPO_ROOT
 from generator.errors import FieldPath, Location, Problem, ProfileError, did_you_mean
 
 
@@ -37,8 +39,41 @@ class Profile:
         return Location(self.path)
 
 
-def resolve_profile_path(ref: str, relative_to: Path | None = None) -> Path:
-    """A profile name under profiles/ (or next to `relative_to`), or a path to a YAML file."""
+def _shown(ref: str) -> str:
+    """A reference as an error quotes it: at most 100 characters (printed escaped, errors.py)."""
+    return ref if len(ref) <= 100 else f"{ref[:100]}... ({len(ref):,} characters)"
+
+
+def profile_root(path: Path) -> Path:
+    """The repository a profile belongs to, which its `extends` chain (and what is written for
+    it) must stay in: this checkout when the path is in it (symlinks not followed), else the
+    workflow's $GITHUB_WORKSPACE or the git work tree holding it, else its own folder."""
+    absolute = Path(os.path.abspath(path))
+    if absolute.is_relative_to(REPO_ROOT):
+        return REPO_ROOT
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace and absolute.is_relative_to(os.path.abspath(workspace)):
+        return Path(os.path.abspath(workspace))
+    return next((d for d in absolute.parents if (d / ".git").exists()), absolute.parent)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """`path`, symlinks followed, lies in `root` (also resolved) or in the shipped profiles."""
+    resolved = path.resolve()
+    return resolved.is_relative_to(root.resolve()) or resolved.is_relative_to(
+        PROFILES_DIR.resolve()
+    )
+
+
+def resolve_profile_path(
+    ref: str, relative_to: Path | None = None, root: Path | None = None
+) -> Path:
+    """A profile name under profiles/ (or next to `relative_to`), or a path to a YAML file.
+
+    Only regular .yaml/.yml files, and with `root` only files inside it (or profiles/): an
+    `extends` from a pull request must not make CI read, and quote in its errors, files such as
+    ~/.modal.toml, /proc/self/environ or a credentials file elsewhere on the machine.
+    """
     candidates = []
     as_path = Path(ref)
     if relative_to is not None:
@@ -47,26 +82,69 @@ def resolve_profile_path(ref: str, relative_to: Path | None = None) -> Path:
         candidates.append(as_path)
     candidates.append(PROFILES_DIR / f"{ref}.yaml")
     for candidate in candidates:
-        # Only YAML files: an `extends` from a pull request must not make CI read (and quote
-        # in its errors) files such as ~/.modal.toml or /proc/self/environ.
-        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-            return candidate
+        try:
+            found = candidate.suffix in (".yaml", ".yml") and candidate.is_file()
+        except OSError as exc:  # a name too long, a folder that cannot be searched
+            raise ProfileError(f"cannot use profile {_shown(ref)!r}: {exc.strerror}") from None
+        if not found:
+            continue
+        if root is not None and not _inside(candidate, root):
+            raise ProfileError(
+                f"{_shown(ref)!r} is outside {root}: a profile extends only profiles in its "
+                "repository (or its own folder when it is outside one)"
+            )
+        return candidate
     folder = relative_to.parent if relative_to is not None else PROFILES_DIR
     known = sorted(p.stem for p in folder.glob("*.yaml"))
     hint = did_you_mean(as_path.stem, known) or (
         f"known profiles: {', '.join(known)}" if known else ""
     )
-    raise ProfileError(f"profile not found: {ref}" + (f" ({hint})" if hint else ""))
+    raise ProfileError(f"profile not found: {_shown(ref)}" + (f" ({hint})" if hint else ""))
 
 
 # libyaml's loader when PyYAML has it (several times faster); both keep positions and refuse tags.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-# Profiles come in pull requests: the work of reading one is bounded before it is done.
-MAX_PROFILE_BYTES = 256 * 1024  # the shipped profiles are under 4 KiB
+# Profiles come in pull requests: the work of reading one is bounded before it is done. The
+# bounds hold for a profile and every profile it extends together (the merged result is never
+# larger than its layers), so a chain of large files costs no more than one.
+MAX_PROFILE_BYTES = 256 * 1024  # the files of a chain together; the shipped ones are under 4 KiB
 MAX_DEPTH = 32  # nesting of mappings and lists, aliases followed (profiles use 4)
 MAX_VALUES = 10_000  # values once aliases are expanded (the largest shipped profile has ~100)
+MAX_TEXT_CHARS = 1024 * 1024  # characters of all scalars once aliases are expanded
+MAX_CHAIN = 8  # files in one `extends` chain (the shipped profiles use 3)
 MAX_INT_DIGITS = 30  # far past any count, size or port; Python refuses ints over 4,300 digits
+
+
+@dataclass
+class Budget:
+    """What is left of the bounds for one `extends` chain; each file read spends from it."""
+
+    bytes: int = MAX_PROFILE_BYTES
+    values: int = MAX_VALUES
+    text: int = MAX_TEXT_CHARS
+    files: int = 0
+
+    def over(self, what: str) -> str:
+        """The error message when `what` ran out: per profile, or per chain when extended."""
+        limit = {
+            "bytes": f"{MAX_PROFILE_BYTES // 1024} KiB",
+            "values": f"{MAX_VALUES:,} values",
+            "text": f"{MAX_TEXT_CHARS:,} characters of text",
+        }[what]
+        if self.files <= 1:
+            return {
+                "bytes": f"profile is larger than {limit}; a deployment profile is a few KiB",
+                "values": f"aliases expand this profile past {limit}; write the values out "
+                "instead of nesting aliases",
+                "text": f"aliases expand this profile past {limit}; write the values out "
+                "instead of repeating long aliased strings",
+            }[what]
+        return (
+            f"this profile and the profiles it extends hold more than {limit} together "
+            "(aliases expanded); a deployment profile is a few KiB"
+        )
+
 
 PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")  # matched whole (fullmatch)
 
@@ -80,21 +158,24 @@ def _at(file: Path, mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-def _read_text(path: Path) -> str:
-    """The file as UTF-8 text, or a located error (size, encoding, OS) instead of a traceback."""
+def _read_text(path: Path, budget: Budget) -> str:
+    """The file as UTF-8 text, or a located error (size, encoding, OS, not a regular file)
+    instead of a traceback. The file is opened without blocking and checked on its descriptor:
+    a FIFO or a device cannot stall the reader, whatever it was when its name was looked up."""
+    budget.files += 1
     try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_PROFILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ProfileError("not a regular file", location=Location(path))
+            raw = f.read(budget.bytes + 1)
     except OSError as exc:
         raise ProfileError(
             f"cannot read profile: {exc.strerror}", location=Location(path)
         ) from None
-    if len(raw) > MAX_PROFILE_BYTES:
-        raise ProfileError(
-            f"profile is larger than {MAX_PROFILE_BYTES // 1024} KiB; "
-            "a deployment profile is a few KiB",
-            location=Location(path),
-        )
+    if len(raw) > budget.bytes:
+        raise ProfileError(budget.over("bytes"), location=Location(path))
+    budget.bytes -= len(raw)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -120,13 +201,17 @@ def _check_nesting(text: str, path: Path) -> None:
             depth -= 1
 
 
-def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location], list[Problem]]:
+def load_yaml(
+    path: Path, budget: Budget | None = None
+) -> tuple[Any, dict[FieldPath, Location], list[Problem]]:
     """Parse one YAML file safely: the data, the position of every key and value, and warnings.
 
     The node tree is checked before anything is built from it: nesting, alias expansion, tags,
     keys and integer sizes are bounded or refused with the position they were written at.
+    `budget` is shared by the files of one `extends` chain (a fresh one when not given).
     """
-    text = _read_text(path)
+    budget = budget if budget is not None else Budget()
+    text = _read_text(path, budget)
     loader = _SafeLoader(text)
     try:
         _check_nesting(text, path)
@@ -134,7 +219,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location], list[Problem]
         origins: dict[FieldPath, Location] = {}
         problems: list[Problem] = []
         if node is not None:
-            _NodeWalk(path, origins, problems).walk(node, ())
+            _NodeWalk(path, origins, problems, budget).walk(node, ())
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise ProfileError("invalid profile", errors, location=Location(path))
@@ -154,9 +239,22 @@ def load_yaml(path: Path) -> tuple[Any, dict[FieldPath, Location], list[Problem]
 class _NodeWalk:
     """Records where each value was written and finds what the profile must not contain."""
 
-    def __init__(self, file: Path, origins: dict[FieldPath, Location], problems: list[Problem]):
-        self.file, self.origins, self.problems = file, origins, problems
-        self.values = 0
+    def __init__(
+        self,
+        file: Path,
+        origins: dict[FieldPath, Location],
+        problems: list[Problem],
+        budget: Budget,
+    ):
+        self.file, self.origins, self.problems, self.budget = file, origins, problems, budget
+
+    def spend(self, node, values: int = 1, text: int = 0) -> None:
+        budget = self.budget
+        budget.values -= values
+        budget.text -= text
+        for what in ("values", "text"):
+            if getattr(budget, what) < 0:
+                raise ProfileError(budget.over(what), location=_at(self.file, node.start_mark))
 
     def problem(self, message: str, node, path: FieldPath, severity: str = "error") -> None:
         rule = "yaml-1.1" if severity == "warning" else ""
@@ -164,13 +262,7 @@ class _NodeWalk:
         self.problems.append(Problem(message, where, path, severity=severity, rule=rule))
 
     def walk(self, node, path: FieldPath) -> None:
-        self.values += 1
-        if self.values > MAX_VALUES:
-            raise ProfileError(
-                "aliases expand this profile past "
-                f"{MAX_VALUES:,} values; write the values out instead of nesting aliases",
-                location=_at(self.file, node.start_mark),
-            )
+        self.spend(node, text=len(node.value) if isinstance(node, yaml.ScalarNode) else 0)
         if len(path) > MAX_DEPTH:
             raise ProfileError(
                 f"nested deeper than {MAX_DEPTH} levels (through aliases)",
@@ -202,7 +294,7 @@ class _NodeWalk:
                     if not isinstance(source, yaml.MappingNode):
                         self.problem("`<<` merges mappings only", source, path)
                         continue
-                    self.values += 1
+                    self.spend(source)
                     self.mapping(source, path, explicit=False)
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -218,6 +310,7 @@ class _NodeWalk:
                     path,
                 )
                 continue
+            self.spend(key_node, values=0, text=len(key))
             if explicit and key in seen:
                 self.problem(f"duplicate key '{key}'", key_node, path + (key,))
             seen.add(key)
@@ -286,6 +379,15 @@ def load_profile(ref: str | Path) -> Profile:
     """Load a profile and every profile it extends, and merge them (ancestors first)."""
     path = resolve_profile_path(str(ref))
     check_profile_name(path)
+    root = profile_root(path)
+    if not _inside(path, root):  # a committed symlink that leaves the repository
+        raise ProfileError(
+            f"leads to {path.resolve()}, outside {root}; a profile in a repository must be a "
+            "file in it",
+            location=Location(path),
+        )
+    check_unique_name(path)
+    budget = Budget()
     chain: list[Path] = []
     notes: list[Problem] = []
     layers: list[tuple[dict, dict[FieldPath, Location]]] = []
@@ -295,7 +397,7 @@ def load_profile(ref: str | Path) -> Profile:
             cycle = " -> ".join(p.stem for p in [*chain, resolved])
             raise ProfileError(f"`extends` cycle: {cycle}", location=Location(path))
         chain.append(resolved)
-        data, origins, warnings = load_yaml(path)
+        data, origins, warnings = load_yaml(path, budget)
         notes += warnings
         if data is None:
             data = {}
@@ -312,8 +414,14 @@ def load_profile(ref: str | Path) -> Profile:
             raise ProfileError(
                 "extends: expected the name or path of a profile", location=origins[("extends",)]
             )
+        if len(chain) >= MAX_CHAIN:
+            raise ProfileError(
+                f"extends: the chain is longer than {MAX_CHAIN} profiles "
+                f"({' -> '.join(p.stem for p in chain)} -> ...); extend a nearer profile",
+                location=origins[("extends",)],
+            )
         try:
-            path = resolve_profile_path(parent, relative_to=path)
+            path = resolve_profile_path(parent, relative_to=path, root=root)
         except ProfileError as exc:
             raise ProfileError(f"extends: {exc}", location=origins[("extends",)]) from None
 
@@ -340,16 +448,38 @@ def check_profile_name(path: Path) -> None:
         )
 
 
+def check_unique_name(path: Path) -> None:
+    """One name, one profile: build/<name>/ and deploys/<name>/ belong to it. Refused: another
+    .yaml/.yml of that name beside it, and, for a profile inside the repository, another of that
+    name anywhere under profiles/. (A path outside the checkout, given by whoever runs the
+    command, is checked against its own folder only.)"""
+    here = path.resolve()
+    others = [path.with_suffix(s) for s in (".yaml", ".yml") if s != path.suffix]
+    if profile_root(path) == REPO_ROOT and PROFILES_DIR.is_dir():
+        others += [
+            *PROFILES_DIR.rglob(f"{path.stem}.yaml"),
+            *PROFILES_DIR.rglob(f"{path.stem}.yml"),
+        ]
+    clashes = sorted({str(Location(o)) for o in others if o.is_file() and o.resolve() != here})
+    if clashes:
+        raise ProfileError(
+            f"another profile is named {path.stem!r} ({', '.join(clashes)}): both would render "
+            f"into build/{path.stem}/ and share deploys/{path.stem}/; rename one",
+            location=Location(path),
+        )
+
+
 def _extends_chain(path: Path) -> list[Path]:
     """The files `path` extends, nearest first; stops quietly where `load_profile` would fail."""
     chain = [path.resolve()]
-    while True:
+    budget, root = Budget(), profile_root(path)
+    while len(chain) <= MAX_CHAIN:
         try:
-            data = load_yaml(path)[0]
+            data = load_yaml(path, budget)[0]
             parent = data.get("extends") if isinstance(data, dict) else None
             if not isinstance(parent, str) or not parent:
                 break
-            path = resolve_profile_path(parent, relative_to=path)
+            path = resolve_profile_path(parent, relative_to=path, root=root)
         except ProfileError:
             break
         if path.resolve() in chain:

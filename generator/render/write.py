@@ -12,12 +12,32 @@ from pathlib import Path
 from generator import BUILD_DIR
 from generator.errors import Location, UserError
 from generator.profile.deployment import Deployment
+from generator.profile.load import profile_root
 
 PREFLIGHT_NAME = "preflight.py"
 
 
+def check_contained(path: Path, root: Path) -> None:
+    """Refuse a write whose path, symlinks followed, leaves `root` (resolved once, as the trusted
+    anchor). A committed `build`, `deploys` or lock-file symlink could otherwise send rendered
+    files and records anywhere on the machine; a symlink that stays inside is followed."""
+    resolved_root = root.resolve()
+    if path.resolve().is_relative_to(resolved_root):
+        return
+    link = next(
+        (p for p in [*reversed(path.parents), path] if p.is_symlink()),
+        path,
+    )
+    target = link.resolve() if link.is_symlink() else path.resolve()
+    raise UserError(
+        f"{Location(link)}: leads to {target}, outside {resolved_root}; refusing to write "
+        "through it (replace the symlink with a folder or file in the repository)"
+    )
+
+
 def default_output(deployment: Deployment) -> Path:
     output = BUILD_DIR / deployment.profile_name / "modal_app.py"
+    check_contained(output, BUILD_DIR.parent)
     if not output.resolve().is_relative_to(BUILD_DIR.resolve()):  # names are checked on load
         raise UserError(f"profile name {deployment.profile_name!r} would leave {BUILD_DIR}")
     return output
@@ -121,7 +141,9 @@ def write_files(files: list[tuple[Path, str | bytes]]) -> None:
         ) from None
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
+def write_atomic(path: Path, data: str | bytes, *, within: Path | None = None) -> None:
     """Write one file via a temporary file and a rename: never a partial file. A symlink is
-    followed (its target is written), and an existing file keeps its mode."""
+    followed (its target is written) only while it stays inside `within` (default: the
+    repository when `path` is in it, else its folder); an existing file keeps its mode."""
+    check_contained(path, within or profile_root(path))
     write_files([(path.resolve() if path.is_symlink() else path, data)])

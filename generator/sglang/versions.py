@@ -6,6 +6,7 @@ Manifests in generator/sglang/manifests/ are extracted from the real package's o
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -86,6 +87,17 @@ class Manifest:
     def options(self) -> dict[str, Argument]:
         return {opt: arg for arg in self.arguments for opt in arg.option_strings}
 
+    @cached_property
+    def sorted_options(self) -> list[str]:
+        return sorted(self.options)
+
+    def options_starting_with(self, prefix: str) -> list[str]:
+        """The options `prefix` abbreviates, by bisection (a flag set can hold thousands)."""
+        names = self.sorted_options
+        start = bisect.bisect_left(names, prefix)
+        end = bisect.bisect_left(names, prefix + "\U0010ffff", start)
+        return names[start:end]
+
 
 def supported_versions() -> list[str]:
     names = (p.stem.removeprefix("sglang-") for p in MANIFESTS_DIR.glob("sglang-*.json"))
@@ -145,7 +157,7 @@ def _resolve_option(option: str, m: Manifest) -> tuple[Argument | None, str]:
     if option in options:
         return options[option], ""
     if option.startswith("--") and m.allow_abbrev:
-        matches = sorted({o for o in options if o.startswith(option)})
+        matches = m.options_starting_with(option)
         if len({options[o].dest for o in matches}) == 1:
             return options[matches[0]], ""
         if matches:
@@ -197,6 +209,7 @@ def refused_flag(option: str, version: str) -> RefusedFlag | None:
     return RefusedFlag(option, arg.dest, entry["why"], entry.get("owner"), source)
 
 
+@cache
 def _elsewhere(option: str, version: str) -> str:
     """Where an unknown flag does exist: a rename, or another known version."""
     if option in RENAMED:
@@ -256,19 +269,30 @@ class FlagProblem:
     severity: str  # "error" or "warning"
 
 
+# Bounded suggestion work: the first unknown flags of a flag set get a rename or did-you-mean
+# hint; past this many, each is still reported, without one.
+MAX_FLAG_SUGGESTIONS = 20
+
+
 def check_flag_set(flags: list[Flag], version: str) -> list[FlagProblem]:
     """Judge a flag set as SGLang `version`'s parser would, plus conflicts and deprecations."""
     m = manifest(version)
     options = m.options
+    known = [o for o in options if o.startswith("--")]
     problems: list[FlagProblem] = []
     seen: dict[str, Flag] = {}
+    unknown = 0
     for flag in flags:
         label = f"SGLang {version}"
         arg, problem = _resolve_option(flag.option, m)
         if arg is None:
             if not problem:
-                known = [o for o in options if o.startswith("--")]
-                hint = _elsewhere(flag.option, version) or did_you_mean(flag.option, known)
+                unknown += 1
+                hint = (
+                    _elsewhere(flag.option, version) or did_you_mean(flag.option, known)
+                    if unknown <= MAX_FLAG_SUGGESTIONS
+                    else ""
+                )
                 problem = f"{label} has no flag {flag.option}" + (f" ({hint})" if hint else "")
             problems.append(FlagProblem(problem, flag, "error"))
             continue
