@@ -71,8 +71,13 @@ def cmd_sglang_args(args) -> int:
 def _modal_command(function_name: str):
     """deploy/setup/preflight/rollback: the steps that reach Modal, each with --dry-run."""
 
+    # deploy goes through release.py: a canary and the release gates when the profile asks
+    module = (
+        "generator.operate.release" if function_name == "deploy" else "generator.operate.deploy"
+    )
+
     def run(args) -> int:
-        function = getattr(importlib.import_module("generator.operate.deploy"), function_name)
+        function = getattr(importlib.import_module(module), function_name)
         return function(args.profile, dry_run=args.dry_run)
 
     return run

@@ -226,6 +226,21 @@ class Pricing:
 
 
 @dataclass(frozen=True)
+class Release:
+    """The release gates a canary must pass before it is promoted (generator/operate/release.py)."""
+
+    canary: bool
+    smoke: bool
+    probe_min_accuracy: float | None
+    ttft_p50_ms: float | None
+    tpot_p50_ms: float | None
+    latency_requests: int
+    cold_start_max_ratio: float | None
+    wait_timeout: int
+    smoke_after_promote: bool
+
+
+@dataclass(frozen=True)
 class Deployment:
     """Everything the rendered app needs, typed, with derived values as properties."""
 
@@ -246,6 +261,7 @@ class Deployment:
     timeouts: Timeouts
     env: tuple[tuple[str, str], ...]
     pricing: Pricing | None = None
+    release: Release | None = None
 
     @property
     def download_env(self) -> dict[str, str]:

@@ -1,0 +1,257 @@
+"""Canary deploys and release gates, end to end through `generator deploy`.
+
+No machine here reaches Modal, and no GPU serves GLM-5.1 here. As in tests/test_operations.py, a
+stand-in `modal` executable takes the command lines where the real CLI would take over; this one
+keeps a control plane's state (each app's versions and whether it runs) in a JSON file, prints
+an endpoint URL the way `modal deploy` does (modal/_output/status.py) and implements
+`modal app stop` and `modal app rollback` (a rollback is a new version equal to the previous one,
+as Modal records it). Each app's URL leads to a stand-in SGLang (tests/fake_sglang.py), healthy or
+broken in one way.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from generator import PROFILES_DIR
+from generator.operate import deploy as deploy_module
+from tests.fake_sglang import DEFAULT_KEY, FakeSGLang
+
+PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
+RELEASE = """
+release:
+  ttft_p50_ms: 500
+  tpot_p50_ms: 50
+  latency_requests: 2
+  wait_timeout: 60
+"""
+PROXY = ("wk-id", "ws-secret")
+
+CONTROL_PLANE = r'''#!/usr/bin/env python3
+"""Stand-in for the `modal` CLI and Modal's control plane (test only)."""
+import json, sys
+STATE, CALLS = {state!r}, {calls!r}
+argv = sys.argv[1:]
+open(CALLS, "a").write(json.dumps(argv) + "\n")
+state = json.load(open(STATE))
+apps = state["apps"]
+def save():
+    json.dump(state, open(STATE, "w"))
+if argv[0] == "deploy":
+    name, tag = argv[argv.index("--name") + 1], argv[argv.index("--tag") + 1]
+    app = apps.setdefault(name, {{"versions": [], "state": "stopped"}})
+    app["versions"].append(tag)
+    app["state"] = "deployed"
+    save()
+    print(f"Created server SGLangServer")
+    print(f"\u2514\u2500\u2500 {{state['urls'].get(name, 'https://ws--' + name + '.modal.run')}} \U0001f511")
+    print(f"\u2713 App deployed! \U0001f389\n\nView Deployment: https://modal.com/apps/ws/main/deployed/{{name}}")
+elif argv[:2] == ["app", "stop"]:
+    app = apps.get(argv[2])
+    if not app or app["state"] != "deployed":
+        sys.exit("App is already stopped.")
+    app["state"] = "stopped"
+    save()
+elif argv[:2] == ["app", "rollback"]:
+    app = apps.get(argv[2])
+    if not app or app["state"] != "deployed" or len(app["versions"]) < 2:
+        sys.exit(f"App '{{argv[2]}}' has no previous version.")
+    app["versions"].append(app["versions"][-2])
+    save()
+    print("\u2713 Deployment rollback successful!")
+else:
+    sys.exit(f"unexpected modal command: {{argv}}")
+'''
+
+
+@pytest.fixture
+def control_plane(tmp_path, monkeypatch):
+    """The stand-in modal CLI; returns (state reader, call reader, state writer)."""
+    state_file, calls = tmp_path / "modal-state.json", tmp_path / "modal-calls.jsonl"
+    state_file.write_text(json.dumps({"apps": {}, "urls": {}}))
+    script = tmp_path / "modal"
+    script.write_text(CONTROL_PLANE.format(state=str(state_file), calls=str(calls)))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(deploy_module, "_modal", lambda: str(script))
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", tmp_path / "deploys")
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test")
+    monkeypatch.setenv("API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_ID", PROXY[0])
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", PROXY[1])
+    monkeypatch.chdir(tmp_path)  # the live smoke's report goes under build/
+
+    class Plane:
+        def state(self) -> dict:
+            return json.loads(state_file.read_text())
+
+        def calls(self) -> list[list[str]]:
+            lines = calls.read_text().splitlines() if calls.exists() else []
+            return [json.loads(line) for line in lines]
+
+        def set(self, **changes) -> None:
+            state = self.state()
+            for key, value in changes.items():
+                state[key].update(value)
+            state_file.write_text(json.dumps(state))
+
+        def history(self, profile: str = "prod") -> list[dict]:
+            return json.loads((deploy_module.DEPLOYS_DIR / profile / "history.json").read_text())
+
+    return Plane()
+
+
+@pytest.fixture
+def released_prod(profile_tree):
+    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}{RELEASE}"})
+    return str(root / "prod.yaml")
+
+
+def _fake(**breakage) -> FakeSGLang:
+    return FakeSGLang(model="glm-5.1-fp8", modal_proxy_token=PROXY, output_tokens=32, **breakage)
+
+
+LIVE_BEFORE = {"glm51-prod": {"versions": ["prod-old"], "state": "deployed"}}
+
+
+def test_passing_canary_promotes_and_stops_the_canary(control_plane, cli, released_prod):
+    with _fake() as canary, _fake() as live:
+        control_plane.set(urls={"glm51-prod-canary": canary, "glm51-prod": live}, apps=LIVE_BEFORE)
+        code, out, err = cli("deploy", released_prod)
+    assert code == 0, out + err
+    calls = [c[:1] + c[2:4] if c[0] == "deploy" else c for c in control_plane.calls()]
+    assert calls == [
+        ["deploy", "--name", "glm51-prod-canary"],
+        ["deploy", "--name", "glm51-prod"],
+        ["app", "stop", "glm51-prod-canary", "--yes"],
+    ]
+    apps = control_plane.state()["apps"]
+    [record] = control_plane.history()
+    assert apps["glm51-prod"] == {"versions": ["prod-old", record["tag"]], "state": "deployed"}
+    assert apps["glm51-prod-canary"]["state"] == "stopped"
+    assert record["action"] == "deploy" and record["release"]["outcome"] == "promoted"
+    steps = [s["step"] for s in record["release"]["steps"]]
+    assert steps == ["canary_deploy", "gates", "promote", "stop_canary", "smoke_live"]
+    assert all(s["ok"] for s in record["release"]["steps"])
+    gates = {g["name"]: g for g in record["release"]["gates"]}
+    assert list(gates) == ["cold_start", "smoke", "probe", "latency"]
+    assert all(g["passed"] for g in gates.values())
+    assert gates["probe"]["numbers"]["correct"] == 32
+    assert gates["cold_start"]["numbers"]["estimated_s"] > 0
+    assert "release: PROMOTED" in out and "smoke: PASS" in out
+    assert (deploy_module.DEPLOYS_DIR / "prod" / record["tag"] / "modal_app.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("breakage", "gate"),
+    [
+        ({"wrong_answers": True}, "probe"),
+        ({"string_tool_args": True}, "smoke"),
+        ({"no_reasoning": True}, "smoke"),
+        ({"ttft_s": 0.7}, "latency"),
+    ],
+)
+def test_failing_canary_leaves_the_live_app_alone(
+    control_plane, cli, released_prod, breakage, gate
+):
+    with _fake(**breakage) as canary:
+        control_plane.set(urls={"glm51-prod-canary": canary}, apps=LIVE_BEFORE)
+        code, out, err = cli("deploy", released_prod)
+    assert code == 1
+    assert control_plane.state()["apps"]["glm51-prod"] == LIVE_BEFORE["glm51-prod"]
+    assert control_plane.state()["apps"]["glm51-prod-canary"]["state"] == "stopped"
+    assert [c[:3] for c in control_plane.calls()][1:] == [["app", "stop", "glm51-prod-canary"]]
+    [record] = control_plane.history()
+    assert record["action"] == "canary"
+    assert record["release"]["outcome"] == f"rejected: {gate} failed"
+    assert [s["step"] for s in record["release"]["steps"]] == [
+        "canary_deploy",
+        "gates",
+        "stop_canary",
+    ]
+    assert f"release: REJECTED ({gate} failed); glm51-prod is untouched" in out
+    assert [line for line in out.splitlines() if line.startswith(gate)][0].split()[1] == "FAIL"
+    assert deploy_module.live_records(control_plane.history()) == []
+
+
+def test_canary_that_never_serves_is_stopped(control_plane, cli, profile_tree):
+    release = RELEASE.replace("wait_timeout: 60", "wait_timeout: 60\n  cold_start_max_ratio: 2")
+    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}{release}"})
+    # Nothing listens there: the wait ends in seconds (a 503 would wait the whole wait_timeout;
+    # tests/test_gates.py covers a replica that never turns healthy).
+    control_plane.set(urls={"glm51-prod-canary": "http://127.0.0.1:9"}, apps=LIVE_BEFORE)
+    code, out, _ = cli("deploy", str(root / "prod.yaml"))
+    assert code == 1
+    [record] = control_plane.history()
+    [gate] = record["release"]["gates"]
+    assert gate["name"] == "cold_start" and not gate["passed"]
+    assert "never served" in gate["summary"]
+    assert control_plane.state()["apps"]["glm51-prod"] == LIVE_BEFORE["glm51-prod"]
+    assert control_plane.state()["apps"]["glm51-prod-canary"]["state"] == "stopped"
+
+
+def test_failing_live_smoke_rolls_back(control_plane, cli, released_prod):
+    with _fake() as canary, _fake(chat_500=True) as live:
+        control_plane.set(urls={"glm51-prod-canary": canary, "glm51-prod": live}, apps=LIVE_BEFORE)
+        code, out, _ = cli("deploy", released_prod)
+    assert code == 1
+    assert control_plane.calls()[-1] == ["app", "rollback", "glm51-prod"]
+    deployed, rolled_back = control_plane.history()
+    versions = control_plane.state()["apps"]["glm51-prod"]["versions"]
+    assert versions == ["prod-old", deployed["tag"], "prod-old"]
+    assert deployed["release"]["outcome"] == "promoted, live smoke failed, rolled back"
+    assert [s["step"] for s in deployed["release"]["steps"]][-2:] == ["smoke_live", "rollback"]
+    assert rolled_back["action"] == "rollback"
+    assert rolled_back["rolled_back_from"] == deployed["tag"]
+    assert "smoke of the live app failed" in rolled_back["reason"]
+    assert "the live smoke FAILED after the promote; rolled glm51-prod back" in out
+
+
+def test_dry_run_prints_the_release_commands(control_plane, cli, released_prod):
+    code, out, _ = cli("deploy", released_prod, "--dry-run")
+    assert code == 0
+    assert control_plane.calls() == []
+    assert "--name glm51-prod-canary --tag prod-" in out
+    assert "app stop glm51-prod-canary --yes" in out
+    assert "canary cost ~$" in out and "/replica-hour" in out
+
+
+def test_release_needs_the_api_key_before_deploying(control_plane, cli, released_prod, monkeypatch):
+    monkeypatch.delenv("API_KEY")
+    code, _, err = cli("deploy", released_prod)
+    assert code == 1 and "set API_KEY" in err
+    assert control_plane.calls() == []
+
+
+def test_without_release_section_deploy_is_direct(control_plane, cli, profile_tree):
+    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}"})
+    assert cli("deploy", str(root / "prod.yaml"))[0] == 0
+    assert [c[2:4] for c in control_plane.calls()] == [["--name", "glm51-prod"]]
+
+
+def test_canary_name_too_long_is_refused(cli, profile_tree, control_plane):
+    name = "a" * 60
+    root = profile_tree(
+        {
+            "p.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\napp:\n  name: {name}\n{PINNED}{RELEASE}"
+        }
+    )
+    code, _, err = cli("deploy", str(root / "p.yaml"))
+    assert code == 1 and "over Modal's 64" in err
+    assert control_plane.calls() == []
+
+
+def test_endpoint_url_skips_dashboard_links():
+    from generator.operate.release import endpoint_url
+
+    out = (
+        "\x1b[32m✓\x1b[0m Created objects.\n├── 🔨 Created server SGLangServer\n"
+        "│   └── \x1b]8;;https://ws--app-sglangserver.modal.run\x1b\\"
+        "https://ws--app-sglangserver.modal.run\x1b]8;;\x1b\\ 🔑\n"
+        "View Deployment: https://modal.com/apps/ws/main/deployed/app\n"
+    )
+    assert endpoint_url(out) == "https://ws--app-sglangserver.modal.run"
+    assert endpoint_url("View Deployment: https://modal.com/apps/x") is None
