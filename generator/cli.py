@@ -116,6 +116,11 @@ def _endpoint_command(module_name: str):
         args.proxy_auth = deployment.serving.proxy_auth
         if deployment.gpu.fallback:  # say which GPU type served: a fallback is slower
             args.flag_sets = {s.modal_spec: s.argv for s in loaded.flag_sets}
+        from generator.capacity.costs import cold_start, replica_hour_usd
+
+        args.replica_hour_usd = replica_hour_usd(deployment)  # bench: $ per million tokens
+        estimate = cold_start(deployment)
+        args.cold_start_estimate_s = round(estimate.seconds) if estimate else None
         return importlib.import_module(module_name).main(args)
 
     return run

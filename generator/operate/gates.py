@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -28,14 +27,13 @@ from typing import Any, TextIO
 import httpx
 import openai
 
-from generator.operate import probe
+from generator.operate import coldstart, probe
 from generator.operate.bench import _one_request, make_prompt
 from generator.operate.smoke import (
     NO_THINKING,
     CheckFailed,
     check_models,
     describe_error,
-    wait_for_health,
 )
 
 BOOKING_TOOL = {
@@ -387,34 +385,6 @@ def _target(value: float | None) -> str:
 
 
 # -- cold start -------------------------------------------------------------------------------
-def first_token_s(
-    base_url: str, api_key: str, model: str, proxy_headers: dict[str, str] | None, timeout: float
-) -> float:
-    """Seconds until one streamed request's first token (the clock is the caller's)."""
-    client = openai.OpenAI(
-        base_url=f"{base_url}/v1",
-        api_key=api_key,
-        max_retries=0,
-        timeout=timeout,
-        default_headers=proxy_headers,
-    )
-    t0 = time.monotonic()
-    with client:
-        stream = client.chat.completions.create(
-            model=model,
-            messages=[{"role": "user", "content": "Say hello."}],
-            max_tokens=8,
-            stream=True,
-            extra_body=NO_THINKING,
-        )
-        for chunk in stream:
-            if chunk.choices and (
-                chunk.choices[0].delta.content or _reasoning(chunk.choices[0].delta)
-            ):
-                return time.monotonic() - t0
-    raise CheckFailed("the stream carried no token")
-
-
 def cold_start_gate(
     base_url: str,
     api_key: str,
@@ -428,31 +398,21 @@ def cold_start_gate(
     proxy_headers: dict[str, str] | None = None,
 ) -> Gate:
     """From `started` (time.monotonic() when the app was deployed with no replica running) to
-    /health answering and then to the first streamed token."""
+    /health answering and then to the first streamed token (generator/operate/coldstart.py)."""
     try:
-        wait_for_health(base_url, api_key, timeout_s, err, proxy_headers)
+        m = coldstart.measure(
+            base_url, api_key, model, started, timeout_s, err, proxy_headers, estimate_s
+        )
     except CheckFailed as e:
-        return Gate("cold_start", False, f"never served: {e}", {"estimated_s": estimate_s})
-    healthy_s = time.monotonic() - started
-    ok, detail = _attempt(
-        lambda: f"{first_token_s(base_url, api_key, model, proxy_headers, 300):.3f}"
-    )
-    if not ok:
-        return Gate("cold_start", False, f"healthy after {healthy_s:.1f} s, then {detail}")
-    measured = time.monotonic() - started
-    ratio = round(measured / estimate_s, 3) if estimate_s else None
-    numbers = {"measured_s": round(measured, 1), "healthy_s": round(healthy_s, 1)}
-    numbers |= {"estimated_s": estimate_s, "ratio": ratio}
+        return Gate("cold_start", False, str(e), {"estimated_s": estimate_s})
     limit = targets.cold_start_max_ratio
+    ratio = m["ratio"]
     passed = limit is None or (ratio is not None and ratio <= limit)
-    shown = f"{ratio:.2f}x" if ratio is not None else "-"
     return Gate(
         "cold_start",
         passed,
-        f"first token {measured:.1f} s after deploy (healthy at {healthy_s:.1f} s); plan "
-        f"estimates {estimate_s if estimate_s is not None else '-'} s; measured/estimated "
-        f"{shown}" + (f" (limit {limit:g}x)" if limit is not None else ""),
-        numbers,
+        coldstart.describe(m) + (f" (limit {limit:g}x)" if limit is not None else ""),
+        m,
     )
 
 

@@ -183,6 +183,7 @@ class SGLang:
     moe_runner_backend: str | None
     enable_flashinfer_allreduce_fusion: bool
     enable_metrics: bool
+    enable_cache_report: bool
     watchdog_timeout: float | None
     extra_args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
