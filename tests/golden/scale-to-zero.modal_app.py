@@ -13,6 +13,7 @@ Deploy:
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -155,10 +156,54 @@ def download_model():
     print(f"{MODEL_ID}@{MODEL_REVISION} is in {MODEL_DIR}")
 
 
-def _stream_output(process: subprocess.Popen) -> None:
+# Cold-start phases by SGLang's own log lines (generator/sglang/logs.py cites each in SGLang's
+# source); a line that repeats (target and draft model) counts at its last appearance.
+COLD_START_MARKERS = {
+    "sglang_started": "server_args=",
+    "weights_loaded": "Load weight end\\.",
+    "cuda_graphs_captured": "Capture .*graph end\\.",
+    "healthy": "The server is fired up and ready to roll!",
+}
+COLD_START_PHASES = ["volumes_reloaded", "compile_cache_copied", *COLD_START_MARKERS]
+
+
+class _Timeline:
+    """Seconds from the start of the serving code to each cold-start phase, logged as they
+    happen, then one summary line with the total once SGLang is healthy."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+        self.seen = {}
+        self.lock = threading.Lock()
+
+    def mark(self, phase: str) -> None:
+        with self.lock:
+            if phase == "healthy" and phase in self.seen:
+                return  # the first sign of health counts
+            first = phase not in self.seen
+            self.seen[phase] = time.monotonic() - self.start
+            if first:
+                print(f"[cold-start] +{self.seen[phase]:.1f} s {phase}", flush=True)
+            if first and phase == "healthy":
+                parts = [
+                    f"{p} +{self.seen[p]:.1f} s" if p in self.seen else f"{p} not seen"
+                    for p in COLD_START_PHASES
+                ]
+                total = f"[cold-start] total {self.seen[phase]:.1f} s"
+                print(f"{total}: {', '.join(parts)}", flush=True)
+
+    def watch(self, line: str) -> None:
+        for phase, pattern in COLD_START_MARKERS.items():
+            if re.search(pattern, line):
+                self.mark(phase)
+
+
+def _stream_output(process: subprocess.Popen, timeline: "_Timeline | None") -> None:
     """Copy SGLang's output to the container log, which Modal streams to the dashboard."""
     for line in process.stdout:
         print(line, end="", flush=True)
+        if timeline is not None:
+            timeline.watch(line)
 
 
 def _gpu() -> str:
@@ -188,7 +233,9 @@ def _cache_env(cache_dir: str) -> dict[str, str]:
     return {**caches, **os.environ}
 
 
-def _start_sglang(args: list[str], cache_dir: str, key=True) -> subprocess.Popen:
+def _start_sglang(
+    args: list[str], cache_dir: str, key=True, timeline=None
+) -> subprocess.Popen:
     """Start SGLang with its compile caches in cache_dir; its output goes to the container log."""
     command = [sys.executable, "-m", "sglang.launch_server", *args]
     if API_KEY_ENV and key:
@@ -201,7 +248,8 @@ def _start_sglang(args: list[str], cache_dir: str, key=True) -> subprocess.Popen
         text=True,
         start_new_session=True,  # its own process group: signals to this one miss it
     )
-    threading.Thread(target=_stream_output, args=(process,), daemon=True).start()
+    watch = (process, timeline)
+    threading.Thread(target=_stream_output, args=watch, daemon=True).start()
     return process
 
 
@@ -303,10 +351,15 @@ def warm_compile_caches():
 @modal.web_server(port=SGLANG_PORT, startup_timeout=STARTUP_TIMEOUT)
 def serve():
     """SGLang's own OpenAI-compatible server, exposed by Modal with no proxy in between."""
+    timeline = _Timeline()
     weights_volume.reload()
     cache_volume.reload()
+    timeline.mark("volumes_reloaded")
     gpu = _gpu()
-    process = _start_sglang(_args(gpu), _local_cache(COMPILE_CACHE_DIRS[gpu]))
+    cache_dir = _local_cache(COMPILE_CACHE_DIRS[gpu])
+    timeline.mark("compile_cache_copied")
+    # SGLang's "ready to roll" line marks it healthy: Modal waits for the port itself.
+    process = _start_sglang(_args(gpu), cache_dir, timeline=timeline)
     # Modal waits for the port itself; nothing stops this process on purpose.
     watch = (process, threading.Event())
     threading.Thread(target=_exit_when_dead, args=watch, daemon=True).start()
