@@ -15,7 +15,7 @@ help:
 	@echo "make validate [FORMAT=text|github|json]   validate every profile under profiles/"
 	@echo "make setup    [PROFILE=prod]   modal run: download weights, warm SGLang's compile caches"
 	@echo "make pin-revision [PROFILE=prod]  pin model.revision to the commit it points at (Hub)"
-	@echo "make deploy   [PROFILE=prod]   validate, render, modal deploy"
+	@echo "make deploy   [PROFILE=prod] [DUMMY=1]   validate, render, modal deploy (release gates if set)"
 	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
 	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, compile caches"
 	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
@@ -27,7 +27,7 @@ help:
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-export PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY
+export PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY DUMMY
 
 $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,10 @@ export FORMAT
 validate: $(READY)
 	$(PY) -m generator validate --format "$$FORMAT"
 
+# DUMMY=1: a dry run with SGLang's dummy weights as <app>-dummy (never the live app).
+DUMMY ?=
 deploy: $(READY)
-	$(PY) -m generator deploy "$$PROFILE"
+	$(PY) -m generator deploy "$$PROFILE" $${DUMMY:+--dummy-weights}
 
 # UTILIZATION (optional): average replicas busy over a month, for the monthly cost.
 UTILIZATION ?=

@@ -78,6 +78,8 @@ def _modal_command(function_name: str):
 
     def run(args) -> int:
         function = getattr(importlib.import_module(module), function_name)
+        if getattr(args, "dummy_weights", False):
+            return function(args.profile, dry_run=args.dry_run, dummy_weights=True)
         return function(args.profile, dry_run=args.dry_run)
 
     return run
@@ -182,6 +184,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p.add_argument(
             "--dry-run", action="store_true", help="print the modal command, run nothing"
         )
+        if name == "deploy":
+            p.add_argument(
+                "--dummy-weights",
+                action="store_true",
+                help="dry run of the serving path with SGLang's --load-format dummy, as "
+                "<app>-dummy (never the live app); the gates run, the probe is expected to fail",
+            )
 
     p = profile_command(
         "diff", "settings and rendered-app diff against a profile or the deploy", cmd_diff

@@ -255,3 +255,43 @@ def test_endpoint_url_skips_dashboard_links():
     )
     assert endpoint_url(out) == "https://ws--app-sglangserver.modal.run"
     assert endpoint_url("View Deployment: https://modal.com/apps/x") is None
+
+
+def test_dummy_weights_run_never_touches_the_live_app(control_plane, cli, released_prod):
+    """Random weights (the stand-in's wrong answers): the serving path passes, the probe fails
+    as expected, and everything happens under <app>-dummy with records of its own."""
+    with _fake(wrong_answers=True) as dummy:
+        control_plane.set(urls={"glm51-prod-dummy": dummy}, apps=LIVE_BEFORE)
+        code, out, err = cli("deploy", released_prod, "--dummy-weights")
+    assert code == 0, out + err
+    deploy_call, stop_call = control_plane.calls()
+    assert deploy_call[2:4] == ["--name", "glm51-prod-dummy"]
+    rendered = open(deploy_call[1]).read()
+    assert '["--load-format", "dummy"],' in rendered
+    assert deploy_call[1].endswith("build/prod-dummy/modal_app.py")
+    assert stop_call == ["app", "stop", "glm51-prod-dummy", "--yes"]
+    apps = control_plane.state()["apps"]
+    assert apps["glm51-prod"] == LIVE_BEFORE["glm51-prod"]
+    assert apps["glm51-prod-dummy"]["state"] == "stopped"
+    assert not (deploy_module.DEPLOYS_DIR / "prod" / "history.json").exists()
+    [record] = control_plane.history("prod-dummy")
+    assert record["action"] == "dummy-run" and record["dummy_weights"] is True
+    assert record["app_name"] == "glm51-prod-dummy"
+    gates = {g["name"]: g for g in record["release"]["gates"]}
+    assert not gates["probe"]["passed"] and "dummy weights are random" in gates["probe"]["summary"]
+    assert all(g["passed"] for name, g in gates.items() if name != "probe")
+    assert "the probe failed, as expected on random weights" in out
+
+
+def test_dummy_weights_run_fails_when_the_serving_path_does(control_plane, cli, released_prod):
+    with _fake(string_tool_args=True) as dummy:
+        control_plane.set(urls={"glm51-prod-dummy": dummy})
+        code, out, _ = cli("deploy", released_prod, "--dummy-weights")
+    assert code == 1 and "dummy run: FAIL" in out
+    assert control_plane.state()["apps"]["glm51-prod-dummy"]["state"] == "stopped"
+
+
+def test_dummy_weights_dry_run(control_plane, cli, released_prod):
+    code, out, _ = cli("deploy", released_prod, "--dummy-weights", "--dry-run")
+    assert code == 0 and control_plane.calls() == []
+    assert "--name glm51-prod-dummy" in out and "never the live app" in out

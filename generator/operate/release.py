@@ -31,6 +31,7 @@ import openai
 from generator.capacity.costs import cold_start, replica_hour_usd
 from generator.errors import UserError
 from generator.operate import deploy as deploy_module
+from generator.operate import dummy
 from generator.operate import gates as gate_module
 from generator.operate.smoke import (
     PROXY_TOKEN_ENV_VARS,
@@ -147,6 +148,8 @@ def run_gates(
     key: str,
     headers: dict[str, str] | None,
     deployed_at: float,
+    *,
+    dummy_weights: bool = False,
 ) -> list[gate_module.Gate]:
     """Cold start first (it waits for the canary to serve), then the profile's gates."""
     d = loaded.deployment
@@ -187,15 +190,22 @@ def run_gates(
         if r.smoke:
             results.append(gate_module.smoke_gate(client, model))
         if r.probe_min_accuracy is not None:
-            results.append(gate_module.probe_gate(client, model, r.probe_min_accuracy))
+            results.append(
+                gate_module.probe_gate(
+                    client, model, r.probe_min_accuracy, dummy_weights=dummy_weights
+                )
+            )
     if r.ttft_p50_ms is not None or r.tpot_p50_ms is not None:
         results.append(gate_module.latency_gate(url, key, model, targets, headers))
     return results
 
 
-def deploy(ref: str, *, dry_run: bool = False) -> int:
+def deploy(ref: str, *, dry_run: bool = False, dummy_weights: bool = False) -> int:
     """`make deploy`: through a canary and the gates when the profile has a `release` section
-    (with canary on), else straight to the live app."""
+    (with canary on), else straight to the live app. With `dummy_weights`, a dry run of the
+    serving path under its own name (generator/operate/dummy.py), never the live app."""
+    if dummy_weights:
+        return dummy_run(*dummy.prepare(ref), dry_run=dry_run)
     loaded, app_file, rendered = deploy_module.prepare(ref)
     settings = loaded.deployment.release
     if settings is None or not settings.canary:
@@ -343,3 +353,59 @@ def _roll_back(loaded: Loaded, record: dict[str, Any], steps: _Steps, write) -> 
             f"(exit {code}): {d.app_name} serves {record['tag']}; roll back by hand"
         )
     return 1
+
+
+def dummy_run(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: bool = False) -> int:
+    """Deploy the dummy-weights variant under its own name, run the gates, stop it. Passes when
+    every gate but the probe passes; the probe is expected to fail on random weights."""
+    d = loaded.deployment
+    deploy_command = deploy_module.deploy_command(loaded, app_file)
+    stop = [deploy_module._modal(), "app", "stop", d.app_name, "--yes"]
+    print(f"dummy weights (--load-format dummy): {d.app_name} is a dry run, never the live app")
+    if dry_run:
+        for command in (deploy_command, stop):
+            print(shlex.join(command))
+        return 0
+    deploy_module._require_credentials()
+    key, headers = _credentials(loaded)
+    steps = _Steps()
+    record = deploy_module.make_record(loaded, rendered)
+    record["action"] = "dummy-run"
+    record["dummy_weights"] = True
+    record["release"] = {"steps": steps.steps, "gates": []}
+    up = False
+    try:
+        code, out = _capture(deploy_command)
+        up = code == 0
+        url = endpoint_url(out) if code == 0 else None
+        deployed_at = time.monotonic()
+        steps.add("dummy_deploy", url is not None, f"exit {code}, endpoint {url}")
+        results = (
+            run_gates(
+                loaded, normalize_base_url(url), key, headers, deployed_at, dummy_weights=True
+            )
+            if url
+            else []
+        )
+    finally:
+        if up:
+            code, _ = _capture(stop)
+            steps.add("stop_dummy", code == 0, f"modal app stop exit {code}", command=stop[1:])
+    record["release"]["gates"] = [g.as_dict() for g in results]
+    gate_module.print_gates(results, sys.stdout)
+    serving = [g for g in results if g.name != "probe"]
+    passed = bool(url) and all(g.passed for g in serving)
+    probe_gate = next((g for g in results if g.name == "probe"), None)
+    record["release"]["outcome"] = "serving path works" if passed else "serving path failed"
+    path = deploy_module.write_record(record, rendered)
+    note = ""
+    if probe_gate is not None:
+        note = (
+            "; the probe passed on random weights: unexpected, check that --load-format dummy "
+            "took effect"
+            if probe_gate.passed
+            else "; the probe failed, as expected on random weights"
+        )
+    verdict = "PASS" if passed else "FAIL"
+    print(f"dummy run: {verdict} ({len(serving)} serving gates){note}; record written to {path}")
+    return 0 if passed else 1
