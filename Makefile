@@ -21,13 +21,13 @@ help:
 	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
-	@echo "make bench    URL=... [CONCURRENCY=1,8,32]   latency/throughput sweep (API_KEY from the environment)"
+	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-export PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY DUMMY
+export PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY DUMMY WORKLOAD
 
 $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,13 +73,15 @@ rollback: $(READY)
 # Credentials come from the environment only: API_KEY (or SGLANG_API_KEY), and for a profile
 # behind Modal's proxy auth MODAL_PROXY_TOKEN_ID and MODAL_PROXY_TOKEN_SECRET.
 CONCURRENCY ?= 1,8,32
+# WORKLOAD=agent: multi-turn conversations sharing a system prompt and tools (prefix-cache hits).
+WORKLOAD ?=
 smoke: $(READY)
 	@test -n "$$URL" || (echo "usage: make smoke URL=https://... (API_KEY in the environment)" >&2; exit 2)
 	$(PY) -m generator smoke --profile "$$PROFILE" --url "$$URL"
 
 bench: $(READY)
 	@test -n "$$URL" || (echo "usage: make bench URL=https://... (API_KEY in the environment)" >&2; exit 2)
-	$(PY) -m generator bench --profile "$$PROFILE" --url "$$URL" --concurrency "$$CONCURRENCY"
+	$(PY) -m generator bench --profile "$$PROFILE" --url "$$URL" --concurrency "$$CONCURRENCY" $${WORKLOAD:+--workload "$$WORKLOAD"}
 
 test: $(READY)
 	$(PY) -m pytest -q

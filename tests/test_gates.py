@@ -178,8 +178,9 @@ def test_latency_gate(ttft_s, passed):
 
 
 def test_latency_gate_fails_on_slow_decode():
+    one = gates.Targets(ttft_p50_ms=200, tpot_p50_ms=20, latency_requests=1)
     with FakeSGLang(tpot_s=0.03, output_tokens=64) as url:
-        gate = gates.latency_gate(url, DEFAULT_KEY, DEFAULT_MODEL, FAST)
+        gate = gates.latency_gate(url, DEFAULT_KEY, DEFAULT_MODEL, one)
     assert not gate.passed and "TPOT p50" in gate.details[0]
 
 

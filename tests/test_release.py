@@ -177,7 +177,10 @@ def test_failing_canary_leaves_the_live_app_alone(
     assert deploy_module.live_records(control_plane.history()) == []
 
 
-def test_canary_that_never_serves_is_stopped(control_plane, cli, profile_tree):
+def test_canary_that_never_serves_is_stopped(control_plane, cli, profile_tree, monkeypatch):
+    from generator.operate import smoke
+
+    monkeypatch.setattr(smoke, "REFUSED_GIVE_UP_S", 0.5)
     release = RELEASE.replace("wait_timeout: 60", "wait_timeout: 60\n  cold_start_max_ratio: 2")
     root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}{release}"})
     # Nothing listens there: the wait ends in seconds (a 503 would wait the whole wait_timeout;
