@@ -19,13 +19,13 @@ from pathlib import Path
 
 import yaml
 
-from generator import REPO_ROOT
+from generator import BUILD_DIR
 from generator.operate import deploy as deploy_module
 from generator.pipeline import Loaded, load
 
 DUMMY_FLAGS = ["--load-format", "dummy"]  # sglang 0.5.23 srt/configs/load_config.py LoadFormat
 SUFFIX = "-dummy"
-DUMMY_DIR = REPO_ROOT / "build" / "dummy"
+DUMMY_DIR = BUILD_DIR / "dummy"
 
 
 def dummy_profile(ref: str, folder: Path | None = None) -> Path:
