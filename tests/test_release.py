@@ -298,3 +298,23 @@ def test_dummy_weights_dry_run(control_plane, cli, released_prod):
     code, out, _ = cli("deploy", released_prod, "--dummy-weights", "--dry-run")
     assert code == 0 and control_plane.calls() == []
     assert "--name glm51-prod-dummy" in out and "never the live app" in out
+
+
+def test_rollback_record_names_the_version_it_returned_to(control_plane, cli, profile_tree):
+    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}"})
+    profile = root / "prod.yaml"
+    with _fake() as canary, _fake(chat_500=True) as live:
+        control_plane.set(urls={"glm51-prod-canary": canary, "glm51-prod": live})
+        assert cli("deploy", str(profile))[0] == 0  # no release section: straight to live
+        profile.write_text(profile.read_text() + RELEASE)
+        assert cli("deploy", str(profile))[0] == 1
+    first, promoted, rolled_back = control_plane.history()
+    assert [r["action"] for r in (first, promoted, rolled_back)] == ["deploy", "deploy", "rollback"]
+    assert rolled_back["tag"] == first["tag"] and rolled_back["settings"] == first["settings"]
+    assert control_plane.state()["apps"]["glm51-prod"]["versions"] == [
+        first["tag"],
+        promoted["tag"],
+        first["tag"],
+    ]
+    code, out, _ = cli("rollback", str(profile))  # Modal's rule: back once more is the promote
+    assert code == 0 and f"to {promoted['tag']}" in out
