@@ -318,3 +318,26 @@ def test_rollback_record_names_the_version_it_returned_to(control_plane, cli, pr
     ]
     code, out, _ = cli("rollback", str(profile))  # Modal's rule: back once more is the promote
     assert code == 0 and f"to {promoted['tag']}" in out
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_endpoint_url_from_modals_own_formatting(terminal, monkeypatch):
+    """The URL line as modal 1.6.4 formats it (modal/_output/status.py `_format_url`, rendered
+    by rich to a terminal with OSC 8 links, or plain when piped); COLUMNS as release.py sets
+    it, so rich does not wrap a long URL."""
+    import io
+
+    from modal._output.status import _format_url
+    from rich.console import Console
+
+    from generator.operate.release import endpoint_url
+
+    monkeypatch.setenv("COLUMNS", "400")
+    url = "https://my-workspace--glm51-prod-canary-sglangserver-" + "x" * 60 + ".modal.run"
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=terminal)
+    console.print(
+        "View Deployment: [link=https://modal.com/apps/ws]https://modal.com/apps/ws[/link]"
+    )
+    console.print(f"└── {_format_url(url)} 🔑")
+    assert endpoint_url(buf.getvalue()) == url
