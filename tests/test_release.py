@@ -1,23 +1,24 @@
 """Canary deploys and release gates, end to end through `generator deploy`.
 
-No machine here reaches Modal, and no GPU serves GLM-5.1 here. As in tests/test_operations.py, a
-stand-in `modal` executable takes the command lines where the real CLI would take over; this one
-keeps a control plane's state (each app's versions and whether it runs) in a JSON file, prints
-an endpoint URL the way `modal deploy` does (modal/_output/status.py) and implements
-`modal app stop` and `modal app rollback` (a rollback is a new version equal to the previous one,
-as Modal records it). Each app's URL leads to a stand-in SGLang (tests/fake_sglang.py), healthy or
-broken in one way.
+Modal's servers and a GPU serving GLM-5.1 cannot exist here. The real `modal` CLI (modal 1.6.4)
+runs every command against tests/fake_modal_plane.py, a stand-in control plane that speaks
+Modal's gRPC API and keeps each app's versions and state; a wrapper in front of the CLI records
+the command lines release.py gives it. Each app's endpoint is a stand-in SGLang
+(tests/fake_sglang.py), healthy or broken in one way, whose URL the real CLI prints as Modal's.
 """
 
 from __future__ import annotations
 
 import json
 import stat
+import sys
+from pathlib import Path
 
 import pytest
 
 from generator import PROFILES_DIR
 from generator.operate import deploy as deploy_module
+from tests.fake_modal_plane import FakeModalPlane
 from tests.fake_sglang import DEFAULT_KEY, FakeSGLang
 
 PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
@@ -30,50 +31,24 @@ release:
 """
 PROXY = ("wk-id", "ws-secret")
 
-CONTROL_PLANE = r'''#!/usr/bin/env python3
-"""Stand-in for the `modal` CLI and Modal's control plane (test only)."""
-import json, sys
-STATE, CALLS = {state!r}, {calls!r}
-argv = sys.argv[1:]
-open(CALLS, "a").write(json.dumps(argv) + "\n")
-state = json.load(open(STATE))
-apps = state["apps"]
-def save():
-    json.dump(state, open(STATE, "w"))
-if argv[0] == "deploy":
-    name, tag = argv[argv.index("--name") + 1], argv[argv.index("--tag") + 1]
-    app = apps.setdefault(name, {{"versions": [], "state": "stopped"}})
-    app["versions"].append(tag)
-    app["state"] = "deployed"
-    save()
-    print(f"Created server SGLangServer")
-    print(f"\u2514\u2500\u2500 {{state['urls'].get(name, 'https://ws--' + name + '.modal.run')}} \U0001f511")
-    print(f"\u2713 App deployed! \U0001f389\n\nView Deployment: https://modal.com/apps/ws/main/deployed/{{name}}")
-elif argv[:2] == ["app", "stop"]:
-    app = apps.get(argv[2])
-    if not app or app["state"] != "deployed":
-        sys.exit("App is already stopped.")
-    app["state"] = "stopped"
-    save()
-elif argv[:2] == ["app", "rollback"]:
-    app = apps.get(argv[2])
-    if not app or app["state"] != "deployed" or len(app["versions"]) < 2:
-        sys.exit(f"App '{{argv[2]}}' has no previous version.")
-    app["versions"].append(app["versions"][-2])
-    save()
-    print("\u2713 Deployment rollback successful!")
-else:
-    sys.exit(f"unexpected modal command: {{argv}}")
-'''
+# Between release.py and the real CLI: records the command line, then runs `modal` itself.
+RECORDING_MODAL = """#!{python}
+import json, os, sys
+open({calls!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")
+os.execv({modal!r}, [{modal!r}, *sys.argv[1:]])
+"""
 
 
 @pytest.fixture
 def control_plane(tmp_path, monkeypatch):
-    """The stand-in modal CLI; returns (state reader, call reader, state writer)."""
-    state_file, calls = tmp_path / "modal-state.json", tmp_path / "modal-calls.jsonl"
-    state_file.write_text(json.dumps({"apps": {}, "urls": {}}))
+    """The real modal CLI against tests/fake_modal_plane.py; a wrapper records its command lines."""
+    calls = tmp_path / "modal-calls.jsonl"
+    real = Path(sys.executable).with_name("modal")
+    assert real.is_file(), "the modal package's CLI is installed beside the interpreter"
     script = tmp_path / "modal"
-    script.write_text(CONTROL_PLANE.format(state=str(state_file), calls=str(calls)))
+    script.write_text(
+        RECORDING_MODAL.format(python=sys.executable, calls=str(calls), modal=str(real))
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr(deploy_module, "_modal", lambda: str(script))
     monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", tmp_path / "deploys")
@@ -85,23 +60,31 @@ def control_plane(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the live smoke's report goes under build/
 
     class Plane:
+        def __init__(self, fake: FakeModalPlane) -> None:
+            self.fake = fake
+
         def state(self) -> dict:
-            return json.loads(state_file.read_text())
+            apps = {
+                n: {"versions": a["versions"], "state": a["state"]}
+                for n, a in self.fake.apps.items()
+            }
+            return {"apps": apps}
 
         def calls(self) -> list[list[str]]:
             lines = calls.read_text().splitlines() if calls.exists() else []
             return [json.loads(line) for line in lines]
 
-        def set(self, **changes) -> None:
-            state = self.state()
-            for key, value in changes.items():
-                state[key].update(value)
-            state_file.write_text(json.dumps(state))
+        def set(self, urls: dict | None = None, apps: dict | None = None) -> None:
+            self.fake.urls.update(urls or {})
+            for name, app in (apps or {}).items():
+                self.fake.deployed(name, app["versions"])
 
         def history(self, profile: str = "prod") -> list[dict]:
             return json.loads((deploy_module.DEPLOYS_DIR / profile / "history.json").read_text())
 
-    return Plane()
+    with FakeModalPlane() as fake:
+        monkeypatch.setenv("MODAL_SERVER_URL", fake.url)
+        yield Plane(fake)
 
 
 @pytest.fixture
