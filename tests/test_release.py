@@ -128,6 +128,50 @@ def test_passing_canary_promotes_and_stops_the_canary(control_plane, cli, releas
     assert (deploy_module.DEPLOYS_DIR / "prod" / record["tag"] / "modal_app.py").is_file()
 
 
+def _deploys(plane: FakeModalPlane) -> list[dict]:
+    """What each `modal deploy` sent the control plane, split at its AppPublish."""
+    deploys, current = [], {"volumes": set(), "secrets": set(), "server": None}
+    for rpc, request in plane.calls:
+        if rpc == "VolumeGetOrCreate":
+            current["volumes"].add(request.deployment_name)
+        elif rpc == "SecretGetOrCreate":
+            current["secrets"].add(request.deployment_name)
+        elif rpc == "FunctionCreate":
+            data = request.function_data
+            fn = data.ranked_functions[0].function if data.ranked_functions else request.function
+            if fn.is_server:
+                current["server"] = fn
+        elif rpc == "AppPublish":
+            deploys.append(current | {"name": request.name, "tag": request.deployment_tag})
+            current = {"volumes": set(), "secrets": set(), "server": None}
+    return deploys
+
+
+def test_canary_mounts_the_same_volumes_read_only_with_the_same_secrets(
+    control_plane, cli, released_prod
+):
+    """As the real CLI sent them: the canary's Server and the promoted one are the same."""
+    with _fake() as canary, _fake() as live:
+        control_plane.set(urls={"glm51-prod-canary": canary, "glm51-prod": live})
+        assert cli("deploy", released_prod)[0] == 0
+    canary_deploy, live_deploy = _deploys(control_plane.fake)
+    assert (canary_deploy["name"], live_deploy["name"]) == ("glm51-prod-canary", "glm51-prod")
+    assert canary_deploy["tag"] == live_deploy["tag"]
+    assert (
+        canary_deploy["volumes"]
+        == live_deploy["volumes"]
+        == {
+            "glm51-model-weights",
+            "glm51-deepgemm-cache",
+        }
+    )
+    assert canary_deploy["secrets"] == live_deploy["secrets"]
+    for deployed in (canary_deploy, live_deploy):
+        mounts = {m.mount_path: m.read_only for m in deployed["server"].volume_mounts}
+        assert mounts == {"/model-cache": True, "/dg-cache": True}
+        assert len(deployed["server"].secret_ids) == 1  # the API key Secret
+
+
 @pytest.mark.parametrize(
     ("breakage", "gate"),
     [
