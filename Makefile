@@ -9,6 +9,8 @@ FORMAT ?= text
 AGAINST ?= deployed
 UTILIZATION ?=
 CONCURRENCY ?= 1,8,32
+DUMMY ?=
+WORKLOAD ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,19 +23,19 @@ help:
 	@echo "make validate [FORMAT=text|github|json]   validate every profile under profiles/"
 	@echo "make setup    [PROFILE=prod]   modal run: download weights, warm SGLang's compile caches"
 	@echo "make pin-revision [PROFILE=prod]  pin model.revision to the commit it points at (Hub)"
-	@echo "make deploy   [PROFILE=prod]   validate, render, modal deploy"
+	@echo "make deploy   [PROFILE=prod] [DUMMY=1]   validate, render, modal deploy (release gates if set)"
 	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
 	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, compile caches"
 	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
-	@echo "make bench    URL=... [CONCURRENCY=1,8,32]   latency/throughput sweep (API_KEY from the environment)"
+	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT
+USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
 $(foreach v,$(USER_VARIABLES),$(if $(filter undefined,$(origin $(v))),,$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
 
@@ -50,8 +52,9 @@ render: $(READY)
 validate: $(READY)
 	$(PY) -m generator validate --format "$$FORMAT"
 
+# DUMMY=1: a dry run with SGLang's dummy weights as <app>-dummy (never the live app).
 deploy: $(READY)
-	$(PY) -m generator deploy "$$PROFILE"
+	$(PY) -m generator deploy "$$PROFILE" $${DUMMY:+--dummy-weights}
 
 # UTILIZATION (optional): average replicas busy over a month, for the monthly cost.
 plan: $(READY)
@@ -74,13 +77,14 @@ rollback: $(READY)
 
 # Credentials come from the environment only: API_KEY (or SGLANG_API_KEY), and for a profile
 # behind Modal's proxy auth MODAL_PROXY_TOKEN_ID and MODAL_PROXY_TOKEN_SECRET.
+# WORKLOAD=agent: multi-turn conversations sharing a system prompt and tools (prefix-cache hits).
 smoke: $(READY)
 	@test -n "$$URL" || (echo "usage: make smoke URL=https://... (API_KEY in the environment)" >&2; exit 2)
 	$(PY) -m generator smoke --profile "$$PROFILE" --url "$$URL"
 
 bench: $(READY)
 	@test -n "$$URL" || (echo "usage: make bench URL=https://... (API_KEY in the environment)" >&2; exit 2)
-	$(PY) -m generator bench --profile "$$PROFILE" --url "$$URL" --concurrency "$$CONCURRENCY"
+	$(PY) -m generator bench --profile "$$PROFILE" --url "$$URL" --concurrency "$$CONCURRENCY" $${WORKLOAD:+--workload "$$WORKLOAD"}
 
 test: $(READY)
 	$(PY) -m pytest -q

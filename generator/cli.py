@@ -84,8 +84,15 @@ def cmd_sglang_args(args) -> int:
 def _modal_command(function_name: str):
     """deploy/setup/preflight/rollback: the steps that reach Modal, each with --dry-run."""
 
+    # deploy goes through release.py: a canary and the release gates when the profile asks
+    module = (
+        "generator.operate.release" if function_name == "deploy" else "generator.operate.deploy"
+    )
+
     def run(args) -> int:
-        function = getattr(importlib.import_module("generator.operate.deploy"), function_name)
+        function = getattr(importlib.import_module(module), function_name)
+        if getattr(args, "dummy_weights", False):
+            return function(args.profile, dry_run=args.dry_run, dummy_weights=True)
         return function(args.profile, dry_run=args.dry_run)
 
     return run
@@ -127,6 +134,11 @@ def _endpoint_command(module_name: str):
         args.proxy_auth = deployment.serving.proxy_auth
         if deployment.gpu.fallback:  # say which GPU type served: a fallback is slower
             args.flag_sets = {s.modal_spec: s.argv for s in loaded.flag_sets}
+        from generator.capacity.costs import cold_start, replica_hour_usd
+
+        args.replica_hour_usd = replica_hour_usd(deployment)  # bench: $ per million tokens
+        estimate = cold_start(deployment)
+        args.cold_start_estimate_s = round(estimate.seconds) if estimate else None
         return importlib.import_module(module_name).main(args)
 
     return run
@@ -188,6 +200,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p.add_argument(
             "--dry-run", action="store_true", help="print the modal command, run nothing"
         )
+        if name == "deploy":
+            p.add_argument(
+                "--dummy-weights",
+                action="store_true",
+                help="dry run of the serving path with SGLang's --load-format dummy, as "
+                "<app>-dummy (never the live app); the gates run, the probe is expected to fail",
+            )
 
     p = profile_command(
         "diff", "settings and rendered-app diff against a profile or the deploy", cmd_diff

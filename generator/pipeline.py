@@ -38,7 +38,12 @@ class Loaded:
 
 def load(ref: str | Path) -> Loaded:
     """Load, merge and validate a profile and build its deployment; raise on any error."""
-    profile = validate_profile(load_profile(ref))
+    return complete(load_profile(ref))
+
+
+def complete(profile: Profile) -> Loaded:
+    """Validate a merged profile and build the complete model of its deployment."""
+    profile = validate_profile(profile)
     deployment = build_deployment(profile)
     problems = profile.notes + run_rules(deployment, profile)
     errors = [p for p in problems if p.severity == "error"]

@@ -44,6 +44,13 @@ class FakeConfig:
     wrong_model: bool = False  # /v1/models lists another name
     chat_500: bool = False  # chat completions return 500
     no_usage: bool = False  # ignore stream_options.include_usage (clients must count chunks)
+    # Breakage modes for the release gates (generator/operate/gates.py).
+    wrong_answers: bool = False  # the correctness probe's questions get wrong answers
+    string_tool_args: bool = False  # integer, number and boolean tool arguments arrive as strings
+    broken_json: bool = False  # JSON mode (response_format) answers with text that does not parse
+    # SGLang's --enable-cache-report: usage.prompt_tokens_details.cached_tokens, the prompt's
+    # longest shared prefix with an earlier request (what the radix cache would hold).
+    cache_report: bool = False
     # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
     modal_proxy_token: tuple[str, str] | None = None
     log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
@@ -64,6 +71,14 @@ class FakeSGLang:
         self.in_flight = 0
         self.draining = False
         self._lock = threading.Lock()
+        self._prompts: list[str] = []  # every prompt seen, for cached_tokens
+
+    def cached_tokens(self, prompt: str) -> int:
+        """Tokens of `prompt` (4 characters each) shared as a prefix with an earlier prompt."""
+        with self._lock:
+            best = max((_common_prefix(prompt, p) for p in self._prompts), default=0)
+            self._prompts.append(prompt)
+        return best // 4
 
     def ready(self) -> bool:
         return time.monotonic() - self._started_at >= self.config.startup_s
@@ -219,10 +234,31 @@ class _Handler(BaseHTTPRequestHandler):
         text = "".join(str(m.get("content") or "") for m in req.get("messages", []))
         return n, reasoning, max(1, len(text) // 4)
 
+    def _usage(self, req: dict[str, Any], n_prompt: int, n: int) -> dict[str, Any]:
+        usage = {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n}
+        if self.fake.config.cache_report:
+            text = "".join(_text(m.get("content")) for m in req.get("messages", []))
+            text += json.dumps(req.get("tools") or [])
+            usage["prompt_tokens_details"] = {"cached_tokens": self.fake.cached_tokens(text)}
+        return usage
+
+    def _special(self, req: dict[str, Any]) -> str | None:
+        """The answer to a probe question or a JSON-mode request; None for any other prompt."""
+        cfg = self.fake.config
+        fmt = req.get("response_format") or {}
+        if fmt.get("type") in ("json_object", "json_schema"):
+            schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+            value = _value(schema, False)
+            return "here it is: " + json.dumps(value) if cfg.broken_json else json.dumps(value)
+        user = next((m for m in reversed(req.get("messages", [])) if m.get("role") == "user"), {})
+        answer = _probe_answers().get(_text(user.get("content")))
+        if answer is None:
+            return None
+        return f"ANSWER: {answer}{'7' if cfg.wrong_answers else ''}"
+
     def _tool_call(self, req: dict[str, Any]) -> dict[str, Any]:
         fn = req["tools"][0]["function"]
-        props = (fn.get("parameters") or {}).get("properties") or {}
-        args = {k: "Paris" for k in props}
+        args = _value(fn.get("parameters") or {}, self.fake.config.string_tool_args)
         return {
             "id": f"call_{uuid.uuid4().hex[:8]}",
             "type": "function",
@@ -254,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             reasoning = " ".join(_word(i) for i in range(n_reason))
             content = " ".join(_word(i) for i in range(n_reason, n))
+            special = self._special(req)
+            content = content if special is None else special
             if cfg.no_reasoning:
                 message["content"] = (
                     f"<think>{reasoning}</think>{content}" if reasoning else content
@@ -261,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 message["content"] = content
                 message["reasoning_content"] = reasoning or None
-        usage = {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n}
+        usage = self._usage(req, n_prompt, n)
         body = self._envelope("chat.completion") | {
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": usage,
@@ -294,9 +332,22 @@ class _Handler(BaseHTTPRequestHandler):
                 _sleep_until(t0)
                 if cfg.tools_as_text:
                     chunk({"content": _GLM_TOOL_TEXT})
-                else:
-                    chunk({"tool_calls": [self._tool_call(req) | {"index": 0}]})
+                else:  # as SGLang streams them: id and name first, then argument pieces
+                    call = self._tool_call(req)
+                    arguments = call["function"]["arguments"]
+                    head = {**call, "index": 0, "function": {"name": call["function"]["name"]}}
+                    head["function"]["arguments"] = ""
+                    chunk({"tool_calls": [head]})
+                    for start in range(0, len(arguments), 7):
+                        piece = {
+                            "index": 0,
+                            "function": {"arguments": arguments[start : start + 7]},
+                        }
+                        chunk({"tool_calls": [piece]})
                     finish = "tool_calls"
+            elif (special := self._special(req)) is not None:
+                _sleep_until(t0)
+                chunk({"content": special})
             else:
                 for i in range(n):
                     _sleep_until(t0 + i * cfg.tpot_s)  # absolute schedule: no drift
@@ -311,8 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
                         chunk({"content": close + _word(i) + " "})
             chunk({}, finish)
             if (req.get("stream_options") or {}).get("include_usage") and not cfg.no_usage:
-                usage = {"prompt_tokens": n_prompt, "completion_tokens": n}
-                usage["total_tokens"] = n_prompt + n
+                usage = self._usage(req, n_prompt, n)
                 send(json.dumps(env | {"choices": [], "usage": usage}))
             send("[DONE]")
             self.wfile.write(b"0\r\n\r\n")
@@ -324,6 +374,48 @@ _GLM_TOOL_TEXT = (
     "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"
 )
 _WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    if isinstance(content, list):
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _value(schema: dict[str, Any], as_strings: bool) -> Any:
+    """A value of the JSON schema's type; with `as_strings`, scalars other than strings are
+    sent as strings (sglang#35564: an integer argument streamed as "4")."""
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: _value(v, as_strings) for k, v in props.items()}
+    if kind == "array":
+        return [_value(schema.get("items") or {"type": "string"}, as_strings) for _ in range(2)]
+    scalar = {"integer": 4, "number": 2.5, "boolean": True}.get(kind)
+    if scalar is None:
+        return "Paris"
+    return json.dumps(scalar) if as_strings else scalar
+
+
+_PROBE: dict[str, str] = {}
+
+
+def _probe_answers() -> dict[str, str]:
+    """The stand-in model knows the correctness probe's answers (it stands in for one that works)."""
+    if not _PROBE:
+        from generator.operate.probe import load_set
+
+        _PROBE.update({q.prompt: q.answer for q in load_set()})
+    return _PROBE
 
 
 def _word(i: int) -> str:

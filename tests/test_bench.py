@@ -88,7 +88,13 @@ def test_writes_json_and_png(tmp_path: Path) -> None:
         data = json.loads(files[key].read_text())
         assert [lv["concurrency"] for lv in data["levels"]] == [1, 4]
         assert all(REQUIRED_KEYS <= lv.keys() for lv in data["levels"])
-        assert data["snapshot"] == {"ttft_ms": 246.0, "tpot_ms": 7.7, "output_tokens_per_s": 4600.0}
+        assert data["snapshot"] == {
+            "ttft_ms": 246.0,
+            "tpot_ms": 7.7,
+            "output_tokens_per_s": 4600.0,
+            "replica_hour_usd": 50.0,  # 8 x B200 at $6.25 per GPU-hour
+            "usd_per_million_output_tokens": 3.019,
+        }
     for key in ("png", "latest_png"):
         png = files[key].read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000

@@ -319,3 +319,27 @@ def test_a_gpu_without_a_flag_set_fails_with_a_clear_message(tmp_path):
         assert "fake-sglang" not in container.log  # SGLang never started
     finally:
         container.tear_down()
+
+
+@pytest.mark.parametrize("primitive", ["server", "web_server"])
+def test_cold_start_phase_timeline_from_sglangs_own_lines(running, primitive):
+    container, _, _ = running(primitive, FAKE_SGLANG_STARTUP_S="1.5")
+    summary = container.wait_for("[cold-start] total")
+    phases = [line.split()[3] for _, line in container.lines if line.startswith("[cold-start] +")]
+    assert phases == [
+        "volumes_reloaded",
+        "compile_cache_copied",
+        "sglang_started",
+        "weights_loaded",
+        "cuda_graphs_captured",
+        "healthy",
+    ]
+    line = next(x for _, x in container.lines if x.startswith("[cold-start] total"))
+    total = float(line.split()[2])
+    assert 1.3 <= total < 10  # the stand-in's 1.5 s load, from the serving code's start
+    # The repeated lines (target and draft weights, two graph captures) count at their last.
+    seen = dict(part.rsplit(" +", 1) for part in line.split(": ", 1)[1].split(", "))
+    assert float(seen["cuda_graphs_captured"].removesuffix(" s")) >= 0.9 * 1.5 - 0.2
+    assert float(seen["weights_loaded"].removesuffix(" s")) >= 0.4 * 1.5 - 0.2
+    assert float(seen["healthy"].removesuffix(" s")) == total
+    assert summary >= container.wait_for("The server is fired up and ready to roll!")

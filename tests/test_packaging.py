@@ -111,6 +111,7 @@ def test_installed_outside_a_checkout(tmp_path):
     manifests, catalogs), and profiles/ and build/ are those of the current directory."""
     site = _install_outside_the_checkout(tmp_path)
     assert (site / "generator" / "templates" / "modal_app.py.j2").is_file()
+    assert (site / "generator" / "operate" / "probe_set.json").is_file()  # the release gates' set
     work = tmp_path / "deployments"
     (work / "profiles").mkdir(parents=True)
     (work / "profiles" / "base.yaml").write_text(BASE_PROFILE.read_text())

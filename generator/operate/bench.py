@@ -26,7 +26,9 @@ import httpx
 import numpy as np
 import openai
 
+from generator.operate import agent, coldstart
 from generator.operate.smoke import (
+    DEFAULT_TIMEOUT_S,
     CheckFailed,
     describe_error,
     display_url,
@@ -44,6 +46,9 @@ from generator.render.write import write_atomic
 SNAPSHOT_TPOT_MS = 7.7  # TPOT with EAGLE (baseline without EAGLE ~20 ms)
 SNAPSHOT_DECODE_TOK_S = 4600.0  # aggregate decode throughput with EAGLE (baseline ~1,750 tok/s)
 SNAPSHOT_TTFT_MS = 246.0  # TTFT, warm, low concurrency
+# The snapshot's cost: 8 x B200 at Modal's $6.25 per GPU-hour (modal.com/pricing, $0.001736/s;
+# generator/catalog/hardware.yaml) is $50 per replica-hour; at 4,600 tok/s that is ~$3.0/M.
+SNAPSHOT_REPLICA_HOUR_USD = 50.0
 
 DEFAULT_OUT_DIR = Path("build/bench")
 CHARS_PER_TOKEN = 4  # rough English average, used to size synthetic prompts
@@ -228,6 +233,27 @@ def summarize(concurrency: int, results: list[RequestResult], duration_s: float)
     return level
 
 
+def usd_per_million(output_tokens_per_s: float, replica_hour_usd: float) -> float | None:
+    """Dollars per million output tokens: what one replica costs per hour over what it makes."""
+    if not output_tokens_per_s:
+        return None
+    return round(replica_hour_usd / (output_tokens_per_s * 3600) * 1e6, 3)
+
+
+SNAPSHOT_USD_PER_M = usd_per_million(SNAPSHOT_DECODE_TOK_S, SNAPSHOT_REPLICA_HOUR_USD)
+
+
+def add_costs(levels: list[dict[str, Any]], replica_hour_usd: float | None) -> None:
+    """Each level's $ per million output tokens, pricing the measured throughput as one replica's
+    (a sweep spread over several replicas costs that many times more per token)."""
+    for lv in levels:
+        lv["usd_per_million_output_tokens"] = (
+            usd_per_million(lv["output_tokens_per_s"], replica_hour_usd)
+            if replica_hour_usd
+            else None
+        )
+
+
 def compare_with_snapshot(levels: list[dict[str, Any]]) -> dict[str, Any]:
     """Measured / snapshot ratios: TTFT and TPOT at the lowest concurrency, peak throughput."""
     done = [lv for lv in levels if lv["completed"]]
@@ -244,6 +270,12 @@ def compare_with_snapshot(levels: list[dict[str, Any]]) -> dict[str, Any]:
             peak["concurrency"],
         ),
     }
+    if peak.get("usd_per_million_output_tokens") is not None:
+        rows["usd_per_million_output_tokens"] = (
+            peak["usd_per_million_output_tokens"],
+            SNAPSHOT_USD_PER_M,
+            peak["concurrency"],
+        )
     return {
         k: {
             "measured": m,
@@ -318,6 +350,7 @@ def run_bench(
     out: TextIO | None = None,
     proxy_headers: dict[str, str] | None = None,
     flag_sets: dict[str, list[str]] | None = None,
+    replica_hour_usd: float | None = None,
 ) -> dict[str, Any]:
     """Run the sweep, write JSON + PNG under out_dir, print a table; raise BenchError if unusable.
 
@@ -358,6 +391,7 @@ def run_bench(
             raise
         interrupted = True
     served = _served_gpu(url, api_key, flag_sets, proxy_headers) if flag_sets else None
+    add_costs(levels, replica_hour_usd)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     files = {
         "json": out_dir / f"bench-{stamp}.json",
@@ -384,7 +418,10 @@ def run_bench(
             "ttft_ms": SNAPSHOT_TTFT_MS,
             "tpot_ms": SNAPSHOT_TPOT_MS,
             "output_tokens_per_s": SNAPSHOT_DECODE_TOK_S,
+            "replica_hour_usd": SNAPSHOT_REPLICA_HOUR_USD,
+            "usd_per_million_output_tokens": SNAPSHOT_USD_PER_M,
         },
+        "replica_hour_usd": replica_hour_usd,
         "levels": levels,
         "comparison": compare_with_snapshot(levels),
         "files": {k: str(v) for k, v in files.items()},
@@ -397,6 +434,199 @@ def run_bench(
     if interrupted:
         raise BenchInterrupted(len(levels), files["json"])
     return result
+
+
+def _stamp() -> tuple[datetime, str]:
+    started = datetime.now(UTC)
+    return started, started.strftime("%Y%m%dT%H%M%SZ")
+
+
+async def _agent_sweep(
+    url: str,
+    api_key: str,
+    model: str,
+    concurrencies: list[int],
+    system: str,
+    turns: int,
+    user_tokens: int,
+    output_tokens: int,
+    request_timeout_s: float,
+    proxy_headers: dict[str, str] | None,
+    levels: list[dict[str, Any]],
+) -> None:
+    client = openai.AsyncOpenAI(
+        base_url=f"{url}/v1",
+        api_key=api_key,
+        max_retries=0,
+        timeout=request_timeout_s,
+        default_headers=proxy_headers,
+    )
+
+    def user(seed: str) -> str:
+        return make_prompt(seed, user_tokens)
+
+    async with client:
+        for c in concurrencies:
+            t0 = time.perf_counter()
+            turns_done = await agent.run_level(client, model, system, c, turns, output_tokens, user)
+            duration = time.perf_counter() - t0
+            out_tokens = sum(t.output_tokens for t in turns_done if t.ok)
+            levels.append(
+                {
+                    "concurrency": c,
+                    "conversations": c,
+                    "duration_s": round(duration, 3),
+                    "output_tokens_per_s": round(out_tokens / duration, 2) if duration else 0.0,
+                    "failed": sum(not t.ok for t in turns_done),
+                    **agent.summarize_turns(turns_done),
+                }
+            )
+
+
+def run_agent_bench(
+    base_url: str,
+    api_key: str,
+    model: str,
+    concurrencies: list[int],
+    *,
+    turns: int,
+    system_tokens: int,
+    user_tokens: int,
+    output_tokens: int,
+    out_dir: Path,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
+    out: TextIO | None = None,
+    proxy_headers: dict[str, str] | None = None,
+    replica_hour_usd: float | None = None,
+) -> dict[str, Any]:
+    """Agent traffic (generator/operate/agent.py): per level, that many conversations at once,
+    each `turns` turns on one shared system prompt and tool set. Writes JSON, prints a table."""
+    out = out or sys.stdout
+    try:
+        url = normalize_base_url(base_url)
+    except ValueError as e:
+        raise BenchError(str(e)) from None
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    started, stamp = _stamp()
+    system = "You are a coding agent. Project notes follow.\n" + make_prompt(
+        "agent-system", system_tokens
+    )
+    levels: list[dict[str, Any]] = []
+    asyncio.run(
+        _agent_sweep(
+            url,
+            api_key,
+            model,
+            concurrencies,
+            system,
+            turns,
+            user_tokens,
+            output_tokens,
+            request_timeout_s,
+            proxy_headers,
+            levels,
+        )
+    )
+    if not any(lv["turns"] and lv["turns"][0]["completed"] for lv in levels):
+        errors = sorted({e for lv in levels for e in lv["errors"]})[:3]
+        raise BenchError(f"no agent turn completed against {display_url(url)}: {errors}")
+    add_costs(levels, replica_hour_usd)
+    files = {"json": out_dir / f"agent-{stamp}.json", "latest_json": out_dir / "latest-agent.json"}
+    result = {
+        "kind": "bench-agent",
+        "started_at": started.isoformat(timespec="seconds"),
+        "url": display_url(url),
+        "model": model,
+        "config": {
+            "concurrencies": concurrencies,
+            "turns": turns,
+            "system_tokens": system_tokens,
+            "user_tokens": user_tokens,
+            "output_tokens": output_tokens,
+            "tools": [t["function"]["name"] for t in agent.AGENT_TOOLS],
+        },
+        "replica_hour_usd": replica_hour_usd,
+        "levels": levels,
+        "files": {k: str(v) for k, v in files.items()},
+    }
+    for key in ("json", "latest_json"):
+        write_atomic(files[key], json.dumps(result, indent=2) + "\n")
+    print_agent_report(result, out)
+    return result
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def print_agent_report(result: dict[str, Any], out: TextIO) -> None:
+    cfg = result["config"]
+    print(
+        f"agent traffic: conversations of {cfg['turns']} turns sharing a ~{cfg['system_tokens']}"
+        f"-token system prompt and {len(cfg['tools'])} tools; {cfg['user_tokens']} tokens per "
+        f"user turn, {cfg['output_tokens']} out",
+        file=out,
+    )
+    print(
+        f"{'conc':>5} {'turn':>4} {'done':>5} {'TTFT p50 ms':>12} {'prompt tok':>10} "
+        f"{'cache hit':>9}",
+        file=out,
+    )
+    for lv in result["levels"]:
+        for t in lv["turns"]:
+            print(
+                f"{lv['concurrency']:>5} {t['turn']:>4} {t['completed']:>2}/{t['requests']:<2} "
+                f"{_fmt(t['ttft_ms_p50']):>12} {_fmt(t['mean_prompt_tokens']):>10} "
+                f"{_pct(t['cache_hit_rate']):>9}",
+                file=out,
+            )
+        print(
+            f"      concurrency {lv['concurrency']}: prefix-cache hit rate "
+            f"{_pct(lv['cache_hit_rate'])} (SGLang's cached_tokens / prompt_tokens), "
+            f"{lv['output_tokens_per_s']:.1f} out tok/s, "
+            f"{_usd(lv.get('usd_per_million_output_tokens'))}/M out",
+            file=out,
+        )
+        if lv["cache_note"]:
+            print(f"      cache hits {lv['cache_note']}", file=out)
+        for err in lv["errors"]:
+            print(f"      error: {err}", file=out)
+    print(f"results: {result['files']['json']}", file=out)
+
+
+def run_cold_start(
+    base_url: str,
+    api_key: str,
+    model: str,
+    *,
+    timeout_s: float,
+    estimate_s: float | None,
+    proxy_headers: dict[str, str] | None = None,
+    out: TextIO | None = None,
+) -> dict[str, Any]:
+    """`bench --cold-start`: time to the first token from zero replicas, measured here, beside
+    plan's estimate. The endpoint must have scaled to zero (no request for scaledown_window)."""
+    out = out or sys.stdout
+    try:
+        url = normalize_base_url(base_url)
+    except ValueError as e:
+        raise BenchError(str(e)) from None
+    started = time.monotonic()
+    try:
+        m = coldstart.measure(
+            url, api_key, model, started, timeout_s, sys.stderr, proxy_headers, estimate_s
+        )
+    except CheckFailed as e:
+        raise BenchError(f"cold start: {e}") from None
+    print(f"cold start: {coldstart.describe(m)}", file=out)
+    if m["healthy_s"] < 5:
+        print(
+            "note: healthy within 5 s, so a replica was already running: this was not a cold "
+            "start (wait scaledown_window with no traffic and measure again)",
+            file=out,
+        )
+    return m
 
 
 def _served_gpu(url: str, api_key: str, flag_sets, proxy_headers) -> str:
@@ -466,6 +696,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
     write_atomic(path, png.getvalue())
 
 
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -476,13 +710,14 @@ def print_report(result: dict[str, Any], out: TextIO) -> None:
     head = f"{'conc':>5} {'reqs':>5} {'fail':>4}"
     for m in METRICS:
         head += f" {m.upper() + ' p50/p99 ms':>19}"
-    head += f" {'req/s':>7} {'out tok/s':>10}"
+    head += f" {'req/s':>7} {'out tok/s':>10} {'$/M out':>8}"
     print(head, file=out)
     for lv in result["levels"]:
         row = f"{lv['concurrency']:>5} {lv['num_requests']:>5} {lv['failed']:>4}"
         for m in METRICS:
             row += f" {_fmt(lv[f'{m}_ms_p50']) + ' / ' + _fmt(lv[f'{m}_ms_p99']):>19}"
         row += f" {lv['requests_per_s']:>7.2f} {lv['output_tokens_per_s']:>10.1f}"
+        row += f" {_usd(lv.get('usd_per_million_output_tokens')):>8}"
         print(row, file=out)
         for err in lv["errors"]:
             print(f"      error: {err}", file=out)
@@ -495,8 +730,11 @@ def print_report(result: dict[str, Any], out: TextIO) -> None:
             "ttft_ms": "TTFT p50 (ms)",
             "tpot_ms": "TPOT p50 (ms)",
             "output_tokens_per_s": "peak output tok/s",
+            "usd_per_million_output_tokens": "$/M out at peak",
         }
         for key, label in names.items():
+            if key not in comp:
+                continue
             c = comp[key]
             ratio = "-" if c["ratio"] is None else f"{c['ratio']:.2f}x"
             print(
@@ -504,6 +742,14 @@ def print_report(result: dict[str, Any], out: TextIO) -> None:
                 f"  (concurrency {c['at_concurrency']})",
                 file=out,
             )
+    if result.get("replica_hour_usd"):
+        print(
+            f"$/M out: ${result['replica_hour_usd']:,.2f} per replica-hour (plan's price) over the "
+            "measured throughput, as one replica's; snapshot: "
+            f"{SNAPSHOT_DECODE_TOK_S:,.0f} tok/s at ${SNAPSHOT_REPLICA_HOUR_USD:g}/replica-hour "
+            f"= ${SNAPSHOT_USD_PER_M:.2f}/M",
+            file=out,
+        )
     print(f"results: {result['files']['json']}  chart: {result['files']['png']}", file=out)
 
 
@@ -560,6 +806,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=REQUEST_TIMEOUT_S,
         help="seconds per request",
     )
+    parser.add_argument(
+        "--workload",
+        choices=("sweep", "agent"),
+        default="sweep",
+        help="sweep (default): independent requests; agent: multi-turn conversations sharing a "
+        "long system prompt and tools, with TTFT per turn and the prefix-cache hit rate",
+    )
+    parser.add_argument("--turns", type=_positive_int, default=4, help="agent: turns (default 4)")
+    parser.add_argument(
+        "--system-tokens",
+        type=_positive_int,
+        default=4096,
+        help="agent: shared system prompt length (default 4096)",
+    )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="measure the time to first token from zero replicas (the endpoint must have scaled "
+        "to zero) beside plan's estimate, instead of a sweep",
+    )
+    parser.add_argument(
+        "--cold-start-timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds to wait for the cold start (default {DEFAULT_TIMEOUT_S:g})",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -570,7 +842,34 @@ def main(args: argparse.Namespace) -> int:
     if problem := missing_proxy_token(args):
         print(problem, file=sys.stderr)
         return 2
+    price = getattr(args, "replica_hour_usd", None)
     try:
+        if args.cold_start:
+            run_cold_start(
+                args.url,
+                key,
+                args.model,
+                timeout_s=args.cold_start_timeout,
+                estimate_s=getattr(args, "cold_start_estimate_s", None),
+                proxy_headers=resolve_proxy_headers(),
+            )
+            return 0
+        if args.workload == "agent":
+            agent_result = run_agent_bench(
+                args.url,
+                key,
+                args.model,
+                args.concurrency,
+                turns=args.turns,
+                system_tokens=args.system_tokens,
+                user_tokens=min(args.input_tokens, 256),
+                output_tokens=args.output_tokens,
+                out_dir=args.out_dir,
+                request_timeout_s=args.request_timeout,
+                proxy_headers=resolve_proxy_headers(),
+                replica_hour_usd=price,
+            )
+            return 0 if all(lv["failed"] == 0 for lv in agent_result["levels"]) else 1
         result = run_bench(
             args.url,
             key,
@@ -584,6 +883,7 @@ def main(args: argparse.Namespace) -> int:
             request_timeout_s=args.request_timeout,
             proxy_headers=resolve_proxy_headers(),
             flag_sets=getattr(args, "flag_sets", None),
+            replica_hour_usd=price,
         )
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

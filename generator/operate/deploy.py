@@ -199,14 +199,27 @@ def _run(command: list[str], what: str) -> None:
         raise UserError(f"{what} failed with exit code {result.returncode}")
 
 
-def deploy(ref: str, *, dry_run: bool = False) -> int:
-    loaded = load(ref)  # never deploys an invalid profile
+def prepare(ref: str) -> tuple[Loaded, Path, str]:
+    """Load (never deploys an invalid profile), render, refuse a moving revision."""
+    return prepare_loaded(load(ref))
+
+
+def prepare_loaded(loaded: Loaded) -> tuple[Loaded, Path, str]:
     app_file = render_to_file(loaded)
-    rendered = app_file.read_text(encoding="utf-8")
-    command = deploy_command(loaded, app_file)
     print(f"rendered {loaded.profile.name} -> {app_file}")
     _require_pinned(loaded)
     history_path(loaded.profile.name)  # where the record goes, checked before anything deploys
+    return loaded, app_file, app_file.read_text(encoding="utf-8")
+
+
+def deploy(ref: str, *, dry_run: bool = False) -> int:
+    """Deploy straight to the live app (`make deploy` goes through generator/operate/release.py,
+    which calls this for a profile without a canary)."""
+    return deploy_prepared(*prepare(ref), dry_run=dry_run)
+
+
+def deploy_prepared(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: bool) -> int:
+    command = deploy_command(loaded, app_file)
     if dry_run:
         print(shlex.join(command))
         return 0
@@ -240,12 +253,18 @@ def preflight(ref: str, *, dry_run: bool = False) -> int:
     return _modal_run(ref, "preflight.py", "preflight", dry_run)
 
 
+def live_records(history: list[dict]) -> list[dict]:
+    """The records that changed the live app: deploys and rollbacks, not rejected canaries."""
+    return [r for r in history if r["action"] in ("deploy", "rollback")]
+
+
 def previous_deploy(history: list[dict]) -> tuple[dict, dict]:
     """The record now live and the one `modal app rollback` returns to: the version before it.
 
     Modal records a rollback as a new version, so rolling back twice returns to where you began;
     the history here is kept the same way.
     """
+    history = live_records(history)
     if len(history) < 2:
         raise UserError(
             "fewer than two deploy records: nothing to roll back to"

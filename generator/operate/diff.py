@@ -46,7 +46,7 @@ def diff(ref: str, against: str = "deployed") -> int:
     _, new_app = render_app(loaded)
     name = loaded.profile.name
     if against == "deployed":
-        history = deploy.read_history(name)
+        history = deploy.live_records(deploy.read_history(name))
         if not history:
             raise UserError(f"no deploy record for {name} in {deploy.DEPLOYS_DIR}: deploy it first")
         last = history[-1]

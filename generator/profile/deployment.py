@@ -196,6 +196,7 @@ class SGLang:
     moe_runner_backend: str | None
     enable_flashinfer_allreduce_fusion: bool
     enable_metrics: bool
+    enable_cache_report: bool
     watchdog_timeout: float | None
     extra_args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
@@ -239,6 +240,21 @@ class Pricing:
 
 
 @dataclass(frozen=True)
+class Release:
+    """The release gates a canary must pass before it is promoted (generator/operate/release.py)."""
+
+    canary: bool
+    smoke: bool
+    probe_min_accuracy: float | None
+    ttft_p50_ms: float | None
+    tpot_p50_ms: float | None
+    latency_requests: int
+    cold_start_max_ratio: float | None
+    wait_timeout: int
+    smoke_after_promote: bool
+
+
+@dataclass(frozen=True)
 class Deployment:
     """Everything the rendered app needs, typed, with derived values as properties."""
 
@@ -260,6 +276,7 @@ class Deployment:
     env: tuple[tuple[str, str], ...]
     pricing: Pricing | None = None
     cluster: Cluster | None = None
+    release: Release | None = None
 
     @property
     def nodes(self) -> int:

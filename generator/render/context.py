@@ -14,6 +14,7 @@ from generator import REPO_ROOT
 from generator.profile.deployment import DIST_INIT_PORT, Deployment
 from generator.render.emit import Emitted, code, python_literal
 from generator.render.write import PREFLIGHT_NAME
+from generator.sglang.logs import cold_start_markers
 
 if TYPE_CHECKING:
     from generator.sglang.fallback import GpuFlagSet
@@ -128,6 +129,10 @@ def app_context(
         "compute_region": code(*(python_literal(r) for r in serving.compute_region or ())),
         "proxy_auth": serving.proxy_auth,
         "unauthenticated": not serving.proxy_auth,
+        "cold_start_markers": [
+            (python_literal(phase), python_literal(pattern))
+            for phase, pattern in cold_start_markers(d.sglang.version)
+        ],
         "proxy_auth_comment": "Modal-Key/Modal-Secret checked at Modal's edge, then SGLang's key"
         if serving.proxy_auth
         else "no Modal proxy auth: SGLang's API key is the only check",

@@ -89,6 +89,7 @@ def flag_set(deployment: Deployment) -> list[Flag]:
         option, *values = words.allreduce_fusion
         add(option, values[0] if values else True, "enable_flashinfer_allreduce_fusion")
     add("--enable-metrics", s.enable_metrics, "enable_metrics")
+    add("--enable-cache-report", s.enable_cache_report, "enable_cache_report")
     add("--watchdog-timeout", s.watchdog_timeout, "watchdog_timeout")
     flags.extend(_extra_flags(s.extra_args))
     return flags
@@ -231,4 +232,6 @@ def _why(flag: Flag) -> str:
         return "all-reduce fused with the next RMSNorm (FlashInfer; Hopper and Blackwell)"
     if flag.option == "--enable-metrics":
         return "Prometheus metrics at /metrics"
+    if flag.option == "--enable-cache-report":
+        return "usage.prompt_tokens_details.cached_tokens: prefix-cache hits per request"
     return ""

@@ -70,6 +70,8 @@ def main() -> int:
         log_requests=True,
     )
     server = FakeSGLang(config)
+    print(f"server_args=ServerArgs(model_path='fake', port={args.port})", flush=True)
+    threading.Thread(target=_load_log, args=(config.startup_s,), daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start_on(args.port)
@@ -165,6 +167,21 @@ def _follower(args) -> int:
     link.recv(1)  # rank 0's ShutdownReq (or its death)
     print("fake-sglang: rank 0 stopped; exiting", flush=True)
     return 0
+
+
+def _load_log(startup_s: float) -> None:
+    """SGLang 0.5.23's own start-up lines (generator/sglang/logs.py cites each), spread over
+    the load time: weights by 40%, CUDA graphs by 90%, ready at 100%."""
+    start = time.monotonic()
+    for share, line in (
+        (0.3, "Load weight end. elapsed=1.00 s, type=GlmMoeDsaForCausalLM, avail mem=1.00 GB."),
+        (0.4, "Load weight end. elapsed=0.10 s, type=GlmMoeDsaForCausalLMNextN (the draft)."),
+        (0.8, "Capture target verify CUDA graph end. elapsed=1.00 s, mem usage=1.00 GB."),
+        (0.9, "Capture draft decode CUDA graph end. elapsed=0.50 s, mem usage=0.50 GB."),
+        (1.0, "The server is fired up and ready to roll!"),
+    ):
+        time.sleep(max(0.0, start + share * startup_s - time.monotonic()))
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

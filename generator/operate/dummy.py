@@ -1,0 +1,46 @@
+"""A dry run with dummy weights: `deploy PROFILE --dummy-weights` (`make deploy DUMMY=1`).
+
+The profile is deployed along the same serving path (same image, GPUs, flags, parsers, Volumes
+and Secrets) with SGLang's `--load-format dummy` added: SGLang's DummyModelLoader gives every
+tensor random values of the real shapes and downloads nothing (sglang 0.5.23
+srt/model_loader/loader.py `DummyModelLoader.download_model` is a no-op), so no 757 GB read. It
+still reads the model's config and tokenizer from --model-path, the weights Volume: `make setup`
+must have downloaded the revision once.
+
+It never serves as the live app: the variant is a profile of its own, `<profile>-dummy`, built
+from the real one in memory, so its app is `<app>-dummy`, its records go to
+deploys/<profile>-dummy/ (action `dummy-run`) and no canary promote applies. The gates then run
+against it; the correctness probe is expected to fail on random weights and says why.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+from generator.operate import deploy as deploy_module
+from generator.pipeline import Loaded, complete, load
+from generator.profile.load import Profile, load_profile
+
+DUMMY_FLAGS = ["--load-format", "dummy"]  # sglang 0.5.23 srt/configs/load_config.py LoadFormat
+SUFFIX = "-dummy"
+
+
+def dummy_profile(ref: str) -> Profile:
+    """The dummy-weights variant of a profile: `<profile>-dummy`, app `<app>-dummy`, SGLang's
+    dummy loader added, no canary. Built in memory from the merged profile, so every value
+    keeps its place in the real files for errors."""
+    load(ref)  # the real profile must be valid on its own
+    real = load_profile(ref)
+    data = copy.deepcopy(real.data)
+    data["description"] = f"Dummy-weights dry run of {real.name}: never the live app."
+    data["app"]["name"] += SUFFIX
+    sglang = data["sglang"]
+    sglang["extra_args"] = [*sglang.get("extra_args", []), *DUMMY_FLAGS]
+    data["release"] = {**(data.get("release") or {}), "canary": False}
+    return dataclasses.replace(real, name=real.name + SUFFIX, data=data)
+
+
+def prepare(ref: str) -> tuple[Loaded, Path, str]:
+    return deploy_module.prepare_loaded(complete(dummy_profile(ref)))
