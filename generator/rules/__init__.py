@@ -15,9 +15,12 @@ from generator.rules import (
     fallback,
     cluster,
     names,
-)  # noqa: F401
+)
 
 # isort: on
 from generator.rules.engine import RULES, Finding, Rule, run_rules, silenced_findings
+
+# Importing a topic registers its rules; this order is the order they are reported in.
+TOPICS = (release, sizing, sglang_flags, environment, modal, fallback, cluster, names)
 
 __all__ = ["RULES", "Finding", "Rule", "run_rules", "silenced_findings"]
