@@ -135,6 +135,10 @@ def test_primitive_per_profile():
         "always-warm": "server",
         "long-context": "server",
         "high-availability": "server",
+        "glm52": "server",
+        "kimi-k26": "server",
+        "minimax-m27": "server",
+        "qwen35": "server",
     }
 
 
@@ -152,11 +156,18 @@ def test_app_carries_one_flag_set_per_gpu_type(rendered):
         assert args == server_args(v)
         assert args[args.index("--kv-cache-dtype") + 1] == "bfloat16"  # intent: one setting
         assert args[args.index("--tp-size") + 1] == "8"
-        assert args[args.index("--speculative-algorithm") + 1] == "EAGLE"
-        assert args[args.index("--reasoning-parser") + 1] == "glm45"
-        assert args[args.index("--tool-call-parser") + 1] == "glm47"
+        recipe = catalog.entry(v.model.id).recipe  # each family's own parsers and drafting
+        if recipe.speculative:
+            assert args[args.index("--speculative-algorithm") + 1] == recipe.speculative
+        else:
+            assert "--speculative-algorithm" not in args
+        assert args[args.index("--reasoning-parser") + 1] == recipe.reasoning_parser
+        assert args[args.index("--tool-call-parser") + 1] == recipe.tool_call_parser
+        assert ("--trust-remote-code" in args) is recipe.trust_remote_code
         assert "--api-key" not in args  # added at run time from the Secret
-        if v.gpu.type == "B200":  # the guide's kernels
+        if catalog.entry(v.model.id).family != "glm5":
+            assert not {"--dsa-prefill-backend", "--attention-backend"} & set(args)
+        elif v.gpu.type == "B200":  # the guide's kernels
             assert args[args.index("--dsa-prefill-backend") + 1] == "trtllm"
             assert args[args.index("--moe-runner-backend") + 1] == "flashinfer_trtllm"
         else:

@@ -6,7 +6,7 @@ rules with `@rule`, and they are reported in the order the modules are imported 
 """
 
 # isort: off
-from generator.rules import release, sizing, sglang_flags, modal, fallback  # noqa: F401
+from generator.rules import release, sizing, families, sglang_flags, modal, fallback  # noqa: F401
 
 # isort: on
 from generator.rules.engine import RULES, Finding, Rule, run_rules, silenced_findings

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator import catalog
+from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
 from generator.sglang.defaults import choice, effective
 from generator.sglang.versions import Flag, dialect
@@ -170,7 +171,7 @@ def _shown(value: Any) -> str:
 def own_choices(deployment: Deployment) -> list[OwnChoice]:
     """For each rendered flag with an automatic SGLang choice, that choice (defaults.py)."""
     s = deployment.sglang
-    model = catalog.model(deployment.model.id)
+    model = known_model(deployment)
     if model is None:
         return []
     gpu = catalog.gpu(deployment.gpu.type)
