@@ -44,6 +44,11 @@ class FakeConfig:
     wrong_model: bool = False  # /v1/models lists another name
     chat_500: bool = False  # chat completions return 500
     no_usage: bool = False  # ignore stream_options.include_usage (clients must count chunks)
+    # How a family's chat template turns thinking off: GLM-5.x and Qwen3.5 read
+    # chat_template_kwargs.enable_thinking, Kimi K2.x `thinking`; None: it always thinks
+    # (MiniMax-M2.x). A model that thinks at length spends a short budget on reasoning alone.
+    thinking_switch: str | None = "enable_thinking"
+    long_thinking: bool = False
     # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
     modal_proxy_token: tuple[str, str] | None = None
     log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
@@ -214,8 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         n = cfg.output_tokens
         if max_tokens:
             n = max_tokens if req.get("ignore_eos") else min(n, max_tokens)
-        thinking = (req.get("chat_template_kwargs") or {}).get("enable_thinking", True)
-        reasoning = n // 2 if thinking and n > 1 else 0
+        switch = cfg.thinking_switch
+        thinking = (req.get("chat_template_kwargs") or {}).get(switch, True) if switch else True
+        reasoning = (n if cfg.long_thinking else n // 2) if thinking and n > 1 else 0
         text = "".join(str(m.get("content") or "") for m in req.get("messages", []))
         return n, reasoning, max(1, len(text) // 4)
 
