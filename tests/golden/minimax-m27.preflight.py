@@ -44,7 +44,7 @@ SGLANG_FLAGS = {
         ["--host", "0.0.0.0"],
         ["--port", "8000"],
         ["--tp-size", "8"],
-        # explicit: FP8 KV hurts GLM-5.1 accuracy (sglang#22671)
+        # explicit, so the KV dtype never changes under you with SGLang's default; same as SGLang 0.5.23's own choice
         ["--kv-cache-dtype", "bfloat16"],
         # weights + KV pool; the rest is activations and CUDA graphs
         ["--mem-fraction-static", "0.9"],
