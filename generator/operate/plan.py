@@ -438,7 +438,7 @@ def format_table(p: dict) -> str:
             (
                 "DSA prefill / decode",
                 "sparse_attention_backends",
-                lambda b: f"{b['prefill']}/{b['decode']}",
+                lambda b: f"{b['prefill']}/{b['decode']}" if b["prefill"] or b["decode"] else "-",
             ),
             ("MoE runner", "moe_runner_backend", lambda m: m or "SGLang's"),
             ("weights per GPU", "weights_gib_per_gpu", lambda g: f"{g:.2f} GiB"),
