@@ -51,6 +51,11 @@ class FakeConfig:
     # SGLang's --enable-cache-report: usage.prompt_tokens_details.cached_tokens, the prompt's
     # longest shared prefix with an earlier request (what the radix cache would hold).
     cache_report: bool = False
+    # How a family's chat template turns thinking off: GLM-5.x and Qwen3.5 read
+    # chat_template_kwargs.enable_thinking, Kimi K2.x `thinking`; None: it always thinks
+    # (MiniMax-M2.x). A model that thinks at length spends a short budget on reasoning alone.
+    thinking_switch: str | None = "enable_thinking"
+    long_thinking: bool = False
     # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
     modal_proxy_token: tuple[str, str] | None = None
     log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
@@ -229,8 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
         n = cfg.output_tokens
         if max_tokens:
             n = max_tokens if req.get("ignore_eos") else min(n, max_tokens)
-        thinking = (req.get("chat_template_kwargs") or {}).get("enable_thinking", True)
-        reasoning = n // 2 if thinking and n > 1 else 0
+        switch = cfg.thinking_switch
+        thinking = (req.get("chat_template_kwargs") or {}).get(switch, True) if switch else True
+        reasoning = (n if cfg.long_thinking else n // 2) if thinking and n > 1 else 0
         text = "".join(str(m.get("content") or "") for m in req.get("messages", []))
         return n, reasoning, max(1, len(text) // 4)
 

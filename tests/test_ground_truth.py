@@ -34,12 +34,26 @@ def _retarget(profile_tree, name: str, version: str):
     return load(root / f"{name}-{version}.yaml").deployment
 
 
+# Profiles of models the older pinned versions are modelled for (memory arithmetic, parsers):
+# GLM-5.1's. Every other shipped profile is judged by the version it pins.
+RETARGETED_MODELS = {"zai-org/GLM-5.1-FP8"}
+
+
+def _profiles_for(profile_tree, version: str):
+    for name in SHIPPED_PROFILES:
+        own = load(PROFILES_DIR / f"{name}.yaml").deployment
+        if own.sglang.version == version:
+            yield name, own
+        elif own.model.id in RETARGETED_MODELS:
+            yield name, _retarget(profile_tree, name, version)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_shipped_profiles_are_accepted_by_the_real_parser(profile_tree, version):
     """Every flag set of every shipped profile: one per GPU type it may start on."""
     argvs, names = [], []
-    for name in SHIPPED_PROFILES:
-        for variant in variants(_retarget(profile_tree, name, version)):
+    for name, deployment in _profiles_for(profile_tree, version):
+        for variant in variants(deployment):
             argvs.append([*server_args(variant), "--api-key", "k"])  # added at run time
             names.append(f"{name} on {variant.gpu.type}")
     verdicts = real_parse(version, argvs)
@@ -75,6 +89,13 @@ ARGVS = [
     (["0.5.10"], ["--attention-backend", "dsa"], False),
     (["0.5.23"], ["--flashinfer-allreduce-fusion-backend", "auto"], True),
     (["0.5.10"], ["--flashinfer-allreduce-fusion-backend", "auto"], False),
+    # The other families' parsers and speculative algorithm, as 0.5.23 registers them.
+    (["0.5.23"], ["--reasoning-parser", "kimi_k2", "--tool-call-parser", "kimi_k2"], True),
+    (["0.5.23"], ["--reasoning-parser", "minimax", "--tool-call-parser", "minimax-m2"], True),
+    (["0.5.23"], ["--reasoning-parser", "minimax-append-think"], True),
+    (["0.5.23"], ["--reasoning-parser", "qwen3", "--tool-call-parser", "qwen3_coder"], True),
+    (["0.5.23"], ["--tool-call-parser", "minimax_m2"], False),
+    (["0.5.23"], ["--speculative-algorithm", "NEXTN", "--trust-remote-code"], True),
 ]
 
 

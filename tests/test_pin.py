@@ -1,19 +1,24 @@
 """pin-revision: a branch in the profile becomes the commit it points at, in the file that set it,
 and the commit's checkpoint size goes into checkpoints.lock.json beside the profile for `plan`.
 
-The Hugging Face Hub is not reachable here: `huggingface_hub.HfApi.model_info`, the one call that
-would reach it, is replaced by a function returning a real `huggingface_hub.hf_api.ModelInfo`
-with the fields the Hub sends for `files_metadata=True` (sha, siblings with sizes).
+The Hugging Face Hub is not reachable here: `huggingface_hub.HfApi.model_info` and
+`HfApi.hf_hub_download`, the two calls that would reach it, are replaced: the first returns a real
+`huggingface_hub.hf_api.ModelInfo` with the fields the Hub sends for `files_metadata=True` (sha,
+siblings with sizes), the second writes the commit's config.json where the Hub client would.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 
 import pytest
 from conftest import BASE_PROFILE
 from huggingface_hub import HfApi
 from huggingface_hub.hf_api import ModelInfo
+
+from generator import catalog
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 # 3 weight files; the index and the config are not weights.
@@ -27,15 +32,31 @@ SIBLINGS = [
 WEIGHTS = 756_889_000_000
 
 
+# The commit's config.json as the Hub would serve it: GLM-5.1's recorded config (a test may change it).
+HUB_CONFIG = copy.deepcopy(catalog.entry("zai-org/GLM-5.1-FP8").config)
+
+
 @pytest.fixture
-def hub(monkeypatch):
+def hub_config():
+    return copy.deepcopy(HUB_CONFIG)
+
+
+@pytest.fixture
+def hub(monkeypatch, hub_config):
     asked = []
 
     def model_info(self, repo_id, *, revision=None, files_metadata=False, **kwargs):
         asked.append((repo_id, revision, files_metadata))
         return ModelInfo(id=repo_id, sha=COMMIT, siblings=SIBLINGS)
 
+    def hf_hub_download(self, repo_id, filename, *, revision=None, local_dir=None, **kwargs):
+        assert (filename, revision) == ("config.json", COMMIT)  # the resolved commit's own
+        path = Path(local_dir) / filename
+        path.write_text(json.dumps(hub_config))
+        return str(path)
+
     monkeypatch.setattr(HfApi, "model_info", model_info)
+    monkeypatch.setattr(HfApi, "hf_hub_download", hf_hub_download)
     return asked
 
 
@@ -108,4 +129,72 @@ def test_a_repo_without_weight_files_is_a_located_error(profile_tree, cli, monke
     root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
     code, _, err = cli("pin-revision", str(root / "p.yaml"))
     assert code == 1 and "no sized *.safetensors files" in err
+    assert (root / "p.yaml").read_text() == BASE_PROFILE.read_text()
+
+
+def test_pin_records_the_config_and_plan_reads_the_architecture_from_it(
+    profile_tree, cli, hub, hub_config
+):
+    # The pinned commit's config says 80 layers: the plan must size 80, not the catalog's 78.
+    hub_config["num_hidden_layers"] = 80
+    root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
+    code, out, _ = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 0 and "and its config.json" in out
+    entry = json.loads((root / "checkpoints.lock.json").read_text())[
+        f"zai-org/GLM-5.1-FP8@{COMMIT}"
+    ]
+    assert entry["config"] == hub_config
+    assert entry["config_source"] == f"Hub, config.json at {COMMIT}"
+    plan = json.loads(cli("plan", str(root / "p.yaml"), "--json")[1])
+    assert plan["architecture_source"].startswith("checkpoints.lock.json: config.json of ")
+    assert plan["kv_layers"]["target"] == 80
+    assert plan["kv_bytes_per_token"] == 81 * 1284  # 80 layers + the MTP draft, BF16 MLA + indexer
+    text = cli("plan", str(root / "p.yaml"))[1]
+    assert "architecture: mla_dsa, from checkpoints.lock.json: config.json of" in text
+    # Unpinned (another commit): the catalog's recorded config, and plan says so.
+    (root / "p.yaml").write_text((root / "p.yaml").read_text().replace(COMMIT, "f" * 40))
+    plan = json.loads(cli("plan", str(root / "p.yaml"), "--json")[1])
+    assert plan["architecture_source"].startswith("catalog: the recorded config.json")
+    assert plan["kv_layers"]["target"] == 78
+
+
+def test_an_entry_without_a_config_gets_one_on_the_next_pin(profile_tree, cli, hub):
+    text = BASE_PROFILE.read_text().replace("revision: main", f"revision: {COMMIT}")
+    root = profile_tree({"p.yaml": text})
+    lock = {f"zai-org/GLM-5.1-FP8@{COMMIT}": {"bytes": WEIGHTS, "source": "Hub, old"}}
+    (root / "checkpoints.lock.json").write_text(json.dumps(lock))
+    code, out, _ = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 0 and "already pinned; recorded" in out and "config.json" in out
+    assert len(hub) == 1
+    entry = json.loads((root / "checkpoints.lock.json").read_text())[
+        f"zai-org/GLM-5.1-FP8@{COMMIT}"
+    ]
+    assert entry["config"]["num_hidden_layers"] == 78
+    assert cli("pin-revision", str(root / "p.yaml"))[1].endswith(f"already pinned to {COMMIT}\n")
+    assert len(hub) == 1  # recorded now: no further Hub call
+
+
+def test_a_pinned_config_with_an_unmodelled_design_is_refused(profile_tree, cli, hub, hub_config):
+    hub_config["architectures"] = ["DeepseekV4ForCausalLM"]
+    hub_config["compress_ratios"] = [0, 4, 128]
+    root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
+    assert cli("pin-revision", str(root / "p.yaml"))[0] == 0
+    code, out, err = cli("plan", str(root / "p.yaml"), "--json")
+    assert code == 1 and "Traceback" not in err
+    assert "DeepSeek-V4's compressed sliding-window attention" in err
+    assert "DSV4PoolConfigurator" in err and "checkpoints.lock.json" in err
+    code, out, err = cli("validate", str(root / "p.yaml"))
+    assert code == 1 and "architecture-unmodelled" in out + err
+
+
+def test_a_huge_or_broken_config_is_a_located_error(profile_tree, cli, monkeypatch, hub):
+    def broken(self, repo_id, filename, *, local_dir=None, **kwargs):
+        path = Path(local_dir) / filename
+        path.write_text("{not json")
+        return str(path)
+
+    monkeypatch.setattr(HfApi, "hf_hub_download", broken)
+    root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
+    code, _, err = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 1 and "config.json is not JSON" in err
     assert (root / "p.yaml").read_text() == BASE_PROFILE.read_text()

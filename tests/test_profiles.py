@@ -142,6 +142,10 @@ def test_primitive_per_profile():
         "long-context": "server",
         "high-availability": "server",
         "glm51-bf16-cluster": "server",  # Modal serves a cluster only as a Server
+        "glm52": "server",
+        "kimi-k26": "server",
+        "minimax-m27": "server",
+        "qwen35": "server",
     }
 
 
@@ -163,13 +167,19 @@ def test_app_carries_one_flag_set_per_gpu_type(rendered):
         if v.cluster:  # the rank's own --node-rank and --dist-init-addr come at start
             assert args[args.index("--nnodes") + 1] == str(v.cluster.nodes)
             assert "--node-rank" not in args and "--dist-init-addr" not in args
-        assert args[args.index("--speculative-algorithm") + 1] == "EAGLE"
-        assert args[args.index("--reasoning-parser") + 1] == "glm45"
-        assert args[args.index("--tool-call-parser") + 1] == "glm47"
+        recipe = catalog.entry(v.model.id).recipe  # each family's own parsers and drafting
+        if recipe.speculative:
+            assert args[args.index("--speculative-algorithm") + 1] == recipe.speculative
+        else:
+            assert "--speculative-algorithm" not in args
+        assert args[args.index("--reasoning-parser") + 1] == recipe.reasoning_parser
+        assert args[args.index("--tool-call-parser") + 1] == recipe.tool_call_parser
+        assert ("--trust-remote-code" in args) is recipe.trust_remote_code
         assert "--api-key" not in args  # added at run time from the Secret
-        if v.gpu.type != "B200":
-            assert not SM100_ONLY & set(args), v.gpu.type
-        elif v.model.id == "zai-org/GLM-5.1-FP8":  # the guide's kernels
+        if catalog.entry(v.model.id).family != "glm5":
+            assert not {"--dsa-prefill-backend", "--attention-backend"} & set(args)
+        elif v.gpu.type == "B200" and catalog.entry(v.model.id).quantization.startswith("FP8"):
+            # the guide's kernels (its FP8 recipe)
             assert args[args.index("--dsa-prefill-backend") + 1] == "trtllm"
             assert args[args.index("--moe-runner-backend") + 1] == "flashinfer_trtllm"
         names = catalog.gpu(v.gpu.type).nvidia_smi_names

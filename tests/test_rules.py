@@ -22,6 +22,9 @@ CLUSTER = (
 )
 
 # (rule id, {file: text} or the text of p.yaml, whether the rule must fire on p.yaml)
+KIMI, MINIMAX, QWEN = "moonshotai/Kimi-K2.6", "MiniMaxAI/MiniMax-M2.7", "Qwen/Qwen3.5-397B-A17B-FP8"
+MAMBA_SIZE = "sglang:\n  extra_args: [--max-mamba-cache-size, '100']\n"
+
 CASES = [
     # Modal's proxy auth still keeps strangers out.
     ("public-endpoint", "auth:\n  require_api_key: false\nserving:\n  proxy_auth: true\n", False),
@@ -256,6 +259,56 @@ CASES = [
     ("modal-name", "app:\n  name: ap-abcdefghijklmnopqrstuv\n", True),
     ("modal-name", "secrets:\n  extra: [ap-0123456789abcdefghijAB]\n", True),
     ("modal-name", "app:\n  name: ap-abcdefghijklmnopqrstu\n", False),  # 21: not an App ID
+    # Model families (rules/families.py): the catalog recipe, the design, known-bad settings.
+    ("architecture-unmodelled", f"model:\n  id: {QWEN}\n" + MAMBA_SIZE, True),
+    ("architecture-unmodelled", "sglang:\n  extra_args: [--max-mamba-cache-size, '100']\n", False),
+    ("parser-not-the-recipes", "sglang:\n  tool_call_parser: glm45\n", True),
+    ("parser-not-the-recipes", "", False),
+    ("trust-remote-code-required", f"model:\n  id: {KIMI}\n", True),
+    ("trust-remote-code-required", f"model:\n  id: {KIMI}\n  trust_remote_code: true\n", False),
+    ("speculative-without-draft", f"model:\n  id: {MINIMAX}\n", True),
+    (
+        "speculative-without-draft",
+        f"model:\n  id: {MINIMAX}\nsglang:\n  speculative: {{enabled: false}}\n",
+        False,
+    ),
+    ("speculative-without-draft", "", False),  # GLM-5.1 drafts with its MTP layer
+    (
+        "qwen35-speculative-no-buffer",
+        f"model:\n  id: {QWEN}\nsglang:\n  extra_args: [--mamba-scheduler-strategy, no_buffer]\n",
+        True,
+    ),
+    (
+        "qwen35-speculative-no-buffer",
+        f"model:\n  id: {QWEN}\nsglang:\n  extra_args: [--mamba-scheduler-strategy, no_buffer, "
+        "--disable-radix-cache]\n",
+        False,
+    ),
+    # GLM is not Qwen3.5: the same flags are not this rule's business.
+    ("qwen35-speculative-no-buffer", "sglang:\n  extra_args: [--disable-radix-cache]\n", False),
+    (
+        "minimax-append-think-leaks-reasoning",
+        f"model:\n  id: {MINIMAX}\nsglang:\n  reasoning_parser: minimax-append-think\n",
+        True,
+    ),
+    (
+        "minimax-append-think-leaks-reasoning",
+        "sglang:\n  reasoning_parser: minimax-append-think\n",
+        False,
+    ),
+    (
+        "kimi-tokenspeed-mla-needs-fp8-kv",
+        f"model:\n  id: {KIMI}\nsglang:\n  attention: {{backend: tokenspeed_mla}}\n",
+        True,
+    ),
+    (
+        "kimi-tokenspeed-mla-needs-fp8-kv",
+        f"model:\n  id: {KIMI}\nsglang:\n  kv_cache_dtype: fp8_e4m3\n"
+        "  attention: {backend: tokenspeed_mla}\n",
+        False,
+    ),
+    # The GLM-5.x FP8-KV rules are GLM's only: FP8 KV on Kimi is not their finding.
+    ("fp8-kv-eagle", f"model:\n  id: {KIMI}\nsglang:\n  kv_cache_dtype: fp8_e4m3\n", False),
 ]
 
 
@@ -419,6 +472,8 @@ def test_shipped_profiles_trip_no_sizing_rule(name):
         "web-server-request-cap",
         "metrics-public",
         "dsa-prefill-trtllm-bf16",
+        # kimi-k26 needs the repository's own code: the owner reviews it at the pinned commit.
+        "trust-remote-code",
     }
     mine = {c[0] for c in CASES} - knowingly
     assert [str(p) for p in loaded.warnings if p.rule in mine or p.rule == "silence"] == []

@@ -81,6 +81,34 @@ def test_each_broken_behaviour_fails(switch: str, failing: set[str], tmp_path: P
     assert {n for n, s in statuses.items() if s == "pass"} == set(CHECKS) - failing
 
 
+@pytest.mark.parametrize(
+    "family",
+    [
+        {},  # GLM-5.x (glm45/glm47) and Qwen3.5 (qwen3/qwen3_coder): enable_thinking
+        {"thinking_switch": "thinking"},  # Kimi K2.x (kimi_k2): its template reads `thinking`
+        {"thinking_switch": None, "long_thinking": True},  # MiniMax-M2.x (minimax): always thinks
+    ],
+    ids=["enable_thinking", "kimi", "minimax"],
+)
+def test_each_familys_parser_output_passes(family: dict, tmp_path: Path) -> None:
+    """Every shipped family's parsers give the OpenAI fields smoke reads: reasoning_content in
+    the stream, tool_calls, and an answer (or, for a model that always thinks, reasoning)."""
+    report_path = tmp_path / "report.json"
+    with FakeSGLang(output_tokens=80, **family) as url:
+        rc = smoke.run_smoke(url, DEFAULT_KEY, DEFAULT_MODEL, timeout_s=10, report_path=report_path)
+    statuses = _statuses(_report(report_path))
+    assert rc == 0, statuses
+    assert set(statuses.values()) == {"pass"}
+
+
+def test_a_model_that_only_leaks_think_tags_still_fails(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    with FakeSGLang(thinking_switch=None, long_thinking=True, no_reasoning=True) as url:
+        rc = smoke.run_smoke(url, DEFAULT_KEY, DEFAULT_MODEL, timeout_s=10, report_path=report_path)
+    assert rc == 1
+    assert _statuses(_report(report_path))["stream_reasoning"] == "fail"
+
+
 def test_waits_out_startup_period(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report_path = tmp_path / "report.json"
     with FakeSGLang(startup_s=2.0) as url:

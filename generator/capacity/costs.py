@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from generator import catalog
 from generator.capacity.memory import GB, checkpoint
+from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
 
 # --- Cold start --------------------------------------------------------------------------
@@ -40,7 +41,7 @@ def cold_start(d: Deployment) -> ColdStart | None:
     Every term is a catalog assumption (generator/catalog/platform.yaml) except the weights read,
     which scales with the model's checkpoint. EAGLE adds the draft model's graph capture.
     """
-    model = catalog.model(d.model.id)
+    model = known_model(d)
     if model is None:
         return None
     # Every node of a cluster reads its own part of the weights, all at once.

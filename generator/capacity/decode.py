@@ -13,11 +13,14 @@ from generator.capacity.memory import (
     Capacity,
     KvLayout,
     context_tokens,
+    gqa_bytes_per_token_layer,
     indexer_bytes_per_token_layer,
     kv_layout,
     mla_bytes_per_token_layer,
+    state_bytes_per_request,
 )
 from generator.catalog import ModelSpec
+from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
 
 BF16_BYTES = 2
@@ -63,8 +66,16 @@ def kv_read_bytes_per_step(
     """KV bytes one GPU reads per step for one sequence of `context` tokens (every rank reads it all).
 
     DSA: each query reads index_topk latents per layer (the union over `tokens` queries at most
-    tokens x topk) plus the indexer keys of the whole context. Without DSA: the whole context.
+    tokens x topk) plus the indexer keys of the whole context. MLA without DSA: the whole
+    context. GQA: the rank's KV heads over the whole context, on the layers holding KV; hybrid
+    linear attention adds the recurrent state of every linear layer, read once per step.
     """
+    if model.gqa is not None:
+        kv_layers = min(layers, model.attention_layers)
+        read = kv_layers * context * gqa_bytes_per_token_layer(model, layout)
+        if model.linear is not None and layers == model.num_layers:
+            read += state_bytes_per_request(model, layout.attn_tp_size)
+        return read
     mla = mla_bytes_per_token_layer(model, layout)
     if model.dsa_indexer is None:
         return layers * context * mla
@@ -101,8 +112,8 @@ class Decode:
     eagle_distinct_experts_per_layer: float | None
     eagle_step_bytes_per_gpu: float | None
     eagle_floor_ms: float | None
-    measured_tpot_ms_baseline: float
-    measured_tpot_ms_eagle: float
+    measured_tpot_ms_baseline: float | None  # the guide's GLM-5.1 snapshot; None for other models
+    measured_tpot_ms_eagle: float | None
     measured_source: str
     interconnect_ms_per_step: float = 0.0  # a cluster's inter-node hops per forward pass
     interconnect_note: str = ""
@@ -145,11 +156,12 @@ def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
     A floor, not a forecast: all-reduces, kernel launches and MoE routing keep real TPOT far
     above it, which is why the guide's measured snapshot is printed beside it.
     """
-    model = catalog.model(d.model.id)
+    model = known_model(d)
     if model is None or cap is None:
         return None
     gpu = catalog.gpu(d.gpu.type)
     assumed = catalog.platform().decode
+    glm = model.family == "glm5"
     tp = d.sglang.tensor_parallel_size
     layout = kv_layout(d, model)
     per_param = bytes_per_param(model, cap.checkpoint.bytes)
@@ -194,9 +206,10 @@ def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
         eagle_distinct_experts_per_layer=eagle.get("eagle_distinct_experts_per_layer"),
         eagle_step_bytes_per_gpu=eagle.get("eagle_step_bytes_per_gpu"),
         eagle_floor_ms=eagle.get("eagle_floor_ms"),
-        measured_tpot_ms_baseline=assumed.measured_tpot_ms_baseline,
-        measured_tpot_ms_eagle=assumed.measured_tpot_ms_eagle,
-        measured_source=assumed.measured_source,
+        # The measured snapshot is GLM-5.x's (the guide's); no other family has one.
+        measured_tpot_ms_baseline=assumed.measured_tpot_ms_baseline if glm else None,
+        measured_tpot_ms_eagle=assumed.measured_tpot_ms_eagle if glm else None,
+        measured_source=assumed.measured_source if glm else "none measured for this model",
         interconnect_ms_per_step=net_ms,
         interconnect_note=net_note,
     )

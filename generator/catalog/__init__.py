@@ -1,4 +1,4 @@
-"""Catalogs as data: model architectures, GPUs and platform assumptions, from generator/catalog/*.yaml.
+"""Catalogs as data: models (with a recorded config.json each), GPUs and platform assumptions, from generator/catalog/*.yaml.
 
 The YAML files carry the figures and, in comments, where each came from. This module only reads
 them into frozen dataclasses; `capacity/memory.py` holds the formulas.
@@ -13,6 +13,19 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from generator.catalog.architecture import Architecture, Unmodelled, parse
+
+__all__ = [
+    "Architecture",
+    "CatalogEntry",
+    "ModelSpec",
+    "Recipe",
+    "Unmodelled",
+    "entry",
+    "model",
+    "spec",
+]
+
 CATALOG_DIR = Path(__file__).resolve().parent
 
 
@@ -21,53 +34,44 @@ class CatalogError(Exception):
 
 
 @dataclass(frozen=True)
-class Mla:
-    kv_lora_rank: int
-    qk_rope_head_dim: int
-    q_lora_rank: int
-    qk_nope_head_dim: int
-    v_head_dim: int
+class Recipe:
+    """What SGLang is told about the model beyond its config: parsers, speculative decoding."""
+
+    reasoning_parser: str | None
+    tool_call_parser: str | None
+    speculative: str | None  # EAGLE / NEXTN (MTP head), EAGLE3 (draft checkpoint) or None
+    trust_remote_code: bool
+    source: str
 
 
 @dataclass(frozen=True)
-class DsaIndexer:
-    index_n_heads: int
-    index_head_dim: int
-    index_topk: int
+class CatalogEntry:
+    """One models.yaml entry: what config.json does not say, and a recorded config."""
 
-
-@dataclass(frozen=True)
-class Moe:
-    routed_experts: int
-    experts_per_token: int
-    shared_experts: int
-    moe_intermediate_size: int
-    dense_intermediate_size: int
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str
-    architecture: str
-    sparse_attention: str | None
-    num_layers: int
-    dense_layers: int
-    hidden_size: int
-    num_attention_heads: int
-    vocab_size: int
-    max_position_embeddings: int
-    mtp_layers: int
-    mla: Mla
-    dsa_indexer: DsaIndexer | None
-    moe: Moe
+    family: str
+    config_source: str
+    config: dict
+    recipe: Recipe
+    quantization: str
     params_total_billion: float
     params_active_billion: float
     checkpoint_gb: float
     checkpoint_source: str
 
-    @property
-    def moe_layers(self) -> int:
-        return self.num_layers - self.dense_layers
+
+@dataclass(frozen=True)
+class ModelSpec(Architecture):
+    """A catalog entry with the architecture read from a config.json (recorded or pinned)."""
+
+    id: str = ""
+    family: str = ""
+    recipe: Recipe | None = None
+    quantization: str = ""
+    params_total_billion: float = 0.0
+    params_active_billion: float = 0.0
+    checkpoint_gb: float = 0.0
+    checkpoint_source: str = ""
+    architecture_source: str = ""  # where the config.json read came from
 
 
 @dataclass(frozen=True)
@@ -162,11 +166,48 @@ def _read(name: str) -> dict[str, Any]:
 
 
 @cache
-def models() -> dict[str, ModelSpec]:
-    return {
-        key: ModelSpec(id=key, **_build(ModelSpec, value, f"models.yaml: {key}"))
-        for key, value in _read("models.yaml").items()
-    }
+def entries() -> dict[str, CatalogEntry]:
+    out = {}
+    for key, value in _read("models.yaml").items():
+        where = f"models.yaml: {key}"
+        if isinstance(value, dict) and not isinstance(value.get("config"), dict):
+            raise CatalogError(f"{where}.config: expected the recorded config.json mapping")
+        config = value.get("config") if isinstance(value, dict) else None
+        data = {**value, "config": {}} if isinstance(value, dict) else value
+        kwargs = _build(CatalogEntry, data, where)
+        out[key] = CatalogEntry(**{**kwargs, "config": config})
+    return out
+
+
+def entry(model_id: str) -> CatalogEntry | None:
+    return entries().get(model_id)
+
+
+def spec(model_id: str, config: dict, source: str) -> ModelSpec:
+    """The catalog entry of `model_id` with the architecture of `config` (`Unmodelled` if the
+    design is not one the memory model covers)."""
+    e = entries()[model_id]
+    arch = parse(config, f"{model_id} ({source})")
+    return ModelSpec(
+        **{f.name: getattr(arch, f.name) for f in fields(Architecture)},
+        id=model_id,
+        family=e.family,
+        recipe=e.recipe,
+        quantization=e.quantization,
+        params_total_billion=e.params_total_billion,
+        params_active_billion=e.params_active_billion,
+        checkpoint_gb=e.checkpoint_gb,
+        checkpoint_source=e.checkpoint_source,
+        architecture_source=source,
+    )
+
+
+@cache
+def _recorded(model_id: str) -> ModelSpec:
+    e = entries()[model_id]
+    return spec(
+        model_id, e.config, "catalog: the recorded config.json in generator/catalog/models.yaml"
+    )
 
 
 @cache
@@ -184,8 +225,11 @@ def platform() -> Platform:
 
 
 def model(model_id: str) -> ModelSpec | None:
-    """The catalog entry for a Hugging Face id, or None when the catalog does not know it."""
-    return models().get(model_id)
+    """The catalog entry for a Hugging Face id with its recorded config.json's architecture, or
+    None when the catalog does not know it. Raises `Unmodelled` for a design it cannot size."""
+    if model_id not in entries():
+        return None
+    return _recorded(model_id)
 
 
 def gpu(gpu_type: str) -> GpuSpec:

@@ -1,17 +1,21 @@
 """`pin-revision`: resolve a profile's model branch or tag to a commit and write it back, and
-record that commit's checkpoint size where `plan` reads it (capacity.LOCK_FILE beside the profile).
+record that commit's checkpoint size and config.json where `plan` reads them (LOCK_FILE beside
+the profile): the architecture the memory model sizes is the pinned checkpoint's own.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from generator.capacity.memory import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
+from generator.profile.checkpoint import CONFIG_MAX_BYTES
 from generator.profile.load import profile_root
 from generator.render.write import check_contained, write_atomic
 
@@ -23,13 +27,15 @@ class Revision:
     commit: str
     checkpoint_bytes: int  # the weight files' sizes summed
     weight_files: int
+    config: dict | None = None  # the commit's config.json (None: the repository has none)
 
 
 def resolve(model_id: str, revision: str) -> Revision:
     """The commit `revision` points at on the Hugging Face Hub and the size of its weights.
 
     One `HfApi.model_info(..., files_metadata=True)` call (uses HF_TOKEN if set): the commit sha
-    and every file's size; the checkpoint is the sum of the `*.safetensors` files.
+    and every file's size; the checkpoint is the sum of the `*.safetensors` files. Then the
+    commit's config.json (a few KB) through `HfApi.hf_hub_download`, into a temporary directory.
     """
     import httpx
     from huggingface_hub import HfApi
@@ -40,9 +46,15 @@ def resolve(model_id: str, revision: str) -> Revision:
     )
 
     try:
-        info = HfApi().model_info(model_id, revision=revision, files_metadata=True)
+        api = HfApi()
+        info = api.model_info(model_id, revision=revision, files_metadata=True)
         commit = check_commit(info.sha)
         weights = [s for s in info.siblings or () if s.rfilename.endswith(WEIGHT_SUFFIX)]
+        listed = [s for s in info.siblings or () if s.rfilename == CONFIG_FILE]
+        sizes = [s.size for s in weights]
+        if not sizes or not all(isinstance(n, int) and n >= 0 for n in sizes):
+            raise UserError(f"{model_id}@{commit}: the Hub lists no sized *{WEIGHT_SUFFIX} files")
+        config = _config(api, model_id, commit, listed[0].size) if listed else None
     except RevisionNotFoundError:
         raise UserError(f"{model_id} has no revision {revision!r}") from None
     except RepositoryNotFoundError:
@@ -51,10 +63,28 @@ def resolve(model_id: str, revision: str) -> Revision:
         raise UserError(f"cannot reach the Hugging Face Hub: {exc}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not what the Hub sends
         raise UserError(f"the Hugging Face Hub sent an answer that cannot be read: {exc}") from None
-    sizes = [s.size for s in weights]
-    if not sizes or not all(isinstance(n, int) and n >= 0 for n in sizes):
-        raise UserError(f"{model_id}@{commit}: the Hub lists no sized *{WEIGHT_SUFFIX} files")
-    return Revision(commit, sum(sizes), len(sizes))
+    return Revision(commit, sum(sizes), len(sizes), config)
+
+
+CONFIG_FILE = "config.json"
+
+
+def _config(api, model_id: str, commit: str, size: object) -> dict:
+    """The commit's config.json as a mapping; a located error when it is too large or not JSON."""
+    if isinstance(size, int) and size > CONFIG_MAX_BYTES:
+        raise UserError(f"{model_id}@{commit}: config.json is {size:,} B, not a model config")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(api.hf_hub_download(model_id, CONFIG_FILE, revision=commit, local_dir=tmp))
+        text = path.read_text(encoding="utf-8")
+    if len(text) > CONFIG_MAX_BYTES:
+        raise UserError(f"{model_id}@{commit}: config.json is larger than {CONFIG_MAX_BYTES:,} B")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{model_id}@{commit}: config.json is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{model_id}@{commit}: config.json is not a JSON object")
+    return data
 
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -74,11 +104,15 @@ def record_checkpoint(directory, model_id: str, resolved: Revision) -> str:
     """Write the commit's size into LOCK_FILE in `directory`; returns the file's path."""
     path = directory / LOCK_FILE
     lock = read_lock(path)
-    lock[lock_key(model_id, resolved.commit)] = {
+    entry = {
         "bytes": resolved.checkpoint_bytes,
         "source": f"Hub, {resolved.weight_files} *{WEIGHT_SUFFIX} files summed",
         "recorded": date.today().isoformat(),
     }
+    if resolved.config is not None:
+        entry["config"] = resolved.config
+        entry["config_source"] = f"Hub, {CONFIG_FILE} at {resolved.commit}"
+    lock[lock_key(model_id, resolved.commit)] = entry
     write_atomic(path, json.dumps(dict(sorted(lock.items())), indent=2) + "\n")
     return str(path)
 
@@ -90,13 +124,16 @@ def pin_revision(ref: str) -> int:
     lock_dir = d.profile_path.parent
     check_contained(lock_dir / LOCK_FILE, profile_root(lock_dir / LOCK_FILE))  # before any write
     if model.pinned:
-        if lock_key(model.id, model.revision) in read_lock(lock_dir / LOCK_FILE):
+        entry = read_lock(lock_dir / LOCK_FILE).get(lock_key(model.id, model.revision))
+        # An entry from before config.json was recorded gets it now (one more Hub call).
+        if isinstance(entry, dict) and "config" in entry:
             print(f"{model.id} is already pinned to {model.revision}")
             return 0
         resolved = resolve(model.id, model.revision)
         where = record_checkpoint(lock_dir, model.id, resolved)
         print(
-            f"{model.id} is already pinned; recorded its {resolved.checkpoint_bytes:,} B in {where}"
+            f"{model.id} is already pinned; recorded its {resolved.checkpoint_bytes:,} B"
+            f"{_and_config(resolved)} in {where}"
         )
         return 0
     where = loaded.profile.origins.get(("model", "revision"))
@@ -114,5 +151,12 @@ def pin_revision(ref: str) -> int:
     write_atomic(where.file, "".join(lines))
     print(f"pinned {model.id} {model.revision} -> {resolved.commit} in {where}")
     lock = record_checkpoint(lock_dir, model.id, resolved)
-    print(f"recorded the checkpoint size, {resolved.checkpoint_bytes:,} B, in {lock}")
+    print(
+        f"recorded the checkpoint size, {resolved.checkpoint_bytes:,} B{_and_config(resolved)}, "
+        f"in {lock}"
+    )
     return 0
+
+
+def _and_config(resolved: Revision) -> str:
+    return f" and its {CONFIG_FILE}" if resolved.config is not None else ""

@@ -29,6 +29,7 @@ from generator.capacity.memory import (
     GIB,
     Capacity,
     capacity,
+    refusal,
 )
 from generator.errors import Problem, ProfileError, UsageError, UserError
 from generator.operate.report import problem_record, repository_root
@@ -46,6 +47,9 @@ from generator.sglang.flags import own_choices
 KEYS: dict[str, str] = {
     "profile": "profile name",
     "model": "Hugging Face id",
+    "attention_design": "the attention design SGLang sizes memory by (catalog/architecture.py)",
+    "architecture_source": "the config.json the architecture was read from: the pinned commit's, "
+    "recorded in the lock by `pin-revision`, or the catalog's recorded copy",
     "gpu": "Modal GPU spec of one container, e.g. B200:8",
     "nodes": "containers (hosts) per replica: cluster.nodes, 1 without a cluster",
     "sglang_version": "SGLang version of the serve image",
@@ -56,10 +60,16 @@ KEYS: dict[str, str] = {
     "checkpoint_bytes": "the checkpoint's size on disk, bytes",
     "checkpoint_source": "where that size comes from: the pinned commit's lock entry, or the catalog",
     "weights_gib_per_gpu": "checkpoint / TP size, GiB per GPU",
-    "kv_pool_gib_per_gpu": "usable x mem_fraction_static - weights, GiB per GPU",
-    "kv_bytes_per_token": "SGLang's KV cell size: layers x (MLA latent + DSA indexer key), plus "
-    "the EAGLE draft layers' when they share the pool, on every GPU",
-    "kv_bytes_per_token_layer": "{mla, indexer}: bytes per token per layer",
+    "kv_pool_gib_per_gpu": "usable x mem_fraction_static - weights - what is carved out first "
+    "(state pool, multimodal cache), GiB per GPU",
+    "state_pool": "hybrid linear attention's recurrent-state pool, carved out before the KV pool: "
+    "{gib_per_gpu, speculative_gib_per_gpu, bytes_per_request, slots, max_running_requests}; "
+    "null for other designs",
+    "kv_bytes_per_token": "SGLang's KV cell size per GPU: layers x (MLA latent + DSA indexer key "
+    "on non-shared layers, or the rank's GQA K+V), plus the EAGLE draft layers' when SGLang "
+    "counts them in the pool",
+    "kv_bytes_per_token_layer": "bytes per token per layer on one GPU: {mla, indexer} for MLA "
+    "designs, {gqa} (K+V of the GPU's KV heads) for GQA and hybrid ones",
     "kv_layers": "{target, draft}: layers whose KV the pool holds per token",
     "sparse_attention_backends": "{prefill, decode}: DSA backends in effect (they set the FP8 layout)",
     "kv_pool_tokens": "tokens the KV pool holds (whole 64-token pages)",
@@ -132,6 +142,9 @@ def build(
 ) -> dict:
     """The plan as a JSON-ready dict (the keys of KEYS, in that order)."""
     d = deployment
+    refused = refusal(d)
+    if refused is not None:
+        raise refused
     cap = capacity(d)
     dec, cold = decode(d, cap), cold_start(d)
     if cap is None or dec is None or cold is None:
@@ -147,6 +160,8 @@ def build(
     plan = {
         "profile": d.profile_name,
         "model": d.model.id,
+        "attention_design": cap.attention,
+        "architecture_source": cap.architecture_source,
         "gpu": d.gpu.modal_spec,
         "nodes": d.nodes,
         "sglang_version": d.sglang.version,
@@ -158,13 +173,18 @@ def build(
         "checkpoint_source": cap.checkpoint.source,
         "weights_gib_per_gpu": round(cap.weights_bytes_per_gpu / GIB, 2),
         "kv_pool_gib_per_gpu": round(cap.kv_pool_bytes_per_gpu / GIB, 2),
+        "state_pool": _state_pool(cap),
         "kv_bytes_per_token": cap.kv_bytes_per_token,
-        "kv_bytes_per_token_layer": {
-            "mla": cap.mla_bytes_per_token_layer,
-            "indexer": cap.indexer_bytes_per_token_layer,
-        },
+        "kv_bytes_per_token_layer": (
+            {"gqa": cap.gqa_bytes_per_token_layer}
+            if cap.gqa_bytes_per_token_layer
+            else {
+                "mla": cap.mla_bytes_per_token_layer,
+                "indexer": cap.indexer_bytes_per_token_layer,
+            }
+        ),
         "kv_layers": {
-            "target": catalog.model(d.model.id).num_layers,
+            "target": cap.kv_layers,
             "draft": cap.layout.draft_layers,
         },
         "sparse_attention_backends": {
@@ -235,6 +255,18 @@ def build(
     return plan
 
 
+def _state_pool(cap: Capacity) -> dict | None:
+    if cap.state is None:
+        return None
+    return {
+        "gib_per_gpu": round(cap.state.bytes / GIB, 2),
+        "speculative_gib_per_gpu": round(cap.state.speculative_bytes / GIB, 2),
+        "bytes_per_request": int(cap.state.bytes / (cap.state.slots + 1)),
+        "slots": cap.state.slots,
+        "max_running_requests": cap.state.max_running_requests,
+    }
+
+
 def _gpu_type(v: Deployment) -> dict:
     """One GPU type's figures, side by side with the others' in the plan."""
     cap, cold = capacity(v), cold_start(v)
@@ -295,14 +327,32 @@ def format_table(p: dict) -> str:
         f"{p['weights_gib_per_gpu']:.2f} GiB",
         f"checkpoint {p['checkpoint_bytes'] / 1e9:,.1f} GB / TP {tp} ({p['checkpoint_source']})",
     )
+    state = p["state_pool"]
+    if state:
+        row(
+            "- recurrent-state pool",
+            f"{state['gib_per_gpu'] + state['speculative_gib_per_gpu']:.2f} GiB",
+            f"{state['slots']:,} request states of {_n(state['bytes_per_request'])} B"
+            + (
+                f" + {state['speculative_gib_per_gpu']:.2f} GiB for speculative verification"
+                if state["speculative_gib_per_gpu"]
+                else ""
+            )
+            + f"; lets {state['max_running_requests']:,} requests run",
+        )
     row("= KV pool", f"{p['kv_pool_gib_per_gpu']:.2f} GiB", "")
     layer, layers = p["kv_bytes_per_token_layer"], p["kv_layers"]
     draft = f" + {layers['draft']} EAGLE draft" if layers["draft"] else ""
+    if "gqa" in layer:
+        per_layer = f"GQA K+V {layer['gqa']} B on this GPU"
+    elif layer["indexer"]:
+        per_layer = f"MLA {layer['mla']} + indexer {layer['indexer']} B, on every TP rank"
+    else:
+        per_layer = f"MLA {layer['mla']} B, on every TP rank"
     row(
         "KV bytes per token",
         f"{_n(p['kv_bytes_per_token'])} B",
-        f"({layers['target']}{draft} layers) x (MLA {layer['mla']} + indexer {layer['indexer']}) B, "
-        "on every TP rank",
+        f"({layers['target']}{draft} layers) x {per_layer}",
     )
     row("KV pool", f"{_n(p['kv_pool_tokens'])} tokens", "")
     row("context length", f"{_n(p['context_tokens'])} tokens", "")
@@ -350,11 +400,12 @@ def format_table(p: dict) -> str:
             f"{dec['eagle_verify_tokens']} tokens touches ~{dec['eagle_distinct_experts_per_layer']} "
             "experts/layer",
         )
-    row(
-        "measured (guide)",
-        f"~{dec['measured_tpot_ms_baseline']:g} / ~{dec['measured_tpot_ms_eagle']:g} ms/token",
-        "baseline / EAGLE: the floor ignores all-reduce, launch and routing overheads",
-    )
+    if dec["measured_tpot_ms_baseline"] is not None:
+        row(
+            "measured (guide)",
+            f"~{dec['measured_tpot_ms_baseline']:g} / ~{dec['measured_tpot_ms_eagle']:g} ms/token",
+            "baseline / EAGLE: the floor ignores all-reduce, launch and routing overheads",
+        )
 
     section(f"Cost (${p['gpu_hour_usd']:g} per GPU-hour: {p['price_source']})")
     row("per replica-hour", f"${p['cost_per_replica_hour_usd']:,.2f}", replica)
@@ -399,7 +450,7 @@ def format_table(p: dict) -> str:
             (
                 "DSA prefill / decode",
                 "sparse_attention_backends",
-                lambda b: f"{b['prefill']}/{b['decode']}",
+                lambda b: f"{b['prefill']}/{b['decode']}" if b["prefill"] or b["decode"] else "-",
             ),
             ("MoE runner", "moe_runner_backend", lambda m: m or "SGLang's"),
             ("weights per GPU", "weights_gib_per_gpu", lambda g: f"{g:.2f} GiB"),
@@ -437,7 +488,7 @@ def format_table(p: dict) -> str:
     width = max(len(r[0]) for r in rows if isinstance(r, tuple))
     vwidth = max(len(r[1]) for r in rows if isinstance(r, tuple))
     head = f"plan: {p['profile']} ({p['model']} on {replica}, SGLang {p['sglang_version']})"
-    out = [head]
+    out = [head, f"architecture: {p['attention_design']}, from {p['architecture_source']}"]
     for r in rows:
         if isinstance(r, str):
             out.append(r)

@@ -49,7 +49,9 @@ WEATHER_TOOL = {
         },
     },
 }
-NO_THINKING = {"chat_template_kwargs": {"enable_thinking": False}}
+# Thinking off, in each family's template words: `enable_thinking` (GLM-5.x, Qwen3.5), `thinking`
+# (Kimi K2.x); a template ignores the keys it does not read. MiniMax-M2.x always thinks.
+NO_THINKING = {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}}
 
 
 class CheckFailed(Exception):
@@ -288,10 +290,18 @@ def check_chat(client: openai.OpenAI, model: str) -> str:
         temperature=0,
         extra_body=NO_THINKING,
     )
-    content = (r.choices[0].message.content or "").strip()
-    if not content:
-        raise CheckFailed(f"empty content (finish_reason={r.choices[0].finish_reason})")
+    message = r.choices[0].message
+    content = (message.content or "").strip()
     tokens = r.usage.completion_tokens if r.usage else "?"
+    if not content:
+        # A model that cannot stop thinking (MiniMax-M2.x) may spend the whole budget reasoning:
+        # it answered, and its parser split the reasoning out as it should.
+        reasoning = getattr(message, "reasoning_content", None) or (message.model_extra or {}).get(
+            "reasoning_content"
+        )
+        if reasoning:
+            return f"{tokens} tokens, all reasoning (this model thinks before answering)"
+        raise CheckFailed(f"empty content (finish_reason={r.choices[0].finish_reason})")
     return f"{tokens} tokens: {_short(content, 40)!r}"
 
 

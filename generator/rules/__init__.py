@@ -9,6 +9,7 @@ rules with `@rule`, and they are reported in the order the modules are imported 
 from generator.rules import (
     release,
     sizing,
+    families,
     sglang_flags,
     environment,
     modal,
@@ -21,6 +22,6 @@ from generator.rules import (
 from generator.rules.engine import RULES, Finding, Rule, run_rules, silenced_findings
 
 # Importing a topic registers its rules; this order is the order they are reported in.
-TOPICS = (release, sizing, sglang_flags, environment, modal, fallback, cluster, names)
+TOPICS = (release, sizing, families, sglang_flags, environment, modal, fallback, cluster, names)
 
 __all__ = ["RULES", "Finding", "Rule", "run_rules", "silenced_findings"]

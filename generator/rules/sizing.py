@@ -6,6 +6,7 @@ from __future__ import annotations
 from generator import catalog
 from generator.capacity import costs
 from generator.capacity import memory as capacity
+from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
 from generator.rules.engine import Finding, rule
 
@@ -18,7 +19,7 @@ from generator.rules.engine import Finding, rule
     "The model has no catalog entry, so capacity, decode and cold-start rules cannot run.",
 )
 def _model_not_in_catalog(d: Deployment):
-    if catalog.model(d.model.id) is None:
+    if catalog.entry(d.model.id) is None:
         yield Finding(
             "`make plan` and the sizing rules (KV pool, context, startup timeout) need the "
             "model's architecture: add an entry to generator/catalog/models.yaml. "
@@ -50,9 +51,12 @@ def _gpu_count(d: Deployment):
 
 
 def _fp8_kv(d: Deployment) -> tuple[str, str] | None:
-    """(resolved dtype, how it was set) when a DSA model's KV cache would be FP8, else None."""
-    model = catalog.model(d.model.id)
-    if model is None or model.sparse_attention != "dsa":
+    """(resolved dtype, how it was set) when a GLM-5.x model's KV cache would be FP8, else None.
+
+    GLM-5.x only (family glm5): the evidence (sglang#22671, #22359) is for GLM-5.1-FP8, whose
+    checkpoint ships no calibrated KV scales; other DSA models are not covered by it."""
+    model = known_model(d)
+    if model is None or model.family != "glm5" or model.sparse_attention != "dsa":
         return None
     dtype = d.sglang.kv_cache_dtype
     resolved = capacity.kv_layout(d, model).kv_cache_dtype
@@ -114,8 +118,10 @@ def _fp8_kv_accuracy(d: Deployment):
     "srt/arg_groups/overrides.py `_dsa_split_backend_resolution`",
 )
 def _dsa_prefill_trtllm(d: Deployment):
-    model = catalog.model(d.model.id)
-    if model is None or model.sparse_attention != "dsa" or catalog.gpu(d.gpu.type).arch != "sm100":
+    model = known_model(d)
+    if model is None or model.family != "glm5" or model.sparse_attention != "dsa":
+        return
+    if catalog.gpu(d.gpu.type).arch != "sm100":
         return
     layout = capacity.kv_layout(d, model)
     if d.sglang.attention.sparse_prefill_backend == "trtllm" and layout.kv_cache_dtype in (
@@ -137,8 +143,13 @@ def _kv_pool_empty(d: Deployment):
     cap = capacity.capacity(d)
     if cap is not None and cap.kv_pool_tokens == 0:
         static = cap.usable_gib_per_gpu * d.sglang.mem_fraction_static
+        state = (
+            f" (less {cap.reserved_bytes_per_gpu / capacity.GIB:.1f} GiB of recurrent state)"
+            if cap.state
+            else ""
+        )
         yield Finding(
-            f"weights take {cap.weights_bytes_per_gpu / capacity.GIB:.1f} GiB per GPU but "
+            f"weights{state} take {cap.weights_bytes_per_gpu / capacity.GIB:.1f} GiB per GPU but "
             f"mem_fraction_static leaves {static:.1f} GiB for weights and KV cache; use more "
             "or larger GPUs (gpu.type, gpu.count with tensor_parallel_size) or raise "
             f"sglang.mem_fraction_static. Found: gpu={d.gpu.modal_spec}, "
@@ -154,7 +165,7 @@ def _kv_pool_empty(d: Deployment):
     "context_length is beyond the model's position embeddings.",
 )
 def _context_positions(d: Deployment):
-    model = catalog.model(d.model.id)
+    model = known_model(d)
     limit = model.max_position_embeddings if model else None
     if limit and d.sglang.context_length and d.sglang.context_length > limit:
         yield Finding(
@@ -184,7 +195,7 @@ def _context_kv_pool(d: Deployment):
 @rule("chunked-prefill-beyond-context", "warning", "chunked_prefill_size exceeds the context.")
 def _chunked_prefill(d: Deployment):
     chunk = d.sglang.chunked_prefill_size
-    model = catalog.model(d.model.id)
+    model = known_model(d)
     context = d.sglang.context_length or (model.max_position_embeddings if model else None)
     if chunk and chunk > 0 and context and chunk > context:
         yield Finding(
@@ -311,7 +322,7 @@ def _round_up(seconds: float, step: int = 60) -> int:
 )
 def _idle_cost(d: Deployment):
     if d.autoscaling.min_containers > 0 and not d.autoscaling.idle_cost_acknowledged:
-        if catalog.model(d.model.id) is None and d.pricing is None:
+        if known_model(d) is None and d.pricing is None:
             cost = ""
         else:
             cost = f" (about ${costs.idle_cost_per_month_usd(d):,.0f} a month with no traffic)"

@@ -1,7 +1,8 @@
 """What each pinned SGLang version chooses by itself for a setting a profile leaves unset.
 
 Read from generator/sglang/manifests/sglang-<version>-defaults.yaml, which records, with the source
-file and function, the choice SGLang's own code makes for GLM-5.x on each GPU architecture.
+file and function, the choice SGLang's own code makes for GLM-5.x (and, under `architectures`, for
+the other families by config.json architecture) on each GPU architecture.
 `effective` resolves a profile value (None or `auto` meaning "SGLang decides"); `choice` is
 what SGLang would pick, for the plan, `sglang-args --explain` and the rendered flag comments.
 """
@@ -41,8 +42,11 @@ def choice(
 ) -> Choice | None:
     """SGLang `version`'s own value for `field` on this model and GPU; None if not recorded."""
     data = defaults(version)
-    entry = data.get("choices", {}).get(field)
-    if entry is None or data.get("architecture") != model.architecture:
+    if data.get("architecture") == model.architecture:
+        entry = data.get("choices", {}).get(field)
+    else:  # another family's choices, recorded by its config.json architecture
+        entry = (data.get("architectures") or {}).get(model.architecture, {}).get(field)
+    if entry is None:
         return None
     value = entry["value"]
     if isinstance(value, dict):

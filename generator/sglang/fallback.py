@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from generator import catalog
+from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment, Fallback, Gpu
 from generator.sglang.defaults import UNSET, choice, effective
 from generator.sglang.flags import flag_note, flag_set
@@ -72,7 +73,7 @@ def on_primary(d: Deployment) -> Deployment:
 
 def _own(d: Deployment, field: str, gpu: catalog.GpuSpec) -> object:
     """What SGLang picks by itself for `field` on this GPU (None: leave it to SGLang)."""
-    model = catalog.model(d.model.id)
+    model = known_model(d)
     if model is None:
         return None
     s = d.sglang

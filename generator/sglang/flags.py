@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator import catalog
+from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
 from generator.sglang.defaults import choice, effective
 from generator.sglang.versions import Flag, dialect
@@ -180,7 +181,7 @@ def _shown(value: Any) -> str:
 def own_choices(deployment: Deployment) -> list[OwnChoice]:
     """For each rendered flag with an automatic SGLang choice, that choice (defaults.py)."""
     s = deployment.sglang
-    model = catalog.model(deployment.model.id)
+    model = known_model(deployment)
     if model is None:
         return []
     gpu = catalog.gpu(deployment.gpu.type)
@@ -205,6 +206,10 @@ def own_choices(deployment: Deployment) -> list[OwnChoice]:
 def flag_note(flag: Flag, deployment: Deployment | None = None) -> str:
     """A short why for a flag, and whether it overrides the pinned SGLang's own choice."""
     note = _why(flag)
+    if deployment is not None and "GLM-5" in note:
+        model = known_model(deployment)
+        if model is None or model.family != "glm5":
+            note = _WHY_OTHER_FAMILIES.get(flag.option, "")
     if deployment is not None:
         for own in own_choices(deployment):
             if own.flag == flag:
@@ -213,6 +218,13 @@ def flag_note(flag: Flag, deployment: Deployment | None = None) -> str:
                     said = f"overrides SGLang {deployment.sglang.version}'s {own.sglang_choice}"
                 note = f"{note}; {said}" if note else said
     return note
+
+
+# The same flags on a model of another family: the GLM-5.x reasons do not apply.
+_WHY_OTHER_FAMILIES = {
+    "--kv-cache-dtype": "explicit, so the KV dtype never changes under you with SGLang's default",
+    "--speculative-algorithm": "drafts with the checkpoint's MTP head: no draft model",
+}
 
 
 def _why(flag: Flag) -> str:

@@ -1,0 +1,329 @@
+"""A checkpoint's config.json read into the attention design SGLang sizes its memory by.
+
+`parse(config, where)` reads the fields the memory model needs (text_config nesting followed,
+as SGLang's `get_hf_text_config` does) and names the design:
+
+- ``mla``: DeepSeek-V3-style multi-head latent attention (Kimi K2.x): `kv_lora_rank` present, no
+  DSA indexer.
+- ``mla_dsa``: MLA with DeepSeek sparse attention's indexer (GLM-5.x, DeepSeek-V3.2): `index_topk`
+  present; `indexer_types` "shared" layers hold no indexer cache.
+- ``gqa``: grouped-query attention on every layer (MiniMax-M2.x): `num_key_value_heads`.
+- ``hybrid_gdn``: Gated DeltaNet linear attention beside full-attention GQA layers (Qwen3.5,
+  Qwen3-Next): `linear_num_value_heads` and `full_attention_interval`.
+
+Anything else (DeepSeek-V4's compressed sliding-window pools, sliding-window or other hybrid
+designs, sparse variants SGLang sizes with other code) is refused with `Unmodelled`, naming the
+config field that shows the design and what the generator lacks for it: never a wrong number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from generator.errors import UserError
+
+DESIGNS = ("mla", "mla_dsa", "gqa", "hybrid_gdn")
+
+# What each design is, for the plan and the README.
+DESIGN_NAMES = {
+    "mla": "MLA (compressed latent, every attention rank holds it all)",
+    "mla_dsa": "MLA + DSA indexer",
+    "gqa": "GQA (KV heads split over TP, replicated below one per rank)",
+    "hybrid_gdn": "hybrid linear attention (Gated DeltaNet + full-attention GQA)",
+}
+
+# Designs SGLang 0.5.23 sizes with pools this generator does not model, by what shows them in
+# config.json, with the SGLang code that sizes them.
+_REFUSED = (
+    (
+        lambda c, t: "DeepseekV4" in _arch(c) or t.get("model_type") == "deepseek_v4",
+        "DeepSeek-V4's compressed sliding-window attention",
+        "its SWA, C4 and C128 compressed-state pools (SGLang 0.5.23 `DSV4PoolConfigurator` in "
+        "model_executor/pool_configurator.py)",
+    ),
+    (
+        lambda c, t: "compress_ratios" in t or "compress_ratio" in t,
+        "compressed KV layers (`compress_ratios`)",
+        "compressed-KV pools (SGLang's DSV4/QSA pool code)",
+    ),
+    (
+        lambda c, t: "sparse_attention_config" in t,
+        "MiniMax sparse attention (`sparse_attention_config`)",
+        "the MiniMax sparse KV and indexer pools (`is_minimax_sparse` in pool_configurator.py)",
+    ),
+    (
+        lambda c, t: (
+            bool(t.get("sliding_window"))
+            or any("sliding" in str(x) for x in t.get("layer_types") or ())
+        ),
+        "sliding-window attention layers (`sliding_window` / `layer_types`)",
+        "the hybrid SWA pools (SGLang `HybridSWAPoolConfigurator`)",
+    ),
+    (
+        lambda c, t: "linear_attn_config" in t or "kda_layers" in str(t.get("linear_attn_config")),
+        "Kimi Delta Attention / other linear attention (`linear_attn_config`)",
+        "its KDA state pool sizing",
+    ),
+)
+
+
+class Unmodelled(UserError):
+    """A config.json whose attention design the memory model does not cover, or cannot read."""
+
+
+@dataclass(frozen=True)
+class Mla:
+    kv_lora_rank: int
+    qk_rope_head_dim: int
+    q_lora_rank: int
+    qk_nope_head_dim: int
+    v_head_dim: int
+
+
+@dataclass(frozen=True)
+class DsaIndexer:
+    index_n_heads: int
+    index_head_dim: int
+    index_topk: int
+    cache_layers: int  # layers whose indexer is not "shared": the ones holding indexer keys
+
+
+@dataclass(frozen=True)
+class Gqa:
+    num_kv_heads: int
+    head_dim: int
+    v_head_dim: int
+
+
+@dataclass(frozen=True)
+class LinearAttention:
+    """Gated DeltaNet layers (SGLang `Qwen3NextConfig.mamba2_cache_params`)."""
+
+    layers: int  # linear-attention layers (each holds a recurrent state per request)
+    num_key_heads: int
+    num_value_heads: int
+    key_head_dim: int
+    value_head_dim: int
+    conv_kernel: int
+    ssm_dtype: str  # the recurrent state's dtype: config `mamba_ssm_dtype`, else float32
+
+
+@dataclass(frozen=True)
+class Moe:
+    routed_experts: int
+    experts_per_token: int
+    shared_experts: int
+    moe_intermediate_size: int
+    dense_intermediate_size: int
+
+
+@dataclass(frozen=True)
+class Architecture:
+    architecture: str  # config.json architectures[0]
+    attention: str  # one of DESIGNS
+    num_layers: int  # decoder layers
+    attention_layers: int  # layers holding a KV cache (all but linear-attention ones)
+    dense_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    vocab_size: int
+    max_position_embeddings: int
+    mtp_layers: int  # MTP (next-n) layers in the checkpoint
+    draft_layers_in_pool: int  # of those, the ones SGLang counts in the target's KV cell
+    multimodal: bool  # a vision tower: SGLang reserves its multimodal cache out of the KV budget
+    mla: Mla | None
+    dsa_indexer: DsaIndexer | None
+    gqa: Gqa | None
+    linear: LinearAttention | None
+    moe: Moe
+
+    @property
+    def sparse_attention(self) -> str | None:
+        return "dsa" if self.dsa_indexer is not None else None
+
+    @property
+    def moe_layers(self) -> int:
+        return self.num_layers - self.dense_layers
+
+
+def _arch(config: dict) -> str:
+    archs = config.get("architectures")
+    return archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else ""
+
+
+# SGLang's multimodal architectures among those the catalog knows (configs/model_config.py
+# `multimodal_model_archs`): the KV budget loses SGLANG_VLM_CACHE_SIZE_MB (100) for them.
+MULTIMODAL = frozenset({"KimiK25ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"})
+
+
+def text_config(config: dict) -> dict:
+    """The language model's config: `text_config` when the checkpoint nests one."""
+    text = config.get("text_config")
+    return text if isinstance(text, dict) else config
+
+
+def parse(config: Any, where: str) -> Architecture:
+    """The architecture of a config.json mapping; `Unmodelled` when it cannot be sized."""
+    if not isinstance(config, dict):
+        raise Unmodelled(f"{where}: config.json is not a mapping")
+    arch = _arch(config)
+    if not arch:
+        raise Unmodelled(f"{where}: config.json has no `architectures` list")
+    text = text_config(config)
+    for shows, design, missing in _REFUSED:
+        if shows(config, text):
+            raise Unmodelled(
+                f"{where}: {arch} uses {design}, which the memory model does not cover: it has "
+                f"no arithmetic for {missing}. `plan` and the sizing rules refuse rather than "
+                "guess; serve it with a profile whose capacity you measured, or add the design "
+                "to generator/capacity/memory.py with a ground-truth test"
+            )
+    r = _Reader(text, where, arch)
+    layers = r.int("num_hidden_layers")
+    mla = dsa = gqa = linear = None
+    if "kv_lora_rank" in text:
+        mla = Mla(
+            kv_lora_rank=r.int("kv_lora_rank"),
+            qk_rope_head_dim=r.int("qk_rope_head_dim"),
+            q_lora_rank=r.int("q_lora_rank", minimum=0, default=0),
+            qk_nope_head_dim=r.int("qk_nope_head_dim"),
+            v_head_dim=r.int("v_head_dim"),
+        )
+        if "index_topk" in text:
+            types = text.get("indexer_types")
+            if types is None:
+                cache_layers = layers
+            elif (
+                isinstance(types, list)
+                and len(types) == layers
+                and set(types)
+                <= {
+                    "full",
+                    "shared",
+                }
+            ):
+                if types[0] != "full":
+                    raise Unmodelled(f"{where}: indexer_types[0] is shared: no layer to share")
+                cache_layers = types.count("full")
+            else:
+                raise Unmodelled(
+                    f"{where}: indexer_types must list 'full' or 'shared' for each of the "
+                    f"{layers} layers"
+                )
+            dsa = DsaIndexer(
+                index_n_heads=r.int("index_n_heads"),
+                index_head_dim=r.int("index_head_dim"),
+                index_topk=r.int("index_topk"),
+                cache_layers=cache_layers,
+            )
+        attention, attention_layers = ("mla_dsa" if dsa else "mla"), layers
+    elif "linear_num_value_heads" in text:
+        interval = r.int("full_attention_interval")
+        full = [i for i in range(layers) if (i + 1) % interval == 0]
+        listed = text.get("layer_types")
+        if listed is not None:
+            want = ["full_attention" if i in full else "linear_attention" for i in range(layers)]
+            if listed != want:
+                raise Unmodelled(
+                    f"{where}: layer_types disagrees with full_attention_interval={interval}, "
+                    "which SGLang sizes by (configs/qwen3_next.py `layers_block_type`)"
+                )
+        ssm = text.get("mamba_ssm_dtype", "float32")
+        if ssm not in ("float32", "bfloat16", "float16"):
+            raise Unmodelled(f"{where}: mamba_ssm_dtype {ssm!r} is not one SGLang reads")
+        linear = LinearAttention(
+            layers=layers - len(full),
+            num_key_heads=r.int("linear_num_key_heads"),
+            num_value_heads=r.int("linear_num_value_heads"),
+            key_head_dim=r.int("linear_key_head_dim"),
+            value_head_dim=r.int("linear_value_head_dim"),
+            conv_kernel=r.int("linear_conv_kernel_dim"),
+            ssm_dtype=ssm,
+        )
+        gqa = _gqa(r, text)
+        attention, attention_layers = "hybrid_gdn", len(full)
+    elif "num_key_value_heads" in text:
+        gqa = _gqa(r, text)
+        attention, attention_layers = "gqa", layers
+    else:
+        raise Unmodelled(
+            f"{where}: {arch}'s config.json shows no attention design the memory model knows "
+            "(no kv_lora_rank for MLA, no num_key_value_heads for GQA, no linear_num_value_heads "
+            "for hybrid linear attention)"
+        )
+    # MTP layers: DeepSeek/GLM `num_nextn_predict_layers`, Qwen3.5 `mtp_num_hidden_layers`.
+    nextn = r.int("num_nextn_predict_layers", minimum=0, default=0)
+    mtp = nextn or r.int("mtp_num_hidden_layers", minimum=0, default=0)
+    # SGLang counts the draft's layers in the target's KV cell only when the TARGET config says
+    # `num_nextn_predict_layers` (0.5.23 model_runner_components/spec_aux_hidden_state.py
+    # `_resolve_eagle_aux_hidden_state`): Qwen3.5's path-less MTP draft gets a pool of its own.
+    moe = Moe(
+        routed_experts=r.int("n_routed_experts", "num_experts", "num_local_experts"),
+        experts_per_token=r.int("num_experts_per_tok"),
+        shared_experts=r.int("n_shared_experts", minimum=0, default=0)
+        or (1 if text.get("shared_expert_intermediate_size") else 0),
+        moe_intermediate_size=(
+            r.int("moe_intermediate_size")
+            if "moe_intermediate_size" in text
+            else r.int("intermediate_size")
+        ),
+        dense_intermediate_size=r.int("intermediate_size", minimum=0, default=0)
+        if "moe_intermediate_size" in text
+        else 0,
+    )
+    return Architecture(
+        architecture=arch,
+        attention=attention,
+        num_layers=layers,
+        attention_layers=attention_layers,
+        dense_layers=r.int("first_k_dense_replace", minimum=0, default=0),
+        hidden_size=r.int("hidden_size"),
+        num_attention_heads=r.int("num_attention_heads"),
+        vocab_size=r.int("vocab_size"),
+        max_position_embeddings=r.int("max_position_embeddings"),
+        mtp_layers=mtp,
+        draft_layers_in_pool=nextn,
+        multimodal=arch in MULTIMODAL,
+        mla=mla,
+        dsa_indexer=dsa,
+        gqa=gqa,
+        linear=linear,
+        moe=moe,
+    )
+
+
+def _gqa(r: _Reader, text: dict) -> Gqa:
+    heads = r.int("num_attention_heads")
+    head_dim = r.int("head_dim", default=r.int("hidden_size") // heads)
+    return Gqa(
+        num_kv_heads=r.int("num_key_value_heads"),
+        head_dim=head_dim,
+        v_head_dim=r.int("v_head_dim", default=head_dim),
+    )
+
+
+class _Reader:
+    """Positive integers from a config mapping, each error naming the field."""
+
+    def __init__(self, data: dict, where: str, arch: str):
+        self.data, self.where, self.arch = data, where, arch
+
+    def int(self, *names: str, minimum: int = 1, default: int | None = None) -> int:
+        for name in names:
+            if name in self.data and self.data[name] is not None:
+                value = self.data[name]
+                if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                    raise Unmodelled(
+                        f"{self.where}: config.json `{name}` must be an integer >= {minimum}; "
+                        f"found {value!r}"
+                    )
+                if value > 10**9:
+                    raise Unmodelled(f"{self.where}: config.json `{name}` = {value} is implausible")
+                return value
+        if default is not None:
+            return default
+        raise Unmodelled(
+            f"{self.where}: {self.arch}'s config.json lacks `{names[0]}`, which the memory "
+            "model needs for this attention design"
+        )
