@@ -242,6 +242,10 @@ def _why(flag: Flag) -> str:
         "--flashinfer-allreduce-fusion-backend",
     ):
         return "all-reduce fused with the next RMSNorm (FlashInfer; Hopper and Blackwell)"
+    if flag.option == "--nnodes":
+        return "one replica across nodes; each adds its --node-rank and --dist-init-addr at start"
+    if flag.option == "--pp-size":
+        return "a pipeline stage per node"
     if flag.option == "--enable-metrics":
         return "Prometheus metrics at /metrics"
     if flag.option == "--enable-cache-report":

@@ -50,6 +50,7 @@ SGLANG_FLAGS = {
         ["--host", "0.0.0.0"],
         ["--port", "8000"],
         ["--tp-size", "16"],
+        # one replica across nodes; each adds its --node-rank and --dist-init-addr at start
         ["--nnodes", "2"],
         # explicit: FP8 KV hurts GLM-5.1 accuracy (sglang#22671); overrides SGLang 0.5.23's fp8_e4m3
         ["--kv-cache-dtype", "bfloat16"],
