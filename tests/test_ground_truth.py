@@ -96,6 +96,8 @@ ARGVS = [
     (["0.5.23"], ["--reasoning-parser", "qwen3", "--tool-call-parser", "qwen3_coder"], True),
     (["0.5.23"], ["--tool-call-parser", "minimax_m2"], False),
     (["0.5.23"], ["--speculative-algorithm", "NEXTN", "--trust-remote-code"], True),
+    # What the flag policy refuses in extra_args parses: the refusal is the policy's, not a typo's.
+    (VERSIONS, ["--enable-custom-logit-processor", "--custom-weight-loader", "pkg.loader"], True),
 ]
 
 
