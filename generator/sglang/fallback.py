@@ -20,7 +20,7 @@ from generator import catalog
 from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment, Fallback, Gpu
 from generator.sglang.defaults import UNSET, choice, effective
-from generator.sglang.flags import flag_note, flag_set
+from generator.sglang.flags import flag_notes
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def flag_sets(d: Deployment) -> tuple[GpuFlagSet, ...]:
         GpuFlagSet(
             v,
             tuple(catalog.gpu(v.gpu.type).nvidia_smi_names),
-            tuple(NotedFlag(tuple(f.argv), flag_note(f, v)) for f in flag_set(v)),
+            tuple(NotedFlag(tuple(f.argv), note) for f, note in flag_notes(v)),
         )
         for v in variants(d)
     )

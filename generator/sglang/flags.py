@@ -12,7 +12,7 @@ from generator.profile.deployment import Deployment
 from generator.sglang.defaults import choice, effective
 from generator.sglang.versions import Flag, dialect
 
-__all__ = ["Flag", "OwnChoice", "flag_note", "flag_set", "own_choices", "server_args"]
+__all__ = ["Flag", "OwnChoice", "flag_note", "flag_notes", "flag_set", "own_choices", "server_args"]
 
 
 def _number(value: float | int) -> str:
@@ -205,18 +205,29 @@ def own_choices(deployment: Deployment) -> list[OwnChoice]:
 
 def flag_note(flag: Flag, deployment: Deployment | None = None) -> str:
     """A short why for a flag, and whether it overrides the pinned SGLang's own choice."""
+    if deployment is None:
+        return _why(flag)
+    own = next((o for o in own_choices(deployment) if o.flag == flag), None)
+    return _note(flag, deployment, own)
+
+
+def flag_notes(deployment: Deployment) -> list[tuple[Flag, str]]:
+    """Every flag of the deployment with its note (SGLang's own choices looked up once)."""
+    owns = {own.flag: own for own in own_choices(deployment)}
+    return [(f, _note(f, deployment, owns.get(f))) for f in flag_set(deployment)]
+
+
+def _note(flag: Flag, deployment: Deployment, own: OwnChoice | None) -> str:
     note = _why(flag)
-    if deployment is not None and "GLM-5" in note:
+    if "GLM-5" in note:
         model = known_model(deployment)
         if model is None or model.family != "glm5":
             note = _WHY_OTHER_FAMILIES.get(flag.option, "")
-    if deployment is not None:
-        for own in own_choices(deployment):
-            if own.flag == flag:
-                said = own.describe(deployment.sglang.version)
-                if own.setting == "kv_cache_dtype" and own.overrides:
-                    said = f"overrides SGLang {deployment.sglang.version}'s {own.sglang_choice}"
-                note = f"{note}; {said}" if note else said
+    if own is not None:
+        said = own.describe(deployment.sglang.version)
+        if own.setting == "kv_cache_dtype" and own.overrides:
+            said = f"overrides SGLang {deployment.sglang.version}'s {own.sglang_choice}"
+        note = f"{note}; {said}" if note else said
     return note
 
 
