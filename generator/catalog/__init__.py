@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 CATALOG_DIR = Path(__file__).resolve().parent
+MODELS_SCHEMA = CATALOG_DIR / "models.schema.json"
+
+# The families rules key on (rules/families.py, rules/sizing.py, capacity/decode.py,
+# sglang/flags.py). An entry of another family gets none of those rules: a warning says so.
+FAMILIES = frozenset({"glm5", "kimi-k2", "minimax-m2", "qwen3.5"})
 
 
 class CatalogError(Exception):
@@ -165,28 +170,33 @@ def _read(name: str) -> dict[str, Any]:
     return data
 
 
+def build_entry(key: str, value: Any, where: str = "models.yaml") -> CatalogEntry:
+    """A CatalogEntry from one catalog mapping (checked against models.schema.json before, where
+    a user can have written it: generator/profile/models.py)."""
+    where = f"{where}: {key}"
+    if isinstance(value, dict) and not isinstance(value.get("config"), dict):
+        raise CatalogError(f"{where}.config: expected the recorded config.json mapping")
+    config = value.get("config") if isinstance(value, dict) else None
+    data = {**value, "config": {}} if isinstance(value, dict) else value
+    kwargs = _build(CatalogEntry, data, where)
+    return CatalogEntry(**{**kwargs, "config": config})
+
+
 @cache
 def entries() -> dict[str, CatalogEntry]:
-    out = {}
-    for key, value in _read("models.yaml").items():
-        where = f"models.yaml: {key}"
-        if isinstance(value, dict) and not isinstance(value.get("config"), dict):
-            raise CatalogError(f"{where}.config: expected the recorded config.json mapping")
-        config = value.get("config") if isinstance(value, dict) else None
-        data = {**value, "config": {}} if isinstance(value, dict) else value
-        kwargs = _build(CatalogEntry, data, where)
-        out[key] = CatalogEntry(**{**kwargs, "config": config})
-    return out
+    """The shipped catalog alone (a profile's catalog, with the user's merged over it, is
+    generator/profile/models.py `catalog_entry`)."""
+    return {key: build_entry(key, value) for key, value in _read("models.yaml").items()}
 
 
 def entry(model_id: str) -> CatalogEntry | None:
     return entries().get(model_id)
 
 
-def spec(model_id: str, config: dict, source: str) -> ModelSpec:
-    """The catalog entry of `model_id` with the architecture of `config` (`Unmodelled` if the
-    design is not one the memory model covers)."""
-    e = entries()[model_id]
+def spec(model_id: str, config: dict, source: str, e: CatalogEntry | None = None) -> ModelSpec:
+    """The catalog entry of `model_id` (`e`, else the shipped one) with the architecture of
+    `config` (`Unmodelled` if the design is not one the memory model covers)."""
+    e = e if e is not None else entries()[model_id]
     arch = parse(config, f"{model_id} ({source})")
     return ModelSpec(
         **{f.name: getattr(arch, f.name) for f in fields(Architecture)},

@@ -71,6 +71,183 @@ _REFUSED = (
 class Unmodelled(UserError):
     """A config.json whose attention design the memory model does not cover, or cannot read."""
 
+    field: str | None = None  # the config key the problem is at, when there is one
+
+
+class IncompleteConfig(Unmodelled):
+    """A config.json that lacks a field its own design needs, or holds a near-miss of one: a
+    mistake in the recorded config (a typo reads as another design), not a design to refuse."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+# The attention design each architecture class has, by config.json `architectures[0]` and, for a
+# config that names none SGLang knows, `model_type`. SGLang 0.5.23 configs/model_config.py
+# `is_deepseek_nsa` runs DSA for GlmMoeDsaForCausalLM, DeepseekV32ForCausalLM (and
+# DeepseekV3ForCausalLM) when `index_topk` is set: a DSA class without it would be served as
+# plain MLA, so a missing indexer field in a DSA class is refused, never read as MLA.
+DESIGNS_OF_CLASS: dict[str, tuple[str, ...]] = {
+    "GlmMoeDsaForCausalLM": ("mla_dsa",),
+    "DeepseekV32ForCausalLM": ("mla_dsa",),
+    "DeepseekV3ForCausalLM": ("mla", "mla_dsa"),  # V3/R1 are MLA, V3.2-style configs add index_topk
+    "KimiK25ForConditionalGeneration": ("mla",),
+    "KimiK2ForCausalLM": ("mla",),
+    "MiniMaxM2ForCausalLM": ("gqa",),
+    "Qwen3_5MoeForConditionalGeneration": ("hybrid_gdn",),
+    "Qwen3NextForCausalLM": ("hybrid_gdn",),
+}
+DESIGNS_OF_MODEL_TYPE: dict[str, tuple[str, ...]] = {
+    "glm_moe_dsa": ("mla_dsa",),
+    "deepseek_v32": ("mla_dsa",),
+    "deepseek_v3": ("mla", "mla_dsa"),
+    "kimi_k25": ("mla",),
+    "kimi_k2": ("mla",),
+    "minimax_m2": ("gqa",),
+    "qwen3_5_moe": ("hybrid_gdn",),
+    "qwen3_next": ("hybrid_gdn",),
+}
+
+# The fields each design is read from (beside the common ones), as parse() reads them.
+_COMMON_FIELDS = (
+    "num_hidden_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "vocab_size",
+    "max_position_embeddings",
+    "num_experts_per_tok",
+)
+DESIGN_FIELDS: dict[str, tuple[str, ...]] = {
+    "mla": ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"),
+    "mla_dsa": (
+        "kv_lora_rank",
+        "qk_rope_head_dim",
+        "qk_nope_head_dim",
+        "v_head_dim",
+        "index_n_heads",
+        "index_head_dim",
+        "index_topk",
+    ),
+    "gqa": ("num_key_value_heads",),
+    "hybrid_gdn": (
+        "num_key_value_heads",
+        "full_attention_interval",
+        "linear_num_key_heads",
+        "linear_num_value_heads",
+        "linear_key_head_dim",
+        "linear_value_head_dim",
+        "linear_conv_kernel_dim",
+    ),
+}
+_INDEXER_FIELDS = ("index_n_heads", "index_head_dim", "index_topk")
+# Every field name parse() reads: a key close to one of them that is absent is a typo.
+KNOWN_FIELDS = frozenset(
+    {f for fields in DESIGN_FIELDS.values() for f in fields}
+    | set(_COMMON_FIELDS)
+    | {
+        "q_lora_rank",
+        "head_dim",
+        "indexer_types",
+        "layer_types",
+        "mamba_ssm_dtype",
+        "num_nextn_predict_layers",
+        "mtp_num_hidden_layers",
+        "n_routed_experts",
+        "num_experts",
+        "num_local_experts",
+        "n_shared_experts",
+        "shared_expert_intermediate_size",
+        "moe_intermediate_size",
+        "intermediate_size",
+        "first_k_dense_replace",
+    }
+)
+
+
+# The fields whose misspelling changes the design read or leaves it unsized.
+_DESIGN_MARKERS = frozenset(
+    {f for fields in DESIGN_FIELDS.values() for f in fields} | set(_COMMON_FIELDS)
+)
+
+
+def expected_designs(config: dict) -> tuple[str, ...] | None:
+    """The designs the config's architecture class (or model_type) can have; None if unknown."""
+    arch, text = _arch(config), text_config(config)
+    known = DESIGNS_OF_CLASS.get(arch)
+    if known is None:
+        model_type = text.get("model_type") or config.get("model_type")
+        known = DESIGNS_OF_MODEL_TYPE.get(model_type) if isinstance(model_type, str) else None
+    return known
+
+
+def _near_miss(field: str, present) -> str | None:
+    """A present key that looks like a misspelling of `field`."""
+    import difflib
+
+    candidates = [k for k in present if isinstance(k, str) and k not in KNOWN_FIELDS]
+    match = difflib.get_close_matches(field, candidates, n=1, cutoff=0.8)
+    return match[0] if match else None
+
+
+def config_problems(config: dict, where: str) -> list[IncompleteConfig]:
+    """Every way the config misses its design: near-misses of the fields the design is read
+    from (each at its key), then the fields its class's design needs that are absent.
+
+    A known class is checked against its design's fields, all missing ones named at once; any
+    config is refused when a key is a misspelling of a field the generator reads and that field
+    is absent (`kv_lora_rnk` would otherwise read an MLA model as GQA).
+    """
+    text = text_config(config)
+    pre = f"{where}: " if where else ""
+    out, typos = [], set()
+    for field in sorted(_DESIGN_MARKERS - set(text)):
+        typo = _near_miss(field, text)
+        if typo is not None:
+            typos.add(field)
+            out.append(
+                IncompleteConfig(
+                    f"{pre}config.json `{typo}` is not a field the generator reads; did you "
+                    f"mean `{field}`? (without `{field}` the attention design would be misread)",
+                    field=typo,
+                )
+            )
+    designs = expected_designs(config)
+    indexer = [f for f in _INDEXER_FIELDS if f in text]
+    if designs is None:
+        missing = [f for f in _INDEXER_FIELDS if f not in text and f not in typos]
+        if indexer and missing:
+            out.append(
+                IncompleteConfig(
+                    f"{pre}config.json has the DSA indexer's {', '.join(indexer)} but lacks "
+                    f"{', '.join(missing)}: the indexer cache cannot be sized"
+                )
+            )
+        return out
+    if "mla_dsa" in designs and ("mla" not in designs or indexer):
+        design = "mla_dsa"
+    else:
+        design = designs[0]
+    needed = (*_COMMON_FIELDS, *DESIGN_FIELDS[design])
+    missing = [f for f in needed if f not in text and f not in typos]
+    if missing:
+        source = _arch(config) if _arch(config) in DESIGNS_OF_CLASS else text.get("model_type")
+        out.append(
+            IncompleteConfig(
+                f"{pre}{source} is {DESIGN_NAMES[design]}, but its config.json lacks "
+                f"{', '.join(missing)}: record every field of the published config.json that "
+                "the design needs (a missing one would read it as another design)"
+            )
+        )
+    return out
+
+
+def check_fields(config: dict, where: str) -> None:
+    """Raise the first of `config_problems`."""
+    problems = config_problems(config, where)
+    if problems:
+        raise problems[0]
+
 
 @dataclass(frozen=True)
 class Mla:
@@ -179,6 +356,7 @@ def parse(config: Any, where: str) -> Architecture:
                 "guess; serve it with a profile whose capacity you measured, or add the design "
                 "to generator/capacity/memory.py with a ground-truth test"
             )
+    check_fields(config, where)
     r = _Reader(text, where, arch)
     layers = r.int("num_hidden_layers")
     mla = dsa = gqa = linear = None

@@ -149,8 +149,10 @@ def build(
     dec, cold = decode(d, cap), cold_start(d)
     if cap is None or dec is None or cold is None:
         raise ProfileError(
-            f"model {d.model.id} is not in the model catalog: add it to "
-            "generator/catalog/models.yaml so `plan` can size it"
+            f"model {d.model.id} is not in the model catalog: add it to the user catalog "
+            f"beside the profile ({d.profile_path.parent.name}/models/<name>.yaml; "
+            "`modal-sglang init NAME --model ID --like PROFILE` writes a stub, "
+            "docs/adding-a-model.md) so `plan` can size it"
         )
     price, source = gpu_hour_price(d)
     silence = profile.data.get("silence", {})

@@ -15,6 +15,7 @@ from generator import catalog
 from generator.catalog import ModelSpec, Unmodelled
 from generator.profile.committed import DataFileError, read_json
 from generator.profile.deployment import Deployment
+from generator.profile.models import catalog_entry, entry_source, fingerprint
 
 LOCK_FILE = "checkpoints.lock.json"
 CONFIG_MAX_BYTES = 1 << 20  # a config.json is a few KB; a lock entry beyond this is not believed
@@ -63,23 +64,27 @@ def recorded_config(d: Deployment) -> tuple[dict, str] | None:
 def model_spec(d: Deployment) -> ModelSpec | None:
     """The model as sized: None when the catalog does not know it. `Unmodelled` when its config's
     attention design is one the memory model does not cover (see `refusal`)."""
-    if catalog.entry(d.model.id) is None:
+    entry = catalog_entry(d.model.id, d.profile_path)
+    if entry is None:
         return None
     recorded = recorded_config(d)
     if recorded is None:
-        return catalog.model(d.model.id)
-    config, where = recorded
-    return _spec(d.model.id, json.dumps(config, sort_keys=True), where)
-
-
-_SPECS: dict[tuple[str, str, str], ModelSpec] = {}
-
-
-def _spec(model_id: str, config_text: str, where: str) -> ModelSpec:
-    key = (model_id, config_text, where)
+        source = entry_source(d.model.id, d.profile_path)
+        config, where = entry.config, f"catalog: the recorded config.json in {source}"
+    else:
+        config, where = recorded
+    key = (
+        d.model.id,
+        json.dumps(config, sort_keys=True),
+        where,
+        fingerprint(d.model.id, d.profile_path),
+    )
     if key not in _SPECS:
-        _SPECS[key] = catalog.spec(model_id, json.loads(config_text), where)
+        _SPECS[key] = catalog.spec(d.model.id, config, where, entry)
     return _SPECS[key]
+
+
+_SPECS: dict[tuple[str, str, str, str], ModelSpec] = {}
 
 
 def known_model(d: Deployment) -> ModelSpec | None:

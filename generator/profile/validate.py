@@ -52,12 +52,26 @@ def _pattern(validator, pattern: str, instance: Any, _schema) -> Any:
 
 
 @cache
-def profile_validator() -> jsonschema.protocols.Validator:
+def _validator_class():
     """Draft 2020-12 with whole-string patterns, integers that are ints and finite numbers."""
     base = jsonschema.Draft202012Validator
     types = base.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
-    cls = jsonschema.validators.extend(base, validators={"pattern": _pattern}, type_checker=types)
-    return cls(schema())
+    return jsonschema.validators.extend(base, validators={"pattern": _pattern}, type_checker=types)
+
+
+@cache
+def profile_validator() -> jsonschema.protocols.Validator:
+    return _validator_class()(schema())
+
+
+def located_problems(data: Any, where: Profile, schema_: dict[str, Any]) -> list[Problem]:
+    """Every problem of `data` under another schema of the project (the model catalog's), each
+    located through `where` (a Profile-like holder of the data's origins), every one at once."""
+    validator = _validator_class()(schema_)
+    problems: list[Problem] = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        problems.extend(_problems_for(jsonschema.exceptions.best_match([error]), where))
+    return problems
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:

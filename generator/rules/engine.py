@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from generator.errors import FieldPath, Problem, did_you_mean
+from generator.errors import FieldPath, Location, Problem, did_you_mean
 from generator.profile.deployment import Deployment
 from generator.profile.load import Profile
 
@@ -18,6 +18,7 @@ from generator.profile.load import Profile
 class Finding:
     message: str  # what is wrong and what to do, ending with "Found: ..."
     path: FieldPath
+    location: Location | None = None  # where, when not in the profile (a catalog file)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def run_rules(deployment: Deployment, profile: Profile) -> list[Problem]:
             problems.append(
                 Problem(
                     finding.message,
-                    profile.locate(finding.path),
+                    finding.location or profile.locate(finding.path),
                     finding.path,
                     hint=hint,
                     severity=r.severity,

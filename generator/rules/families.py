@@ -6,10 +6,10 @@ issues. A family-specific rule says so in its title and applies to that family o
 
 from __future__ import annotations
 
-from generator import catalog
 from generator.capacity import memory as capacity
 from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
+from generator.profile.models import catalog_entry, catalog_warnings
 from generator.rules.engine import Finding, rule
 
 
@@ -24,8 +24,19 @@ def _unmodelled(d: Deployment):
         yield Finding(f"{refused} Found: model.id={d.model.id}", ("model", "id"))
 
 
+@rule(
+    "model-family-unknown",
+    "warning",
+    "The model's catalog family is not one the family rules know: none of them checks it.",
+)
+def _family_unknown(d: Deployment):
+    for problem in catalog_warnings(d.model.id, d.profile_path):
+        if problem.rule == "model-family-unknown":
+            yield Finding(problem.message, problem.path or (), problem.location)
+
+
 def _recipe(d: Deployment):
-    entry = catalog.entry(d.model.id)
+    entry = catalog_entry(d.model.id, d.profile_path)
     return entry.recipe if entry else None
 
 
@@ -96,7 +107,7 @@ def _speculative_draft(d: Deployment):
 
 
 def _family(d: Deployment) -> str | None:
-    entry = catalog.entry(d.model.id)
+    entry = catalog_entry(d.model.id, d.profile_path)
     return entry.family if entry else None
 
 

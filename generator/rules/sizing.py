@@ -8,6 +8,7 @@ from generator.capacity import costs
 from generator.capacity import memory as capacity
 from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
+from generator.profile.models import catalog_entry
 from generator.rules.engine import Finding, rule
 
 # --- Sizing -----------------------------------------------------------------------------------
@@ -19,10 +20,12 @@ from generator.rules.engine import Finding, rule
     "The model has no catalog entry, so capacity, decode and cold-start rules cannot run.",
 )
 def _model_not_in_catalog(d: Deployment):
-    if catalog.entry(d.model.id) is None:
+    if catalog_entry(d.model.id, d.profile_path) is None:
         yield Finding(
             "`make plan` and the sizing rules (KV pool, context, startup timeout) need the "
-            "model's architecture: add an entry to generator/catalog/models.yaml. "
+            "model's architecture: add an entry to the user catalog beside the profiles "
+            f"({d.profile_path.parent.name}/models/<name>.yaml; `modal-sglang init` writes one, "
+            "docs/adding-a-model.md). "
             f"Found: model.id={d.model.id}",
             ("model", "id"),
         )
