@@ -57,6 +57,8 @@ def cmd_render(args) -> int:
 
 def cmd_sglang_args(args) -> int:
     from generator.pipeline import load
+    from generator.profile.checkpoint import known_model
+    from generator.sglang.defaults import unrecorded
     from generator.sglang.flags import own_choices
 
     loaded = load(args.profile)
@@ -71,6 +73,10 @@ def cmd_sglang_args(args) -> int:
     d = flag_set.deployment
     version = d.sglang.version
     lines = [f"SGLang {version} on {d.gpu.modal_spec}: each flag beside SGLang's own choice"]
+    model = known_model(d)
+    why = unrecorded(version, model) if model is not None else None
+    if why:
+        lines.append(f"  {why}")
     for own in own_choices(d):
         lines += [
             f"  {' '.join(own.flag.argv)}",

@@ -33,12 +33,14 @@ from generator.capacity.memory import (
 )
 from generator.errors import Problem, ProfileError, UsageError, UserError
 from generator.operate.report import problem_record, repository_root
+from generator.profile.checkpoint import known_model
 from generator.profile.credentials import redacted
 from generator.profile.deployment import Deployment, build_deployment
 from generator.profile.load import Profile, load_profile
 from generator.profile.validate import validate_profile
 from generator.rules import run_rules, silenced_findings
 from generator.sglang.caches import cold_cache_costs
+from generator.sglang.defaults import unrecorded
 from generator.sglang.fallback import variants
 from generator.sglang.flags import own_choices
 
@@ -105,6 +107,8 @@ KEYS: dict[str, str] = {
     "cold_start_seconds}]",
     "sglang_own_choices": "per flag SGLang would otherwise choose itself: [{flag, value, "
     "sglang_choice, overrides, source}] (manifests/sglang-<version>-defaults.yaml)",
+    "sglang_own_choices_unrecorded": "why sglang_own_choices is empty and how to record them "
+    "(null when the defaults manifest records the model's architecture)",
     "findings": "the rules' results, each in `validate --format json`'s problem shape",
     "silenced": "warnings the profile silenced: [{rule, reason, message}]",
 }
@@ -247,6 +251,7 @@ def build(
             }
             for own in own_choices(d)
         ],
+        "sglang_own_choices_unrecorded": unrecorded(d.sglang.version, known_model(d)),
         "findings": [problem_record(p, repository_root()) for p in problems],
         "silenced": [
             {"rule": rule_id, "reason": redacted(silence[rule_id]), "message": finding.message}
@@ -469,6 +474,8 @@ def format_table(p: dict) -> str:
             )
 
     section(f"Flags beside SGLang {p['sglang_version']}'s own choices")
+    if p["sglang_own_choices_unrecorded"]:
+        rows.append(f"  {p['sglang_own_choices_unrecorded']}")
     for own in p["sglang_own_choices"]:
         verdict = "overrides" if own["overrides"] else "same"
         value, alone = (_on_off(own[k]) for k in ("value", "sglang_choice"))

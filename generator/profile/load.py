@@ -146,6 +146,7 @@ class Budget:
         )
 
 
+USER_CATALOG = "models"  # the user model catalog's folder beside the profiles (models.py)
 PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")  # matched whole (fullmatch)
 
 _TAG = "tag:yaml.org,2002:"
@@ -456,9 +457,14 @@ def check_unique_name(path: Path) -> None:
     here = path.resolve()
     others = [path.with_suffix(s) for s in (".yaml", ".yml") if s != path.suffix]
     if profile_root(path) == REPO_ROOT and PROFILES_DIR.is_dir():
+        catalog = (PROFILES_DIR / USER_CATALOG).resolve()  # model catalog files, not profiles
         others += [
-            *PROFILES_DIR.rglob(f"{path.stem}.yaml"),
-            *PROFILES_DIR.rglob(f"{path.stem}.yml"),
+            p
+            for p in (
+                *PROFILES_DIR.rglob(f"{path.stem}.yaml"),
+                *PROFILES_DIR.rglob(f"{path.stem}.yml"),
+            )
+            if not p.resolve().is_relative_to(catalog)
         ]
     clashes = sorted({str(Location(o)) for o in others if o.is_file() and o.resolve() != here})
     if clashes:

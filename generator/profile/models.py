@@ -30,10 +30,16 @@ from generator import catalog
 from generator.catalog import CatalogEntry
 from generator.catalog.architecture import config_problems
 from generator.errors import FieldPath, Location, Problem, ProfileError, did_you_mean
-from generator.profile.load import Budget, Profile, _inside, load_yaml, profile_root
+from generator.profile.load import (
+    USER_CATALOG,
+    Budget,
+    Profile,
+    _inside,
+    load_yaml,
+    profile_root,
+)
 from generator.profile.validate import located_problems
 
-USER_CATALOG = "models"  # the folder beside the profiles
 MAX_CATALOG_FILES = 64
 MAX_CATALOG_BYTES = 1024 * 1024  # one catalog file; the shipped models.yaml is ~16 KiB
 MODEL_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"  # schema.json model.id

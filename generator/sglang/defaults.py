@@ -58,6 +58,28 @@ def choice(
     return Choice(field, entry["flag"], value, entry["source"])
 
 
+def unrecorded(version: str, model: ModelSpec) -> str | None:
+    """Why no flag is compared with SGLang's own choice for this model, and how to record it;
+    None when `version`'s defaults manifest records the model's architecture."""
+    data = defaults(version)
+    arch = model.architecture
+    if data.get("architecture") == arch or arch in (data.get("architectures") or {}):
+        return None
+    manifest = f"generator/sglang/manifests/sglang-{version}-defaults.yaml"
+    if not data:
+        where = f"there is no {manifest}"
+    else:
+        where = f"{manifest} has no `architectures: {arch}:` entry"
+    return (
+        f"SGLang {version}'s own choices are not recorded for {arch}: {where}, so no flag is "
+        "compared with what SGLang would pick, and a flag left `auto` is SGLang's choice, unknown "
+        f"here. Record them there (kv_cache_dtype, attention_backend, moe_runner_backend, ... "
+        f"per GPU arch, as the other architectures are), read from the sglang=={version} wheel "
+        f"(`pip download sglang=={version} --no-deps`: srt/arg_groups/overrides.py and "
+        "model_overrides/); `make sglang-manifest VERSION=...` records the flags a version accepts"
+    )
+
+
 def effective(version: str, field: str, value: Any, model: ModelSpec, gpu: GpuSpec, sglang) -> Any:
     """The profile's value, or SGLang's own choice when the profile leaves it to SGLang."""
     if value not in UNSET:
