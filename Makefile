@@ -16,9 +16,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help init render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
 
 help:
+	@echo "make init NAME=x MODEL=org/id LIKE=prod   a new profile (and a catalog stub for an unknown model)"
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
 	@echo "make validate [FORMAT=text|github|json]   validate every profile under profiles/"
 	@echo "make setup    [PROFILE=prod]   modal run: download weights, warm SGLang's compile caches"
@@ -35,7 +36,7 @@ help:
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
+USER_VARIABLES := NAME MODEL LIKE PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
 $(foreach v,$(USER_VARIABLES),$(if $(filter undefined,$(origin $(v))),,$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
 
@@ -43,6 +44,10 @@ $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	touch $(READY)
+
+# A new profile NAME for the model MODEL on the deployment of LIKE; never overwrites a file.
+init: $(READY)
+	$(PY) -m generator init "$$NAME" --model "$$MODEL" --like "$${LIKE:-prod}"
 
 render: $(READY)
 	$(PY) -m generator render "$$PROFILE"

@@ -110,6 +110,12 @@ def cmd_pin_revision(args) -> int:
     return pin_revision(args.profile)
 
 
+def cmd_init(args) -> int:
+    from generator.operate.init import init
+
+    return init(args.name, args.model, args.like, args.dir)
+
+
 def cmd_diff(args) -> int:
     from generator.operate.diff import diff
 
@@ -177,6 +183,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="also validate the profiles in the same folders that extend the given ones",
     )
     p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser(
+        "init", help="write a new profile for a model (and a catalog stub when it is unknown)"
+    )
+    p.add_argument("name", metavar="NAME", help="the new profile's name")
+    p.add_argument("--model", required=True, metavar="ID", help="the Hugging Face model id")
+    p.add_argument(
+        "--like", required=True, metavar="PROFILE", help="the profile whose deployment it extends"
+    )
+    p.add_argument("--dir", help="the profiles folder to write into (default profiles/)")
+    p.set_defaults(run=cmd_init)
 
     p = profile_command("render", "render a profile into a Modal app file", cmd_render)
     p.add_argument("-o", "--output", help="output path (default build/<profile>/modal_app.py)")

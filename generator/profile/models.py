@@ -42,6 +42,7 @@ from generator.profile.validate import located_problems
 
 MAX_CATALOG_FILES = 64
 MAX_CATALOG_BYTES = 1024 * 1024  # one catalog file; the shipped models.yaml is ~16 KiB
+FILL_IN = "FILL IN"  # what `modal-sglang init` writes where the user must supply a value
 MODEL_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"  # schema.json model.id
 
 
@@ -189,6 +190,31 @@ def _overlay(base: Any, top: Any) -> Any:
     return {**base, **{k: _overlay(base.get(k), v) for k, v in top.items()}}
 
 
+def _fill_ins(value: Any, at: FieldPath) -> list[FieldPath]:
+    """Where an entry still holds the stub's FILL IN."""
+    if isinstance(value, str):
+        return [at] if value.startswith(FILL_IN) else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _fill_ins(v, (*at, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _fill_ins(v, (*at, i))]
+    return []
+
+
+def _description(at: FieldPath) -> str:
+    """What the schema says the field at `at` is."""
+    node = _schema()
+    for part in at:
+        props = node.get("properties", {}) if isinstance(node, dict) else {}
+        if part not in props:
+            return "see the comment on this line"
+        node = props[part]
+    want = node.get("type") or ("one of " + ", ".join(json.dumps(v) for v in node["enum"]))
+    want = " or ".join(want) if isinstance(want, list) else want
+    text = node.get("description", "")
+    return f"expected {want}" + (f": {text}" if text else "")
+
+
 def _arch_listed(config: dict) -> bool:
     archs = config.get("architectures")
     return isinstance(archs, list) and bool(archs) and isinstance(archs[0], str)
@@ -207,9 +233,21 @@ def _check(key: str, value: Any, origins: dict[FieldPath, Location], out: ModelC
     """Schema, recorded config and family of one merged entry; build it when it holds."""
     path = out.files[key]
     holder = Profile(key, path, value if isinstance(value, dict) else {}, origins)
+    pending = _fill_ins(value, ())
     problems = [
+        Problem(
+            f"{FILL_IN}: not filled in yet; {_description(at)}",
+            holder.locate(at),
+            at,
+            hint="the stub `modal-sglang init` wrote says what goes here",
+            rule="model-catalog",
+        )
+        for at in pending
+    ]
+    problems += [
         Problem(p.message, p.location, p.path, p.hint, rule="model-catalog")
         for p in located_problems(value, holder, _schema())
+        if not any(p.path[: len(at)] == at for at in pending)
     ]
     config = value.get("config") if isinstance(value, dict) else None
     if isinstance(config, dict) and _arch_listed(config):
