@@ -63,6 +63,8 @@ def cmd_sglang_args(args) -> int:
 
     loaded = load(args.profile)
     gpu = args.gpu or loaded.deployment.gpu.type
+    types = [s.deployment.gpu.type for s in loaded.flag_sets]
+    gpu = next((t for t in types if t.lower() == gpu.lower()), gpu)  # b200 is B200
     flag_set = loaded.flag_set_for(gpu)
     if flag_set is None:
         types = ", ".join(s.deployment.gpu.type for s in loaded.flag_sets)

@@ -60,13 +60,35 @@ def resolve(model_id: str, revision: str) -> Revision:
     except RepositoryNotFoundError:
         raise UserError(f"{model_id} not found on the Hub (or it is gated: set HF_TOKEN)") from None
     except (HfHubHTTPError, httpx.HTTPError, OSError) as exc:
-        raise UserError(f"cannot reach the Hugging Face Hub: {exc}") from None
+        raise UserError(_unreachable(exc)) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not what the Hub sends
         raise UserError(f"the Hugging Face Hub sent an answer that cannot be read: {exc}") from None
+    except Exception as exc:
+        if not _transport_error(exc):
+            raise
+        raise UserError(_unreachable(exc)) from None
     return Revision(commit, sum(sizes), len(sizes), config)
 
 
 CONFIG_FILE = "config.json"
+
+# huggingface_hub 2.x sends through its own copy of httpx (`httpx2`), whose ConnectError is not
+# an httpx.HTTPError: a transport failure is recognised by the HTTP stack it comes from.
+_TRANSPORT_MODULES = {"httpx", "httpx2", "httpcore", "requests", "urllib3", "h11", "h2", "ssl"}
+
+
+def _transport_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES
+
+
+def _unreachable(exc: BaseException) -> str:
+    """One line: the Hub could not be reached, why, and what to do."""
+    why = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return (
+        f"cannot reach the Hugging Face Hub ({type(exc).__name__}: {why}); check the network "
+        "(and HF_ENDPOINT, HF_TOKEN for a gated model), then run pin-revision again: "
+        "nothing was written"
+    )
 
 
 def _config(api, model_id: str, commit: str, size: object) -> dict:

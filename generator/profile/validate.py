@@ -109,6 +109,14 @@ def _describe(value: Any) -> str:
     return f"{kind} {text}"
 
 
+# Where a bound is crossed because another field is the way to the same end.
+_BOUND_HINTS = {
+    (("gpu", "count"), "maximum"): "gpu.count is the GPUs of one node (a Modal container holds at "
+    "most 8); for {value} GPUs per replica set gpu.count: 8 and cluster.nodes: {nodes} (one "
+    "replica across {nodes} nodes, as profiles/glm51-bf16-cluster.yaml does)",
+}
+
+
 def _problems_for(error: jsonschema.ValidationError, profile: Profile) -> list[Problem]:
     path = tuple(error.absolute_path)
     where = profile.locate(path)
@@ -154,7 +162,10 @@ def _problems_for(error: jsonschema.ValidationError, profile: Profile) -> list[P
     }
     if kind in bounds:
         expected = f"a value {bounds[kind]} {error.validator_value}"
-        return [Problem(f"expected {expected}, got {_describe(error.instance)}", where, path)]
+        hint = _BOUND_HINTS.get((path, kind), "")
+        if hint and isinstance(error.instance, int):
+            hint = hint.format(value=error.instance, nodes=-(-error.instance // 8))
+        return [Problem(f"expected {expected}, got {_describe(error.instance)}", where, path, hint)]
     if kind == "pattern":
         description = rule.get("description", "")
         return [

@@ -141,25 +141,51 @@ def _dsa_prefill_trtllm(d: Deployment):
         )
 
 
+# Above ~0.95 too little is left for activations, CUDA graphs and a draft's pool (plan.py).
+SAFE_MEM_FRACTION = 0.95
+
+
 @rule("kv-pool-empty", "error", "The weights leave no room for a KV cache.")
 def _kv_pool_empty(d: Deployment):
     cap = capacity.capacity(d)
-    if cap is not None and cap.kv_pool_tokens == 0:
-        static = cap.usable_gib_per_gpu * d.sglang.mem_fraction_static
-        state = (
-            f" (less {cap.reserved_bytes_per_gpu / capacity.GIB:.1f} GiB of recurrent state)"
-            if cap.state
-            else ""
+    if cap is None or cap.kv_pool_tokens != 0:
+        return
+    static = cap.usable_gib_per_gpu * d.sglang.mem_fraction_static
+    held = cap.weights_bytes_per_gpu + (cap.reserved_bytes_per_gpu if cap.state else 0)
+    found = (
+        f"Found: gpu={d.gpu.modal_spec}, tensor_parallel_size={d.sglang.tensor_parallel_size}, "
+        f"mem_fraction_static={d.sglang.mem_fraction_static}"
+    )
+    if held / capacity.GIB >= cap.usable_gib_per_gpu * SAFE_MEM_FRACTION:
+        # No mem_fraction_static helps: the GPU type (or the count) is what to change.
+        roomy = sorted(
+            g.type
+            for g in catalog.gpus().values()
+            if g.usable_memory_gib * SAFE_MEM_FRACTION > held / capacity.GIB
         )
+        other = f"a GPU type whose memory holds them ({', '.join(roomy)})" if roomy else ""
+        ways = " or ".join(filter(None, [other, "more GPUs per replica (cluster.nodes)"]))
         yield Finding(
-            f"weights{state} take {cap.weights_bytes_per_gpu / capacity.GIB:.1f} GiB per GPU but "
-            f"mem_fraction_static leaves {static:.1f} GiB for weights and KV cache; use more "
-            "or larger GPUs (gpu.type, gpu.count with tensor_parallel_size) or raise "
-            f"sglang.mem_fraction_static. Found: gpu={d.gpu.modal_spec}, "
-            f"tensor_parallel_size={d.sglang.tensor_parallel_size}, "
-            f"mem_fraction_static={d.sglang.mem_fraction_static}",
-            ("sglang", "mem_fraction_static"),
+            f"{d.model.id} cannot run on {d.gpu.modal_spec}: its weights alone take "
+            f"{cap.weights_bytes_per_gpu / capacity.GIB:.1f} GiB per GPU at tensor parallel "
+            f"{d.sglang.tensor_parallel_size}, and each {d.gpu.type} has "
+            f"{cap.usable_gib_per_gpu:.1f} GiB usable: no mem_fraction_static leaves room for a "
+            f"KV cache. Use {ways}. {found}",
+            ("gpu", "type"),
         )
+        return
+    state = (
+        f" (less {cap.reserved_bytes_per_gpu / capacity.GIB:.1f} GiB of recurrent state)"
+        if cap.state
+        else ""
+    )
+    yield Finding(
+        f"weights{state} take {cap.weights_bytes_per_gpu / capacity.GIB:.1f} GiB per GPU but "
+        f"mem_fraction_static leaves {static:.1f} GiB for weights and KV cache; use more "
+        "or larger GPUs (gpu.type, gpu.count with tensor_parallel_size) or raise "
+        f"sglang.mem_fraction_static (up to {SAFE_MEM_FRACTION}). {found}",
+        ("sglang", "mem_fraction_static"),
+    )
 
 
 @rule(
