@@ -28,11 +28,12 @@ MAX_SUGGESTION_WORD = 64
 def did_you_mean(word: str, candidates) -> str:
     if not isinstance(word, str) or len(word) > MAX_SUGGESTION_WORD:
         return ""
+    names = tuple(sorted(str(c) for c in candidates))
     # The same name in other case is the one meant (`b200` is B200, not the nearer-spelt H200).
-    same = [str(c) for c in candidates if str(c).lower() == word.lower()]
+    same = [c for c in names if c.lower() == word.lower()]
     if same:
         return f"did you mean {same[0]}?"
-    match = _closest(word, tuple(sorted(str(c) for c in candidates)))
+    match = _closest(word, names)
     return f"did you mean {match}?" if match else ""
 
 

@@ -337,7 +337,11 @@ def test_findings_in_plan_and_exit_code(profile_tree, cli):
     assert code == 1
     (finding,) = [f for f in p["findings"] if f["rule"] == "kv-pool-empty"]
     assert finding["severity"] == "error"
-    assert finding["path"] == "sglang.mem_fraction_static"
+    # The weights alone exceed an H100: said at gpu.type in the file that chose it (p.yaml, not
+    # the profile it extends), with no advice to raise mem_fraction_static.
+    assert finding["path"] == "gpu.type" and finding["file"].endswith("p.yaml")
+    assert "cannot run on H100:8" in finding["message"] and "(B200, H200)" in finding["message"]
+    assert "raise sglang.mem_fraction_static" not in finding["message"]
     assert p["kv_pool_tokens"] == 0 and p["max_full_context_sequences"] == 0
 
 
@@ -366,7 +370,7 @@ def test_model_not_in_catalog(profile_tree, cli):
     root = profile_tree({"p.yaml": BASE + "model:\n  id: zai-org/GLM-5-FP8\n"})
     code, out, err = cli("plan", str(root / "p.yaml"))
     assert code == 1 and out == ""
-    assert "not in the model catalog" in err and "generator/catalog/models.yaml" in err
+    assert "not in the model catalog" in err and "/models/<name>.yaml" in err
 
 
 @pytest.mark.parametrize("value", ["-0.1", "4", "nan"])

@@ -51,6 +51,13 @@ CASES = [
     ("removed-modal-knob", "autoscaling:\n  min_containers: 0\n", False),
     ("model-not-in-catalog", "model:\n  id: zai-org/GLM-5-FP8\n", True),
     ("model-not-in-catalog", "", False),
+    # A user catalog file beside the profile changes one field of the shipped entry.
+    (
+        "model-family-unknown",
+        {"p.yaml": "", "models/x.yaml": "zai-org/GLM-5.1-FP8:\n  family: glm-5\n"},
+        True,
+    ),
+    ("model-family-unknown", "", False),
     ("gpu-count-parallelism", "gpu:\n  count: 4\n", True),
     ("gpu-count-parallelism", "sglang:\n  data_parallel_size: 2\n", True),
     (
@@ -323,7 +330,8 @@ def problems_for(root, name: str = "p.yaml"):
 
 def _files(spec) -> dict[str, str]:
     files = spec if isinstance(spec, dict) else {"p.yaml": spec}
-    return {name: BASE + text for name, text in files.items()}
+    # Profiles extend the shipped base; user catalog files (models/) are not profiles.
+    return {n: t if n.startswith("models/") else BASE + t for n, t in files.items()}
 
 
 @pytest.mark.parametrize(
