@@ -253,7 +253,7 @@ def _check(key: str, value: Any, origins: dict[FieldPath, Location], out: ModelC
     if isinstance(config, dict) and _arch_listed(config):
         for exc in config_problems(config, ""):
             at = ("config", exc.field) if exc.field else ("config",)
-            where = holder.origins.get((*at, "<key>")) if exc.field else None
+            where = holder.origins.get((*at, "<key>"))  # at the key: a mapping starts below
             problems.append(
                 Problem(str(exc.args[0]), where or holder.locate(at), at, rule="model-catalog")
             )

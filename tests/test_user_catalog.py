@@ -1,0 +1,342 @@
+"""A model added from the profiles' own repository: the user catalog (profiles/models/*.yaml)
+merged over the shipped one, checked like a profile; `init`; and the errors that lead the right
+way (GPU type case, gpu.count past a node, weights past a GPU, the Hub unreachable).
+
+Every test works on a copy of profiles/ in a temporary folder: no file under generator/ is
+written, so what a model needs is what a user of an installed package can add."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+
+import pytest
+from conftest import load_modal_app
+
+from generator import PROFILES_DIR, catalog
+from generator.pipeline import load, render_to_file
+
+# DeepSeek-V3.2 (not shipped): MLA + DSA with 64 indexer heads, one MTP layer. Figures from
+# ../shared/reference/facts.md ("DeepSeek-V3.2: 61 layers, MLA as Kimi, DSA indexer 64 x 128").
+ENTRY = """\
+# DeepSeek-V3.2, added beside the profiles.
+deepseek-ai/DeepSeek-V3.2:
+  family: deepseek-v3
+  config_source: test entry (facts.md)
+  config:
+    architectures: [DeepseekV32ForCausalLM]
+    model_type: deepseek_v32
+    num_hidden_layers: 61
+    first_k_dense_replace: 3
+    hidden_size: 7168
+    num_attention_heads: 128
+    num_key_value_heads: 128
+    vocab_size: 129280
+    max_position_embeddings: 163840
+    num_nextn_predict_layers: 1
+    kv_lora_rank: 512
+    qk_rope_head_dim: 64
+    q_lora_rank: 1536
+    qk_nope_head_dim: 128
+    v_head_dim: 128
+    index_n_heads: 64
+    index_head_dim: 128
+    index_topk: 2048
+    n_routed_experts: 256
+    num_experts_per_tok: 8
+    n_shared_experts: 1
+    moe_intermediate_size: 2048
+    intermediate_size: 18432
+  recipe:
+    reasoning_parser: deepseek-v3
+    tool_call_parser: deepseekv32
+    speculative: EAGLE
+    trust_remote_code: false
+    source: test entry
+  quantization: FP8 block scales
+  params_total_billion: 671
+  params_active_billion: 37
+  checkpoint_gb: 690
+  checkpoint_source: test entry
+"""
+
+PROFILE = """\
+extends: prod
+app:
+  name: dsv32
+model:
+  id: deepseek-ai/DeepSeek-V3.2
+  served_model_name: dsv32
+sglang:
+  reasoning_parser: deepseek-v3
+  tool_call_parser: deepseekv32
+  attention: {backend: dsa, sparse_prefill_backend: null, sparse_decode_backend: null}
+"""
+
+
+@pytest.fixture
+def profiles(tmp_path):
+    """A copy of profiles/ (the user's repository) with the given extra files in it."""
+
+    def build(files: dict[str, str]):
+        root = tmp_path / "profiles"
+        shutil.copytree(PROFILES_DIR, root)
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text, encoding="utf-8")
+        return root
+
+    return build
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_a_model_added_through_the_user_catalog_only_validates_plans_and_renders(
+    profiles, cli, tmp_path
+):
+    assert catalog.entry("deepseek-ai/DeepSeek-V3.2") is None  # the package does not know it
+    root = profiles({"models/deepseek.yaml": ENTRY, "dsv32.yaml": PROFILE})
+    code, out, err = cli("validate", str(root / "dsv32.yaml"))
+    assert code == 0, out + err
+    assert "[model-family-unknown]" in err and "models/deepseek.yaml:3:11" in err  # at `family`
+    code, out, err = cli("plan", str(root / "dsv32.yaml"), "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["attention_design"] == "mla_dsa"
+    assert plan["architecture_source"].startswith("catalog: the recorded config.json in ")
+    assert plan["architecture_source"].endswith("models/deepseek.yaml")
+    # 61 layers + the MTP layer, each 576 x 2 B of latent + a 132 B indexer key (BF16 KV).
+    assert plan["kv_bytes_per_token"] == 62 * (1152 + 132)
+    assert plan["checkpoint_bytes"] == 690 * 10**9
+    # SGLang's own choices are not recorded for this class: the plan says so, and how.
+    assert plan["sglang_own_choices"] == []
+    why = plan["sglang_own_choices_unrecorded"]
+    assert "not recorded for DeepseekV32ForCausalLM" in why and "defaults.yaml" in why
+    code, out, _ = cli("sglang-args", str(root / "dsv32.yaml"), "--explain")
+    assert code == 0 and "not recorded for DeepseekV32ForCausalLM" in out
+    module = load_modal_app(render_to_file(load(root / "dsv32.yaml"), tmp_path / "app.py"))
+    args = [a for flag in module.SGLANG_FLAGS["B200:8"] for a in flag]
+    assert args[args.index("--reasoning-parser") + 1] == "deepseek-v3"
+    # The shipped profiles beside it are unaffected, and the shipped catalog still lacks it.
+    assert cli("validate", str(root / "prod.yaml"))[0] == 0
+    assert catalog.entry("deepseek-ai/DeepSeek-V3.2") is None
+
+
+def test_a_user_file_changes_one_field_of_a_shipped_entry(profiles, cli):
+    root = profiles({"models/size.yaml": "zai-org/GLM-5.1-FP8:\n  checkpoint_gb: 700.5\n"})
+    code, p, err = cli("plan", str(root / "prod.yaml"), "--json")
+    assert code == 0, err
+    assert json.loads(p)["checkpoint_bytes"] == 700_500_000_000
+    assert json.loads(cli("plan", "prod", "--json")[1])["checkpoint_bytes"] == 756_900_000_000
+
+
+def test_a_typo_in_the_recorded_config_is_a_located_error_not_another_design(profiles, cli):
+    text = ENTRY.replace("kv_lora_rank", "kv_lora_rnk")
+    root = profiles({"models/deepseek.yaml": text, "dsv32.yaml": PROFILE})
+    for command in ("validate", "plan", "render"):
+        code, out, err = cli(command, str(root / "dsv32.yaml"))
+        assert code == 1 and "Traceback" not in err, command
+        line = _line_of(text, "kv_lora_rnk")
+        assert f"models/deepseek.yaml:{line}:5: [model-catalog] config.kv_lora_rnk:" in out + err
+        assert "did you mean `kv_lora_rank`?" in out + err
+        assert "architecture: gqa" not in out  # never read as GQA from the heads
+
+
+def test_a_typo_in_a_recipe_key_is_located_and_breaks_no_other_profile(profiles, cli):
+    text = ENTRY.replace("    speculative: EAGLE", "    speculativ: EAGLE")
+    root = profiles({"models/deepseek.yaml": text, "dsv32.yaml": PROFILE})
+    code, out, err = cli("validate", str(root / "dsv32.yaml"), str(root / "kimi-k26.yaml"))
+    assert code == 1 and "Traceback" not in err
+    line = _line_of(text, "speculativ:")
+    assert f"models/deepseek.yaml:{line}:5: [model-catalog] recipe.speculativ: unknown field" in err
+    assert "(did you mean speculative?)" in err
+    assert "missing required field 'speculative'" in err  # every problem of the entry at once
+    assert "ok: kimi-k26" in out  # another model's profiles still validate
+
+
+def test_a_config_missing_its_designs_fields_is_refused(profiles, cli):
+    # DeepseekV32ForCausalLM is MLA + DSA: without the indexer it would size as plain MLA.
+    text = "\n".join(
+        line for line in ENTRY.splitlines() if "index_" not in line and "v_head_dim" not in line
+    )
+    root = profiles({"models/deepseek.yaml": text + "\n", "dsv32.yaml": PROFILE})
+    code, out, err = cli("plan", str(root / "dsv32.yaml"))
+    assert code == 1 and out == "" and "Traceback" not in err
+    line = _line_of(text, "  config:")
+    assert f"models/deepseek.yaml:{line}:3: [model-catalog] config:" in err
+    assert (
+        "DeepseekV32ForCausalLM is MLA + DSA indexer, but its config.json lacks v_head_dim, "
+        "index_n_heads, index_head_dim, index_topk" in err
+    )
+
+
+@pytest.mark.parametrize(
+    "files,expected",
+    [
+        # Not a mapping of ids, a YAML tag, an id that is no Hugging Face id.
+        (
+            {"models/x.yaml": "- a\n- b\n"},
+            "models/x.yaml:1:1: [model-catalog] a model catalog maps",
+        ),
+        ({"models/x.yaml": "a/b: !!python/name:os.system x\n"}, "models/x.yaml:1:6:"),
+        ({"models/x.yaml": "'not an id': {}\n"}, "is not a Hugging Face id"),
+        ({"models/x.yaml": "a/b: [1\n"}, "models/x.yaml:2:1: [model-catalog] invalid YAML"),
+        ({"models/x.yaml": "x" * (1024 * 1024 + 1)}, "a model catalog file holds at most 1 MiB"),
+    ],
+)
+def test_a_catalog_file_that_cannot_be_read_is_a_located_error(profiles, cli, files, expected):
+    root = profiles(files)
+    code, out, err = cli("validate", str(root / "prod.yaml"))
+    assert code == 1 and "Traceback" not in err
+    assert expected in err
+
+
+def test_a_catalog_file_leading_out_of_the_repository_is_refused(profiles, cli, tmp_path):
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text(ENTRY, encoding="utf-8")
+    root = profiles({"dsv32.yaml": PROFILE})
+    (root / "models").mkdir()
+    (root / "models" / "deepseek.yaml").symlink_to(outside)
+    code, _, err = cli("validate", str(root / "dsv32.yaml"))
+    assert code == 1 and "outside" in err and "a catalog file must be a file in" in err
+
+
+def test_init_writes_a_profile_and_a_stub_whose_fill_ins_are_located(profiles, cli):
+    root = profiles({})
+    code, out, err = cli(
+        "init",
+        "dsv32",
+        "--model",
+        "deepseek-ai/DeepSeek-V3.2",
+        "--like",
+        "prod",
+        "--dir",
+        str(root),
+    )
+    assert code == 0, out + err
+    stub = (root / "models" / "dsv32.yaml").read_text()
+    assert "wrote" in out and "13 field(s) to fill in before dsv32 validates" in out
+    line = _line_of(stub, "checkpoint_gb:")
+    assert f"models/dsv32.yaml:{line}:18: [model-catalog] checkpoint_gb: FILL IN: not filled" in out
+    # validate says the same, and only that: every error is a FILL IN of the stub.
+    code, out, err = cli("validate", str(root / "dsv32.yaml"))
+    errors = [line for line in err.splitlines() if "[model-catalog]" in line]
+    assert code == 1 and len(errors) == 13 and all("FILL IN" in e for e in errors)
+    # Never overwritten.
+    code, _, err = cli("init", "dsv32", "--model", "a/b", "--like", "prod", "--dir", str(root))
+    assert code == 2 and "exists; init never overwrites" in err
+    # Filled in (the entry above), the profile validates and renders as written by init.
+    (root / "models" / "dsv32.yaml").write_text(ENTRY, encoding="utf-8")
+    loaded = load(root / "dsv32.yaml")
+    d = loaded.deployment
+    assert d.app_name == "dsv32" and d.volumes.weights.name == "dsv32-model-weights"
+    assert d.secrets.api_key.name == "dsv32-api-key"
+    assert d.sglang.attention.backend is None  # prod's GLM kernels were left to SGLang
+
+
+def test_init_for_a_known_model_takes_its_recipe_and_validates(profiles, cli):
+    root = profiles({})
+    code, out, err = cli(
+        "init", "k2", "--model", "moonshotai/Kimi-K2.6", "--like", "prod", "--dir", str(root)
+    )
+    assert code == 0 and "validate: ok" in out, out + err
+    assert not (root / "models").exists()  # a known model needs no stub
+    d = load(root / "k2.yaml").deployment
+    assert (d.sglang.reasoning_parser, d.sglang.tool_call_parser) == ("kimi_k2", "kimi_k2")
+    assert d.model.trust_remote_code and not d.sglang.speculative.enabled
+    # GLM-5.2's 1,048,576-token window exceeds the pool: init caps it where it writes it.
+    code, out, _ = cli(
+        "init", "g2", "--model", "zai-org/GLM-5.2-FP8", "--like", "prod", "--dir", str(root)
+    )
+    assert code == 0 and "validate: ok" in out
+    assert (
+        "context_length: 825344  # the model's window (1,048,576)" in (root / "g2.yaml").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["Bad", "--model", "a/b"], "NAME 'Bad': expected at most 37 lowercase"),
+        (["ok", "--model", "not-an-id"], "--model 'not-an-id': expected a Hugging Face id"),
+        (["ok", "--model", "a/b", "--like", "prd"], "profile not found: prd (did you mean prod?)"),
+    ],
+)
+def test_init_refuses_bad_input_and_writes_nothing(profiles, cli, args, expected):
+    root = profiles({})
+    before = sorted(p.name for p in root.rglob("*"))
+    like = [] if "--like" in args else ["--like", "prod"]
+    code, _, err = cli("init", *args, *like, "--dir", str(root))
+    assert code == 2 and expected in err and "Traceback" not in err
+    assert sorted(p.name for p in root.rglob("*")) == before
+
+
+def test_gpu_type_in_another_case_is_corrected_to_itself(profile_tree, cli):
+    root = profile_tree({"p.yaml": "extends: prod\ngpu:\n  type: b200\n"})
+    _, _, err = cli("validate", str(root / "p.yaml"))
+    assert 'got string "b200" (did you mean B200?)' in err
+    code, out, _ = cli("sglang-args", "kimi-k26", "--gpu", "h200")
+    assert code == 0 and "--model-path" in out
+
+
+def test_gpu_count_past_a_node_points_at_cluster_nodes(profile_tree, cli):
+    root = profile_tree({"p.yaml": "extends: prod\ngpu:\n  count: 16\n"})
+    code, _, err = cli("validate", str(root / "p.yaml"))
+    assert code == 1 and "p.yaml:3:10: gpu.count: expected a value <= 8, got integer 16" in err
+    assert "set gpu.count: 8 and cluster.nodes: 2" in err
+
+
+def test_a_small_mem_fraction_is_still_advised_to_rise(profile_tree, cli):
+    """The weights fit a B200 (88 of 178 GiB): there the fraction is what to change."""
+    root = profile_tree({"p.yaml": "extends: prod\nsglang:\n  mem_fraction_static: 0.45\n"})
+    _, _, err = cli("validate", str(root / "p.yaml"))
+    assert "[kv-pool-empty] sglang.mem_fraction_static:" in err
+    assert "raise sglang.mem_fraction_static (up to 0.95)" in err
+
+
+def test_pin_revision_without_the_hub_is_one_line(profile_tree, cli, monkeypatch):
+    """huggingface_hub 2.x raises its transport's own ConnectError (httpx2), not httpx's."""
+    from huggingface_hub import HfApi
+
+    transport = pytest.importorskip("httpx2") if _has("httpx2") else pytest.importorskip("httpx")
+
+    def unreachable(*_args, **_kwargs):
+        raise transport.ConnectError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(HfApi, "model_info", unreachable)
+    root = profile_tree({"p.yaml": "extends: prod\n"})
+    before = (root / "p.yaml").read_text()
+    code, out, err = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().count("\n") == 0
+    assert err.startswith("error: cannot reach the Hugging Face Hub (ConnectError:")
+    assert (root / "p.yaml").read_text() == before
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_catalog_files_are_not_profiles_for_the_one_name_check(profiles, cli):
+    """profiles/models/prod.yaml is a catalog file; it does not clash with profiles/prod.yaml
+    (checked against the shipped folder, where the rule looks under profiles/)."""
+    from generator.profile.load import check_unique_name
+
+    folder = PROFILES_DIR / "models"
+    made = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    clash = folder / "prod.yaml"
+    assert not clash.exists()
+    try:
+        clash.write_text(textwrap.dedent("{}\n"), encoding="utf-8")
+        check_unique_name(PROFILES_DIR / "prod.yaml")
+    finally:
+        clash.unlink()
+        if made:
+            os.rmdir(folder)
