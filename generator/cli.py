@@ -27,11 +27,28 @@ def _print_lines(text: str) -> None:
     sys.stdout.write("\n".join(emit_line(line, "text") for line in lines))
 
 
+def _catalog_users(refs: list[str]) -> list[str]:
+    """`refs` with each user model catalog file (<profiles>/models/*.yaml, which a hook passes
+    when it changed) replaced by the profiles beside that folder, which it is read for."""
+    from generator.profile.load import USER_CATALOG
+
+    out: list[str] = []
+    for ref in refs:
+        path = Path(ref)
+        if path.parent.name == USER_CATALOG and path.suffix in (".yaml", ".yml"):
+            folder = path.parent.parent
+            beside = sorted(str(p) for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")])
+            out += [p for p in beside if p not in out]
+        elif ref not in out:
+            out.append(ref)
+    return out
+
+
 def cmd_validate(args) -> int:
     from generator.operate.report import report
     from generator.profile.load import with_dependents
 
-    refs = args.profiles or sorted(str(p) for p in PROFILES_DIR.glob("*.yaml"))
+    refs = _catalog_users(args.profiles) or sorted(str(p) for p in PROFILES_DIR.glob("*.yaml"))
     if not refs:
         raise UsageError(f"no profiles in {PROFILES_DIR}")
     if args.dependents:

@@ -340,3 +340,11 @@ def test_catalog_files_are_not_profiles_for_the_one_name_check(profiles, cli):
         clash.unlink()
         if made:
             os.rmdir(folder)
+
+
+def test_validating_a_catalog_file_validates_the_profiles_beside_it(profiles, cli):
+    """What the pre-commit hook passes when only profiles/models/x.yaml changed."""
+    text = ENTRY.replace("kv_lora_rank", "kv_lora_rnk")
+    root = profiles({"models/deepseek.yaml": text, "dsv32.yaml": PROFILE})
+    code, out, err = cli("validate", str(root / "models" / "deepseek.yaml"))
+    assert code == 1 and "ok: prod" in out and "did you mean `kv_lora_rank`?" in err
