@@ -221,7 +221,7 @@ def test_init_writes_a_profile_and_a_stub_whose_fill_ins_are_located(profiles, c
     stub = (root / "models" / "dsv32.yaml").read_text()
     assert "wrote" in out and "13 field(s) to fill in before dsv32 validates" in out
     line = _line_of(stub, "checkpoint_gb:")
-    assert f"models/dsv32.yaml:{line}:18: [model-catalog] checkpoint_gb: FILL IN: not filled" in out
+    assert f"models/dsv32.yaml:{line}:18: [model-catalog] checkpoint_gb: still FILL IN" in out
     # validate says the same, and only that: every error is a FILL IN of the stub.
     code, out, err = cli("validate", str(root / "dsv32.yaml"))
     errors = [line for line in err.splitlines() if "[model-catalog]" in line]

@@ -201,18 +201,26 @@ def _fill_ins(value: Any, at: FieldPath) -> list[FieldPath]:
     return []
 
 
-def _description(at: FieldPath) -> str:
-    """What the schema says the field at `at` is."""
+def _schema_node(at: FieldPath) -> dict:
     node = _schema()
     for part in at:
         props = node.get("properties", {}) if isinstance(node, dict) else {}
         if part not in props:
-            return "see the comment on this line"
+            return {}
         node = props[part]
-    want = node.get("type") or ("one of " + ", ".join(json.dumps(v) for v in node["enum"]))
-    want = " or ".join(want) if isinstance(want, list) else want
-    text = node.get("description", "")
-    return f"expected {want}" + (f": {text}" if text else "")
+    return node
+
+
+def _expected(at: FieldPath) -> str:
+    node = _schema_node(at)
+    if "enum" in node:
+        return "one of " + ", ".join(json.dumps(v) for v in node["enum"])
+    want = node.get("type", "a value (see the comment on its line)")
+    return " or ".join(want) if isinstance(want, list) else want
+
+
+def _description(at: FieldPath) -> str:
+    return _schema_node(at).get("description", "")
 
 
 def _arch_listed(config: dict) -> bool:
@@ -236,10 +244,10 @@ def _check(key: str, value: Any, origins: dict[FieldPath, Location], out: ModelC
     pending = _fill_ins(value, ())
     problems = [
         Problem(
-            f"{FILL_IN}: not filled in yet; {_description(at)}",
+            f"still {FILL_IN} (the stub `init` wrote): expected {_expected(at)}",
             holder.locate(at),
             at,
-            hint="the stub `modal-sglang init` wrote says what goes here",
+            hint=_description(at),
             rule="model-catalog",
         )
         for at in pending
