@@ -69,7 +69,10 @@ class ModelCatalog:
     fingerprints: dict[str, str] = field(default_factory=dict)
 
     def source(self, model_id: str) -> str:
-        return str(Location(self.files[model_id]))
+        path = self.files[model_id]
+        if path == catalog.CATALOG_DIR / "models.yaml":
+            return "generator/catalog/models.yaml"  # the same wherever the command runs
+        return str(Location(path))
 
 
 def user_catalog_files(folder: Path) -> tuple[list[Path], list[Problem]]:
