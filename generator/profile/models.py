@@ -133,19 +133,32 @@ def model_catalog(folder: Path) -> ModelCatalog:
     return _merged(shipped, tuple(files), tuple(refused), _signature([shipped, *files]))
 
 
-@lru_cache(maxsize=32)
-def _merged(
-    shipped: Path, files: tuple[Path, ...], refused: tuple[Problem, ...], _signature: tuple
-) -> ModelCatalog:
-    out = ModelCatalog(file_errors=list(refused))
-    data: dict[str, Any] = {}
-    origins: dict[str, dict[FieldPath, Location]] = {}
-    for path in (shipped, *files):
+@dataclass
+class Layered:
+    """Keyed entries read from a shipped catalog file with user files over it, in order: each
+    entry merged (`_overlay`), where each value was written, and what could not be read. Kept
+    apart from the model checks so another catalog (recipes, hardware) can be layered alike."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, dict[FieldPath, Location]] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)  # the file that last set each key
+    notes: dict[str, list[Problem]] = field(default_factory=dict)  # YAML 1.1 warnings by key
+    file_errors: list[Problem] = field(default_factory=list)
+
+
+def read_layered(paths: tuple[Path, ...], what: str, key_problem, rule: str) -> Layered:
+    """`paths` (the shipped file first) read as bounded, located YAML and merged key by key.
+
+    `what` names a file's content for errors ("a model catalog maps Hugging Face ids to
+    entries"); `key_problem(key)` says why a top-level key is refused, or None.
+    """
+    out = Layered()
+    for path in paths:
         try:
             layer, where, notes = load_yaml(path, _CatalogBudget())
         except ProfileError as exc:
             out.file_errors += exc.problems or [
-                Problem(str(exc.args[0]), exc.location or Location(path), rule="model-catalog")
+                Problem(str(exc.args[0]), exc.location or Location(path), rule=rule)
             ]
             continue
         if layer is None:
@@ -153,34 +166,47 @@ def _merged(
         if not isinstance(layer, dict):
             out.file_errors.append(
                 Problem(
-                    f"a model catalog maps Hugging Face ids to entries; got {type(layer).__name__}",
-                    where.get((), Location(path)),
-                    rule="model-catalog",
+                    f"{what}; got {type(layer).__name__}", where.get((), Location(path)), rule=rule
                 )
             )
             continue
         for key, value in layer.items():
             key = str(key)
-            if not _is_model_id(key):
-                out.file_errors.append(
-                    Problem(
-                        f"{key!r} is not a Hugging Face id (organization/name)",
-                        where.get((key, "<key>"), Location(path)),
-                        (key,),
-                        rule="model-catalog",
-                    )
-                )
+            refused = key_problem(key)
+            if refused:
+                at = where.get((key, "<key>"), Location(path))
+                out.file_errors.append(Problem(refused, at, (key,), rule=rule))
                 continue
-            data[key] = _overlay(data.get(key), value)
-            mine = origins.setdefault(key, {})
+            out.data[key] = _overlay(out.data.get(key), value)
+            mine = out.origins.setdefault(key, {})
             mine.update({p[1:]: loc for p, loc in where.items() if p[:1] == (key,)})
             out.files[key] = path
-            out.warnings.setdefault(key, []).extend(n for n in notes if n.path[:1] == (key,))
-    for key, value in data.items():
+            out.notes.setdefault(key, []).extend(n for n in notes if n.path[:1] == (key,))
+    return out
+
+
+@lru_cache(maxsize=32)
+def _merged(
+    shipped: Path, files: tuple[Path, ...], refused: tuple[Problem, ...], _signature: tuple
+) -> ModelCatalog:
+    layered = read_layered(
+        (shipped, *files),
+        "a model catalog maps Hugging Face ids to entries",
+        lambda key: (
+            None if _is_model_id(key) else f"{key!r} is not a Hugging Face id (organization/name)"
+        ),
+        "model-catalog",
+    )
+    out = ModelCatalog(
+        files=dict(layered.files),
+        warnings={k: list(v) for k, v in layered.notes.items()},
+        file_errors=[*refused, *layered.file_errors],
+    )
+    for key, value in layered.data.items():
         if value is None:  # a user file removed a shipped entry
             out.files.pop(key, None)
             continue
-        _check(key, value, origins[key], out)
+        _check(key, value, layered.origins[key], out)
     return out
 
 
