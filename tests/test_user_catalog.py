@@ -348,3 +348,14 @@ def test_validating_a_catalog_file_validates_the_profiles_beside_it(profiles, cl
     root = profiles({"models/deepseek.yaml": text, "dsv32.yaml": PROFILE})
     code, out, err = cli("validate", str(root / "models" / "deepseek.yaml"))
     assert code == 1 and "ok: prod" in out and "did you mean `kv_lora_rank`?" in err
+
+
+def test_init_refuses_a_like_profile_outside_the_target_repository(profiles, cli, tmp_path):
+    root = profiles({})
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    code, _, err = cli(
+        "init", "x", "--model", "a/b", "--like", str(root / "prod.yaml"), "--dir", str(elsewhere)
+    )
+    assert code == 2 and "a profile extends only profiles in its repository" in err
+    assert list(elsewhere.iterdir()) == []

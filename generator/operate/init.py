@@ -20,7 +20,13 @@ from generator import PROFILES_DIR
 from generator.catalog import CatalogEntry, architecture
 from generator.errors import Location, ProfileError, UsageError, UserError, printable
 from generator.profile.checkpoint import known_model
-from generator.profile.load import PROFILE_NAME, USER_CATALOG, resolve_profile_path
+from generator.profile.load import (
+    PROFILE_NAME,
+    USER_CATALOG,
+    _inside,
+    profile_root,
+    resolve_profile_path,
+)
 from generator.profile.models import FILL_IN, MODEL_ID, model_catalog
 from generator.render.write import write_atomic
 
@@ -203,6 +209,12 @@ def init(name: str, model_id: str, like: str, folder: str | None = None) -> int:
         like_path = resolve_profile_path(like, relative_to=target)
     except ProfileError as exc:
         raise UsageError(f"--like: {exc}") from None
+    root = profile_root(target)
+    if not _inside(like_path, root):
+        raise UsageError(
+            f"--like {Location(like_path)} is outside {root}, where {name} is written: a profile "
+            "extends only profiles in its repository; copy it there first"
+        )
     base = load(like_path)  # PROFILE must itself be valid: its errors would be the new one's
     known = model_catalog(target_dir)
     entry = known.entries.get(model_id)
@@ -217,11 +229,12 @@ def init(name: str, model_id: str, like: str, folder: str | None = None) -> int:
         reset = base_model is None or arch != base_model.architecture
     elif pending is None and (stub.exists() or stub.is_symlink()):
         raise UsageError(f"{Location(stub)} exists; init never overwrites: pick another NAME")
-    extends = like_path.stem
-    if (
-        like_path.resolve().parent != target_dir.resolve()
-        and resolve_profile_path(extends, relative_to=target).resolve() != like_path.resolve()
-    ):
+    extends = like_path.stem  # by name when that finds it from the new file, else a path
+    try:
+        by_name = resolve_profile_path(extends, relative_to=target).resolve()
+    except ProfileError:
+        by_name = None
+    if by_name != like_path.resolve():
         extends = os.path.relpath(like_path, target_dir)
     todo_file = pending or (stub if entry is None else None)
     text = _profile(name, model_id, extends, entry, reset, todo_file)
@@ -244,9 +257,10 @@ def init(name: str, model_id: str, like: str, folder: str | None = None) -> int:
         problems = getattr(exc, "problems", [])
         todo = [p for p in problems if p.rule == "model-catalog" and FILL_IN in p.message]
         others = [p for p in problems if p not in todo and p.severity == "error"]
-        print(printable(f"{len(todo)} field(s) to fill in before {name} validates:"))
-        for p in todo:
-            print(f"  - {p}")
+        if todo:
+            print(printable(f"{len(todo)} field(s) to fill in before {name} validates:"))
+            for p in todo:
+                print(f"  - {p}")
         if others or not todo:
             head = f"and {name} has other problems to fix:" if todo else exc.args[0]
             print(printable(head))
