@@ -359,3 +359,23 @@ def test_init_refuses_a_like_profile_outside_the_target_repository(profiles, cli
     )
     assert code == 2 and "a profile extends only profiles in its repository" in err
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_design_checks_hold_for_every_shipped_config_and_catch_near_misses():
+    from generator.catalog import architecture
+
+    for model_id, e in catalog.entries().items():
+        assert architecture.config_problems(e.config, model_id) == [], model_id
+    # A class the table does not know is still refused when a design field is misspelt.
+    config = {"architectures": ["NewMoeForCausalLM"], "num_key_value_heads": 8, "kv_lora_rnk": 512}
+    (problem,) = architecture.config_problems(config, "x")
+    assert problem.field == "kv_lora_rnk" and "did you mean `kv_lora_rank`?" in str(problem)
+    # Half an indexer is no indexer to size.
+    config = {"architectures": ["NewMoeForCausalLM"], "kv_lora_rank": 512, "index_topk": 2048}
+    (problem,) = architecture.config_problems(config, "x")
+    assert "lacks index_n_heads, index_head_dim" in str(problem)
+    # The class decides the design: GlmMoeDsa without an indexer is not plain MLA.
+    glm = dict(catalog.entry("zai-org/GLM-5.1-FP8").config)
+    del glm["index_topk"]
+    with pytest.raises(architecture.IncompleteConfig, match="lacks index_topk"):
+        architecture.parse(glm, "glm")
