@@ -10,7 +10,7 @@ one.
 Both are read like a profile (`load.load_yaml`: bounded, located, no tags, regular files only,
 symlinks followed only inside the profile's repository) and every entry is checked against
 generator/catalog/models.schema.json and its recorded config against its attention design
-(catalog/architecture.py `check_fields`). A broken entry is an error of every profile that
+(catalog/architecture.py `config_problems`). A broken entry is an error of every profile that
 serves that model, with every problem of the entry at file:line:col; a file that cannot be read
 is an error of every profile beside it. An entry no profile uses is checked when one does.
 """
