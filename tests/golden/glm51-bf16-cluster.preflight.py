@@ -25,6 +25,8 @@ APP_NAME = "glm51-bf16-cluster"
 MODEL_ID = "zai-org/GLM-5.1"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/zai-org/GLM-5.1/main"
 
 # GPUs of one replica. Kernels and compile caches are built for exactly this GPU type.
 GPU = "B200:8"

@@ -25,6 +25,8 @@ APP_NAME = "glm51-ha"
 MODEL_ID = "zai-org/GLM-5.1-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/zai-org/GLM-5.1-FP8/main"
 
 # GPUs of one replica, in the order Modal tries them: it starts the first type it can get.
 GPU = ["B200:8", "H200:8"]

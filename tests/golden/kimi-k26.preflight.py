@@ -25,6 +25,8 @@ APP_NAME = "kimi-k26-sglang"
 MODEL_ID = "moonshotai/Kimi-K2.6"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/moonshotai/Kimi-K2.6/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/moonshotai/Kimi-K2.6/main"
 
 # GPUs of one replica, in the order Modal tries them: it starts the first type it can get.
 GPU = ["B200:8", "H200:8"]

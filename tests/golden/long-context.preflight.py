@@ -25,6 +25,8 @@ APP_NAME = "glm51-long-context"
 MODEL_ID = "zai-org/GLM-5.1-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/zai-org/GLM-5.1-FP8/main"
 
 # GPUs of one replica. Kernels and compile caches are built for exactly this GPU type.
 GPU = "B200:8"

@@ -25,6 +25,8 @@ APP_NAME = "minimax-m27-sglang"
 MODEL_ID = "MiniMaxAI/MiniMax-M2.7"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/MiniMaxAI/MiniMax-M2.7/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/MiniMaxAI/MiniMax-M2.7/main"
 
 # GPUs of one replica, in the order Modal tries them: it starts the first type it can get.
 GPU = ["B200:8", "H200:8"]
