@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import REPO_ROOT
+from generator import REPO_ROOT, catalog
 from generator.profile.checkpoint import image_digest
 from generator.profile.deployment import DIST_INIT_PORT, Deployment
 from generator.render.emit import Emitted, code, python_literal
@@ -51,6 +51,7 @@ def app_context(
             "type": s.modal_spec,
             "smi_names": s.nvidia_smi_names,
             "cache_dir": s.cache_dir,
+            "cuda_min": catalog.gpu(s.deployment.gpu.type).cuda_min,
             "flags": [
                 {"code": code(*(value_code(arg) for arg in flag.argv)), "note": flag.note}
                 for flag in s.flags
