@@ -28,12 +28,13 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 
-from generator.endpoint.http import Endpoint, printable, refusal
+from generator.endpoint.http import Deadline, Endpoint, printable, refusal
 from generator.render.write import write_atomic
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~757 GB weights, JIT, graphs
-REQUEST_TIMEOUT_S = 300.0
+REQUEST_TIMEOUT_S = 300.0  # one request, start to last byte (not per read)
+CHECKS_DEADLINE_S = 900.0  # every check after /health together: the command cannot hang past it
 KEY_ENV_VARS = ("API_KEY", "SGLANG_API_KEY")
 # A workspace Proxy Auth Token (modal.com/docs/guide/webhook-proxy-auth), for endpoints behind
 # Modal's proxy auth: sent as the Modal-Key and Modal-Secret headers.
@@ -588,7 +589,13 @@ def run_smoke(
         )
 
     if checks["health"].status == "pass":
-        endpoint = Endpoint.for_sglang(url, api_key, proxy_headers, request_s=REQUEST_TIMEOUT_S)
+        endpoint = Endpoint.for_sglang(
+            url,
+            api_key,
+            proxy_headers,
+            request_s=REQUEST_TIMEOUT_S,
+            deadline=Deadline(CHECKS_DEADLINE_S),
+        )
         client = endpoint.openai()
         with client:
             steps: dict[str, Callable[[], str]] = {
