@@ -6,6 +6,7 @@ that are not counts, and text with terminal and CI-log control sequences in it."
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 import time
@@ -121,6 +122,15 @@ def test_the_sdk_client_refuses_it_too_and_smoke_says_why(tmp_path: Path, capsys
             )
     assert rc == 1 and other.seen == []
     assert "refused a redirect to http://127.0.0.1" in capsys.readouterr().out
+
+
+def test_a_health_redirect_off_the_origin_fails_at_once(tmp_path: Path):
+    with _Stub({"/health": _json(200, {})}) as other:
+        with _Stub({"/health": _redirect(f"{other.url}/health")}) as endpoint:
+            t0 = time.monotonic()
+            with pytest.raises(smoke.CheckFailed, match="refused a redirect"):
+                smoke.wait_for_health(endpoint.url, "k", 60, io.StringIO(), CREDENTIALS)
+    assert time.monotonic() - t0 < 5 and other.seen == []
 
 
 def test_a_same_origin_redirect_is_followed():

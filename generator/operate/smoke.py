@@ -250,6 +250,8 @@ def wait_for_health(
                     status = client.get(f"{base_url}/health", timeout=timeout).status_code
                     last = f"HTTP {status}"
                 except httpx.HTTPError as e:
+                    if guarded := refusal(e):  # a redirect off the origin: waiting won't help
+                        raise CheckFailed(f"/health: {_short(guarded)}") from None
                     status, last = 0, describe_error(e)
                     refused = isinstance(e, httpx.ConnectError)
                     if refused and refused_limit is not None and now - start >= refused_limit:
