@@ -27,7 +27,11 @@ from typing import Any, TextIO
 import httpx
 import openai
 
-from generator.endpoint.http import Endpoint, printable  # printable: release.py prints with it
+from generator.endpoint.http import (  # printable: release.py prints with it
+    Deadline,
+    Endpoint,
+    printable,
+)
 from generator.operate import coldstart, probe
 from generator.operate.bench import _one_request, make_prompt
 from generator.operate.smoke import (  # the smoke checks are re-exported for the tests
@@ -43,6 +47,7 @@ from generator.operate.smoke import (  # the smoke checks are re-exported for th
 __all__ = ["ANSWER_SCHEMA", "BOOKING_TOOL", "type_errors"]
 
 PROBE_CONCURRENCY = 8
+GATES_DEADLINE_S = 1800.0
 LATENCY_INPUT_TOKENS = 512
 LATENCY_OUTPUT_TOKENS = 64
 
@@ -284,7 +289,9 @@ def endpoint_gates(
     """Smoke, probe and latency against an endpoint that serves: the release's gates but cold
     start (which needs the deploy's own clock)."""
     results = []
-    client = Endpoint.for_sglang(url, key, proxy_headers, request_s=request_s).openai()
+    budget = Deadline(GATES_DEADLINE_S)  # smoke and probe together, however an endpoint stalls
+    endpoint = Endpoint.for_sglang(url, key, proxy_headers, request_s=request_s, deadline=budget)
+    client = endpoint.openai()
     with client:
         if smoke:
             results.append(smoke_gate(client, model))
