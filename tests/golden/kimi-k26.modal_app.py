@@ -421,8 +421,8 @@ class SGLangServer:
         # Modal is stopping this replica (scale-down, redeploy) and gives it EXIT_GRACE_PERIOD
         # for in-flight requests (modal 1.6.4 app.server). SGLang keeps serving while it drains:
         # a request Modal still routes here is answered, not refused, and the drain waits for it.
-        # Modal is told of no health path (modal 1.6.4's HTTPConfig has a port, none), so the
-        # 503 SGLang's /health answers while draining steers no traffic away.
+        # Modal is told of no health path (modal 1.6.4's HTTPConfig: port, regions, timeouts,
+        # grace, concurrency), so the 503 SGLang's /health answers while draining steers nothing.
         # A few seconds under Modal's grace: SGLang checks for a finished drain every 5 s.
         _stop_sglang(self.process, self.stopping, max(1, EXIT_GRACE_PERIOD - 5))
 
