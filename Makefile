@@ -16,20 +16,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help init render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint sglang-manifest preflight plan diff rollback smoke bench clean
 
 help:
 	@echo "make init NAME=x MODEL=org/id LIKE=prod   a new profile (and a catalog stub for an unknown model)"
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
 	@echo "make validate [FORMAT=text|github|json]   validate every profile under profiles/"
-	@echo "make setup    [PROFILE=prod]   modal run: download weights, warm SGLang's compile caches"
+	@echo "make setup    [PROFILE=prod] [DUMMY=1]   modal run: download weights, warm SGLang's compile caches"
 	@echo "make pin-revision [PROFILE=prod]  pin model.revision to the commit it points at (Hub)"
+	@echo "make pin-image [PROFILE=prod]  pin the serve image to its tag's digest (registry), in the lock"
 	@echo "make deploy   [PROFILE=prod] [DUMMY=1]   validate, render, modal deploy (release gates if set)"
 	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
 	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, compile caches"
 	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
+	@echo "make gates    URL=... [PROFILE=prod]   release gates (smoke, probe, latency) on a live endpoint"
 	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
@@ -65,11 +67,15 @@ deploy: $(READY)
 plan: $(READY)
 	$(PY) -m generator plan "$$PROFILE" $${UTILIZATION:+--utilization "$$UTILIZATION"}
 
+# DUMMY=1: only the config and tokenizer files, for `make deploy DUMMY=1` (no weights download).
 setup: $(READY)
-	$(PY) -m generator setup "$$PROFILE"
+	$(PY) -m generator setup "$$PROFILE" $${DUMMY:+--dummy-weights}
 
 pin-revision: $(READY)
 	$(PY) -m generator pin-revision "$$PROFILE"
+
+pin-image: $(READY)
+	$(PY) -m generator pin-image "$$PROFILE"
 
 preflight: $(READY)
 	$(PY) -m generator preflight "$$PROFILE"
@@ -86,6 +92,11 @@ rollback: $(READY)
 smoke: $(READY)
 	@test -n "$$URL" || (echo "usage: make smoke URL=https://... (API_KEY in the environment)" >&2; exit 2)
 	$(PY) -m generator smoke --profile "$$PROFILE" --url "$$URL"
+
+# The release gates with the profile's thresholds against an endpoint already live (no deploy).
+gates: $(READY)
+	@test -n "$$URL" || (echo "usage: make gates URL=https://... (API_KEY in the environment)" >&2; exit 2)
+	$(PY) -m generator gates --profile "$$PROFILE" --url "$$URL"
 
 bench: $(READY)
 	@test -n "$$URL" || (echo "usage: make bench URL=https://... (API_KEY in the environment)" >&2; exit 2)

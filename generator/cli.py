@@ -116,6 +116,9 @@ def _modal_command(function_name: str):
 
     def run(args) -> int:
         function = getattr(importlib.import_module(module), function_name)
+        if function_name == "setup" and args.dummy_weights:  # the config files alone
+            function = importlib.import_module("generator.operate.dummy").setup
+            return function(args.profile, dry_run=args.dry_run)
         if getattr(args, "dummy_weights", False):
             return function(args.profile, dry_run=args.dry_run, dummy_weights=True)
         return function(args.profile, dry_run=args.dry_run)
@@ -133,6 +136,12 @@ def cmd_init(args) -> int:
     from generator.operate.init import init
 
     return init(args.name, args.model, args.like, args.dir)
+
+
+def cmd_pin_image(args) -> int:
+    from generator.operate.image import pin_image
+
+    return pin_image(args.profile)
 
 
 def cmd_diff(args) -> int:
@@ -163,6 +172,7 @@ def _endpoint_command(module_name: str):
         deployment = loaded.deployment
         args.model = args.model or deployment.model.served_model_name
         args.proxy_auth = deployment.serving.proxy_auth
+        args.release = deployment.release  # gates: the profile's thresholds
         if deployment.gpu.fallback:  # say which GPU type served: a fallback is slower
             args.flag_sets = {s.modal_spec: s.argv for s in loaded.flag_sets}
         from generator.capacity.costs import cold_start, replica_hour_usd
@@ -232,6 +242,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     profile_command(
         "pin-revision", "pin model.revision to the commit it points at", cmd_pin_revision
     )
+    profile_command(
+        "pin-image", "pin the serve image to the digest its tag points at (registry)", cmd_pin_image
+    )
     for name, help_text in [
         ("setup", "on Modal: download the weights, precompile DeepGEMM"),
         ("preflight", "check secrets, flags, weights and kernels on Modal (CPU)"),
@@ -242,6 +255,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p.add_argument(
             "--dry-run", action="store_true", help="print the modal command, run nothing"
         )
+        if name == "setup":
+            p.add_argument(
+                "--dummy-weights",
+                action="store_true",
+                help="only the config and tokenizer files a dummy-weights dry run reads (MBs)",
+            )
         if name == "deploy":
             p.add_argument(
                 "--dummy-weights",
@@ -274,7 +293,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="average replicas busy over a month, for the monthly cost (default 0.3)",
     )
     for name, help_text in [
-        ("smoke", "check a deployed endpoint: health, models, chat, stream, tools, auth"),
+        ("smoke", "check a deployed endpoint: health, models, chat, stream, tools, JSON, auth"),
+        ("gates", "the release gates (smoke, probe, latency SLO) against a live endpoint"),
         ("bench", "latency and throughput sweep over concurrency levels"),
     ]:
         p = sub.add_parser(name, help=help_text)

@@ -88,11 +88,23 @@ class FakeSGLang:
     def ready(self) -> bool:
         return time.monotonic() - self._started_at >= self.config.startup_s
 
-    def drain(self, poll_s: float = 0.05) -> None:
-        """What SGLang does on SIGTERM (tokenizer_manager.sigterm_watchdog): report unhealthy,
-        refuse new requests, and return once the running ones have finished."""
+    def drain(self, poll_s: float = 0.05, log=None) -> None:
+        """What SGLang 0.5.23 does on SIGTERM: its handler sets `gracefully_exit`
+        (srt/managers/tokenizer_manager.py:4066-4070, SignalHandler.sigterm_handler); from then
+        on /health and /health_generate answer 503 (srt/entrypoints/http_server.py:731-733) and
+        /ready too (`is_ready`, :717), but chat and generate requests are still accepted and
+        served (nothing in their path reads the flag; a real 0.5.17 run served a new chat
+        request during the drain: ../shared/reference/real-engine-run.md). `sigterm_watchdog`
+        (tokenizer_manager.py:3508-3540) logs "Gracefully exiting... Remaining number of
+        requests N" and checks again every 5 s (here every `poll_s`), with no upper limit,
+        until none runs; then it returns."""
         self.draining = True
-        while self.in_flight:
+        while True:
+            remaining = self.in_flight
+            if log is not None:
+                log(f"Gracefully exiting... Remaining number of requests {remaining}.")
+            if not remaining:
+                return
             time.sleep(poll_s)
 
     def _track(self, delta: int) -> None:
@@ -128,6 +140,10 @@ class FakeSGLang:
         self.stop()
 
 
+# What answers 503 while SGLang drains (http_server.py: /health, /health_generate, /ready).
+_HEALTH_PATHS = ("/health", "/health_generate", "/ready")
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default backlog of 5 drops SYNs under a concurrent burst
 
@@ -159,8 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
                 401, {"error": "modal-http: missing credentials for proxy authorization"}
             )
             return False
-        if not self.fake.ready() or self.fake.draining:
-            self._send_json(503, {"error": "server is starting or shutting down"})
+        if not self.fake.ready():
+            self._send_json(503, {"error": "server is starting"})
+            return False
+        if self.fake.draining and self.path.split("?")[0] in _HEALTH_PATHS:
+            self.send_response(503)  # SGLang: `Response(status_code=503)`, no body (see drain())
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return False
         if self.path.startswith("/health") or cfg.no_auth:
             return True
@@ -173,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._gate():
             return
         path = self.path.split("?")[0]
-        if path in ("/health", "/health_generate"):
+        if path in _HEALTH_PATHS:
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -10,7 +10,7 @@ import time
 import openai
 import pytest
 
-from generator.operate import gates, probe
+from generator.operate import gates, probe, smoke
 from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
 
 FAST = gates.Targets(ttft_p50_ms=200, tpot_p50_ms=20, latency_requests=3)
@@ -122,7 +122,9 @@ def _smoke(**breakage) -> gates.Gate:
 def test_smoke_gate_passes_healthy():
     gate = _smoke()
     assert gate.passed, gate.details
-    assert gate.numbers == {"checks_passed": 4, "checks": 4}
+    # the same checks as `make smoke` (generator/operate/smoke.py API_CHECKS)
+    assert gate.numbers == {"checks_passed": 6, "checks": 6}
+    assert [d.split(":")[0] for d in gate.details] == list(smoke.API_CHECKS)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +135,7 @@ def test_smoke_gate_passes_healthy():
             "typed_tool_call",
             'party_size: integer expected, got string "4"',
         ),
-        ({"no_reasoning": True}, "reasoning_separated", "thinking tags in content"),
+        ({"no_reasoning": True}, "stream_reasoning", "thinking tags in content"),
         ({"broken_json": True}, "json_mode", "does not parse"),
         ({"tools_as_text": True}, "typed_tool_call", "no streamed book_table call"),
         ({"wrong_model": True}, "models", "not served"),
@@ -142,10 +144,11 @@ def test_smoke_gate_passes_healthy():
 def test_smoke_gate_fails_on_its_breakage(breakage, failing, detail):
     gate = _smoke(**breakage)
     assert not gate.passed
-    assert f"failed: {failing}" in gate.summary
-    [line] = [d for d in gate.details if d.startswith(failing)]
+    assert failing in gate.summary.split("failed: ")[1].split(", ")
+    [line] = [d for d in gate.details if d.startswith(failing + ":")]
     assert "FAIL" in line and detail in line
-    assert sum("PASS" in d for d in gate.details) == 3  # the others still pass
+    failed = gate.summary.split("failed: ")[1].split(", ")
+    assert sum("PASS" in d for d in gate.details) == 6 - len(failed)  # the others still pass
 
 
 @pytest.mark.parametrize("wrong", [False, True])
@@ -224,3 +227,38 @@ def test_gate_report_escapes_control_characters():
     assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
     assert "\\x1b[31mred" in out.getvalue()
     json.dumps(gates.Gate("x", True, "s").as_dict())
+
+
+# -- `make gates URL=...`: the gates against an endpoint already live ------------------------
+PROXY = ("wk-gates", "ws-gates")
+
+
+def _gates_cli(cli, monkeypatch, url: str, report) -> tuple[int, str]:
+    monkeypatch.setenv("API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_ID", PROXY[0])
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", PROXY[1])
+    code, out, _ = cli("gates", "--profile", "prod", "--url", url, "--report", str(report))
+    return code, out
+
+
+def test_gates_command_runs_the_release_gates_on_a_live_endpoint(cli, monkeypatch, tmp_path):
+    """Smoke, probe and latency with prod's thresholds; nothing deployed, no cold start."""
+    from generator.pipeline import load
+
+    served = load("prod").deployment.model.served_model_name
+    with FakeSGLang(model=served, modal_proxy_token=PROXY) as url:
+        code, out = _gates_cli(cli, monkeypatch, url, tmp_path / "g.json")
+    assert code == 0, out
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert [g["name"] for g in report["gates"]] == ["smoke", "probe", "latency"]
+    assert report["passed"] is True and "gates: PASS" in out
+
+
+def test_gates_command_fails_on_a_breakage_smoke_alone_once_missed(cli, monkeypatch, tmp_path):
+    from generator.pipeline import load
+
+    served = load("prod").deployment.model.served_model_name
+    with FakeSGLang(model=served, modal_proxy_token=PROXY, string_tool_args=True) as url:
+        code, out = _gates_cli(cli, monkeypatch, url, tmp_path / "g.json")
+    assert code == 1
+    assert "typed_tool_call: FAIL" in out and 'party_size: integer expected, got string "4"' in out

@@ -80,6 +80,7 @@ WINGS = [
     "rules",
     "render",
     "pipeline",
+    "endpoint",
     "operate",
     "cli",
 ]

@@ -84,8 +84,29 @@ def test_inspect_reports_instead_of_crashing(preflight, tmp_path):
     cache_dirs = {gpu: str(tmp_path) for gpu in module.SGLANG_FLAGS}  # one per GPU type
     rows = module.inspect_deployment.local(model_dir=str(tmp_path), cache_dirs=cache_dirs)
     assert [name for name, _, _ in rows] == [
+        "serve image: SGLang and CUDA",
         "SGLang accepts the flags",
         "weights Volume",
         *(f"compile caches {gpu}" for gpu in module.SGLANG_FLAGS),
     ]
     assert not any(ok for _, ok, _ in rows)  # no sglang here, nothing downloaded
+
+
+def test_image_check_reads_the_images_own_sglang_and_cuda(preflight, monkeypatch):
+    """The tag is only a name: the image's sglang.__version__ and torch.version.cuda decide."""
+    _, module = preflight
+    newest = max(module.CUDA_MIN.values(), key=lambda v: tuple(map(int, v.split("."))))
+    monkeypatch.setattr(module, "_image_versions", lambda: (module.SGLANG_VERSION, "13.0"))
+    assert module._check_image() == (True, f"SGLang {module.SGLANG_VERSION}, CUDA runtime 13.0")
+    monkeypatch.setattr(module, "_image_versions", lambda: ("0.5.17", "13.0"))
+    ok, detail = module._check_image()
+    assert not ok and f"image has SGLang 0.5.17, the profile says {module.SGLANG_VERSION}" in detail
+    monkeypatch.setattr(module, "_image_versions", lambda: (module.SGLANG_VERSION, "11.7"))
+    ok, detail = module._check_image()
+    assert not ok and f"needs {newest}" in detail and "CUDA runtime is 11.7" in detail
+
+
+def test_a_blackwell_gpu_needs_cuda_12_8(preflight):
+    _, module = preflight
+    for gpu, need in module.CUDA_MIN.items():
+        assert need == ("12.8" if gpu.startswith("B200") else "11.8"), gpu

@@ -299,6 +299,7 @@ def test_setup_warms_the_caches_on_every_gpu_type(tmp_path, monkeypatch):
     monkeypatch.setattr(modal.Function, "remote", remote)
     module.main()
     assert ran == [
+        ("download_config", None),  # first: all a dummy-weights dry run reads
         ("download_model", None),
         ("warm_compile_caches", "B200:8"),
         ("warm_compile_caches", "H200:8"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import PROFILES_DIR
+from generator import PROFILES_DIR, REPO_ROOT
 from generator.operate import deploy as deploy_module
 from tests.fake_modal_plane import FakeModalPlane
 from tests.fake_sglang import DEFAULT_KEY, FakeSGLang
@@ -298,6 +298,10 @@ def test_dummy_weights_run_never_touches_the_live_app(control_plane, cli, releas
     assert deploy_call[2:4] == ["--name", "glm51-prod-dummy"]
     rendered = open(deploy_call[1]).read()
     assert '["--load-format", "dummy"],' in rendered
+    # SGLang's dummy loader reads the config folder alone, and the app's setup fetches only it:
+    # no weights Volume download before a dry run (`make setup DUMMY=1`, a few MB).
+    assert '["--model-path", CONFIG_DIR],' in rendered and "MODEL_DIR]" not in rendered
+    assert _entrypoint_calls(rendered) == ["download_config.remote"]
     assert deploy_call[1].endswith("build/prod-dummy/modal_app.py")
     assert stop_call == ["app", "stop", "glm51-prod-dummy", "--yes"]
     apps = control_plane.state()["apps"]
@@ -319,6 +323,29 @@ def test_dummy_weights_run_fails_when_the_serving_path_does(control_plane, cli, 
         code, out, _ = cli("deploy", released_prod, "--dummy-weights")
     assert code == 1 and "dummy run: FAIL" in out
     assert control_plane.state()["apps"]["glm51-prod-dummy"]["state"] == "stopped"
+
+
+def _entrypoint_calls(source: str) -> list[str]:
+    """The calls `modal run` makes: the body of the app's local entrypoint, main()."""
+    import ast
+
+    main = next(
+        n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == "main"
+    )
+    body = ast.Module(main.body, [])  # the decorator is not a call it makes
+    return [ast.unparse(n.func) for n in ast.walk(body) if isinstance(n, ast.Call)]
+
+
+def test_the_real_apps_setup_fetches_the_config_folder_first(released_prod, tmp_path, cli):
+    assert cli("render", released_prod, "-o", str(tmp_path / "app.py"))[0] == 0
+    calls = _entrypoint_calls((tmp_path / "app.py").read_text())
+    assert calls[:2] == ["download_config.remote", "download_model.remote"]
+
+
+def test_dummy_setup_runs_the_dummy_app(control_plane, cli, released_prod):
+    code, out, _ = cli("setup", released_prod, "--dummy-weights", "--dry-run")
+    assert code == 0 and control_plane.calls() == []
+    assert out.rstrip().endswith(" run " + str(REPO_ROOT / "build/prod-dummy/modal_app.py")), out
 
 
 def test_dummy_weights_dry_run(control_plane, cli, released_prod):

@@ -15,7 +15,16 @@ import pytest
 from generator.operate import smoke
 from tests.fake_sglang import DEFAULT_KEY, DEFAULT_MODEL, FakeSGLang
 
-CHECKS = ["health", "models", "chat", "stream_reasoning", "tool_call", "auth"]
+CHECKS = [
+    "health",
+    "models",
+    "chat",
+    "stream_reasoning",
+    "tool_call",
+    "typed_tool_call",
+    "json_mode",
+    "auth",
+]
 PROXY_TOKEN = ("wk-test-id", "ws-test-secret")
 PROXY_ENV = ("MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET")
 
@@ -54,7 +63,7 @@ def test_healthy_server_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert all(c["duration_s"] >= 0 and c["detail"] for c in report["checks"])
     assert [p.name for p in report_path.parent.iterdir()] == ["report.json"]  # no temp files left
     out = capsys.readouterr().out
-    assert "smoke: PASS (6/6 checks)" in out
+    assert "smoke: PASS (8/8 checks)" in out
     for name in CHECKS:
         assert name in out
 
@@ -63,10 +72,13 @@ def test_healthy_server_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ("switch", "failing"),
     [
         ("no_reasoning", {"stream_reasoning"}),
-        ("tools_as_text", {"tool_call"}),
+        ("tools_as_text", {"tool_call", "typed_tool_call"}),
         ("no_auth", {"auth"}),
         ("wrong_model", {"models"}),
-        ("chat_500", {"chat", "stream_reasoning", "tool_call"}),
+        ("chat_500", {"chat", "stream_reasoning", "tool_call", "typed_tool_call", "json_mode"}),
+        # What only the release gate caught before: smoke now runs the same checks (API_CHECKS).
+        ("string_tool_args", {"typed_tool_call"}),  # sglang#35564: "4" for an integer
+        ("broken_json", {"json_mode"}),
     ],
 )
 def test_each_broken_behaviour_fails(switch: str, failing: set[str], tmp_path: Path) -> None:

@@ -84,6 +84,7 @@ class GpuSpec:
     type: str
     modal_gpu: str
     arch: str
+    cuda_min: str  # the oldest CUDA runtime with this architecture's kernels
     nominal_memory_gb: float
     usable_memory_gib: float
     hbm_bandwidth_tbps: float

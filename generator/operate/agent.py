@@ -18,6 +18,7 @@ from typing import Any
 
 import openai
 
+from generator.endpoint.http import BadNumber, count
 from generator.operate.smoke import WEATHER_TOOL, describe_error
 
 AGENT_TOOLS = [
@@ -79,7 +80,9 @@ def _cached(usage: Any) -> int | None:
     if details is None:
         return None
     value = getattr(details, "cached_tokens", None)
-    return value if isinstance(value, int) else None
+    if value is None:
+        return None
+    return count(value, "cached_tokens", at_most=count(usage.prompt_tokens, "prompt_tokens"))
 
 
 async def _turn(
@@ -113,14 +116,22 @@ async def _turn(
         return Turn(conversation, turn, False, error=describe_error(e)), ""
     if first is None:
         return Turn(conversation, turn, False, error="stream carried no tokens"), ""
+    try:  # the server's counts feed the hit rate and throughput: checked before they count
+        prompt = count(usage.prompt_tokens, "prompt_tokens") if usage else None
+        cached = _cached(usage) if usage else None
+        out = len(text)
+        if usage:
+            out = count(usage.completion_tokens, "completion_tokens", at_most=output_tokens)
+    except BadNumber as e:
+        return Turn(conversation, turn, False, error=str(e)), ""
     result = Turn(
         conversation,
         turn,
         True,
         ttft_s=first - t0,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        cached_tokens=_cached(usage) if usage else None,
-        output_tokens=usage.completion_tokens if usage else len(text),
+        prompt_tokens=prompt,
+        cached_tokens=cached,
+        output_tokens=out,
     )
     return result, "".join(text)
 

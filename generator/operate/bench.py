@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 import openai
 
+from generator.endpoint.http import BadNumber, Endpoint, count, printable
 from generator.operate import agent, coldstart
 from generator.operate.smoke import (
     DEFAULT_TIMEOUT_S,
@@ -185,13 +186,20 @@ async def _one_request(
     end = time.perf_counter()
     if first is None:
         return RequestResult(ok=False, error="stream carried no tokens")
+    try:  # the server's counts feed throughput and cost: checked before they count
+        out = chunks
+        if usage:
+            out = count(usage.completion_tokens, "completion_tokens", at_most=output_tokens)
+        prompt_tokens = count(usage.prompt_tokens, "prompt_tokens") if usage else None
+    except BadNumber as e:
+        return RequestResult(ok=False, error=str(e))
     return RequestResult(
         ok=True,
         ttft_s=first - t0,
         e2e_s=end - t0,
         itls_s=itls,
-        output_tokens=usage.completion_tokens if usage else chunks,
-        prompt_tokens=usage.prompt_tokens if usage else None,
+        output_tokens=out,
+        prompt_tokens=prompt_tokens,
     )
 
 
@@ -301,13 +309,9 @@ async def _sweep(
     proxy_headers: dict[str, str] | None,
 ) -> None:
     """Run the levels in turn, appending each finished one to `levels` (kept on Ctrl-C)."""
-    client = openai.AsyncOpenAI(
-        base_url=f"{url}/v1",
-        api_key=api_key,
-        max_retries=0,
-        timeout=request_timeout_s,
-        default_headers=proxy_headers,  # Modal-Key/Modal-Secret behind Modal's proxy auth
-    )
+    client = Endpoint.for_sglang(
+        url, api_key, proxy_headers, request_s=request_timeout_s
+    ).async_openai()
     async with client:
         # Warm-up (unmeasured): also turns a bad URL or key into one clear error up front.
         warm = await _one_request(
@@ -454,13 +458,9 @@ async def _agent_sweep(
     proxy_headers: dict[str, str] | None,
     levels: list[dict[str, Any]],
 ) -> None:
-    client = openai.AsyncOpenAI(
-        base_url=f"{url}/v1",
-        api_key=api_key,
-        max_retries=0,
-        timeout=request_timeout_s,
-        default_headers=proxy_headers,
-    )
+    client = Endpoint.for_sglang(
+        url, api_key, proxy_headers, request_s=request_timeout_s
+    ).async_openai()
 
     def user(seed: str) -> str:
         return make_prompt(seed, user_tokens)
@@ -591,7 +591,7 @@ def print_agent_report(result: dict[str, Any], out: TextIO) -> None:
         if lv["cache_note"]:
             print(f"      cache hits {lv['cache_note']}", file=out)
         for err in lv["errors"]:
-            print(f"      error: {err}", file=out)
+            print(f"      error: {printable(err)}", file=out)
     print(f"results: {result['files']['json']}", file=out)
 
 
@@ -720,7 +720,7 @@ def print_report(result: dict[str, Any], out: TextIO) -> None:
         row += f" {_usd(lv.get('usd_per_million_output_tokens')):>8}"
         print(row, file=out)
         for err in lv["errors"]:
-            print(f"      error: {err}", file=out)
+            print(f"      error: {printable(err)}", file=out)
     comp = result["comparison"]
     if comp:
         print(

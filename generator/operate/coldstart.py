@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import openai
 
+from generator.endpoint.http import Endpoint
 from generator.operate.smoke import NO_THINKING, CheckFailed, describe_error, wait_for_health
 
 
@@ -25,13 +26,7 @@ def first_token_s(
     base_url: str, api_key: str, model: str, proxy_headers: dict[str, str] | None, timeout: float
 ) -> float:
     """Seconds until one streamed request's first token."""
-    client = openai.OpenAI(
-        base_url=f"{base_url}/v1",
-        api_key=api_key,
-        max_retries=0,
-        timeout=timeout,
-        default_headers=proxy_headers,
-    )
+    client = Endpoint.for_sglang(base_url, api_key, proxy_headers, request_s=timeout).openai()
     t0 = time.monotonic()
     with client:
         stream = client.chat.completions.create(

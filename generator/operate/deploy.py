@@ -23,6 +23,7 @@ from generator import REPO_ROOT
 from generator.errors import Location, UserError
 from generator.operate.report import emit_line
 from generator.pipeline import Loaded, load, render_to_file
+from generator.profile.checkpoint import image_digest
 from generator.profile.committed import read_json
 from generator.render.write import check_contained, folder_lock, write_atomic
 
@@ -61,6 +62,18 @@ def _require_pinned(loaded: Loaded) -> None:
         raise UserError(
             f"model.revision is {model.revision!r}, which can move: run "
             f"`make pin-revision PROFILE={loaded.profile.name}` to pin the current commit first"
+        )
+
+
+def _warn_unpinned_image(loaded: Loaded) -> None:
+    """A tag can be moved to another build (and which CUDA lane a plain tag carries has changed
+    over time); until `pin-image` records its digest the deploy pulls whatever it points at."""
+    if image_digest(loaded.deployment) is None:
+        serve = loaded.deployment.images.serve
+        print(
+            f"warning: the serve image {serve.ref} is not pinned by digest: run "
+            f"`make pin-image PROFILE={loaded.profile.name}` (the tag can move)",
+            file=sys.stderr,
         )
 
 
@@ -208,6 +221,7 @@ def prepare_loaded(loaded: Loaded) -> tuple[Loaded, Path, str]:
     app_file = render_to_file(loaded)
     print(f"rendered {loaded.profile.name} -> {app_file}")
     _require_pinned(loaded)
+    _warn_unpinned_image(loaded)
     history_path(loaded.profile.name)  # where the record goes, checked before anything deploys
     return loaded, app_file, app_file.read_text(encoding="utf-8")
 
@@ -231,7 +245,10 @@ def deploy_prepared(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: b
 
 
 def _modal_run(ref: str, file_name: str, what: str, dry_run: bool) -> int:
-    loaded = load(ref)
+    return modal_run_loaded(load(ref), file_name, what, dry_run)
+
+
+def modal_run_loaded(loaded: Loaded, file_name: str, what: str, dry_run: bool) -> int:
     _require_pinned(loaded)
     app_file = render_to_file(loaded)
     command = [_modal(), "run", str(app_file.with_name(file_name))]

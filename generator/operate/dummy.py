@@ -4,8 +4,10 @@ The profile is deployed along the same serving path (same image, GPUs, flags, pa
 and Secrets) with SGLang's `--load-format dummy` added: SGLang's DummyModelLoader gives every
 tensor random values of the real shapes and downloads nothing (sglang 0.5.23
 srt/model_loader/loader.py `DummyModelLoader.download_model` is a no-op), so no 757 GB read. It
-still reads the model's config and tokenizer from --model-path, the weights Volume: `make setup`
-must have downloaded the revision once.
+still reads the model's config, tokenizer and remote code from --model-path: for the dummy
+variant that is CONFIG_DIR on the weights Volume (Deployment.config_dir), which setup fills
+first with those files alone (a few MB). `make setup DUMMY=1` fetches only them, so
+`make deploy DUMMY=1` works before the weights are downloaded.
 
 It never serves as the live app: the variant is a profile of its own, `<profile>-dummy`, built
 from the real one in memory, so its app is `<app>-dummy`, its records go to
@@ -44,3 +46,10 @@ def dummy_profile(ref: str) -> Profile:
 
 def prepare(ref: str) -> tuple[Loaded, Path, str]:
     return deploy_module.prepare_loaded(complete(dummy_profile(ref)))
+
+
+def setup(ref: str, *, dry_run: bool = False) -> int:
+    """`make setup DUMMY=1`: the dummy app's entrypoint fetches the config and tokenizer files
+    alone (download_config); no weights, no compile caches."""
+    loaded = complete(dummy_profile(ref))
+    return deploy_module.modal_run_loaded(loaded, "modal_app.py", "setup", dry_run)

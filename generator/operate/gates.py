@@ -27,58 +27,27 @@ from typing import Any, TextIO
 import httpx
 import openai
 
+from generator.endpoint.http import (  # printable: release.py prints with it
+    Deadline,
+    Endpoint,
+    printable,
+)
 from generator.operate import coldstart, probe
 from generator.operate.bench import _one_request, make_prompt
-from generator.operate.smoke import (
+from generator.operate.smoke import (  # the smoke checks are re-exported for the tests
+    ANSWER_SCHEMA,
+    API_CHECKS,
+    BOOKING_TOOL,
     NO_THINKING,
     CheckFailed,
-    check_models,
     describe_error,
+    type_errors,
 )
 
-BOOKING_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "book_table",
-        "description": "Book a restaurant table.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "restaurant": {"type": "string", "description": "Restaurant name"},
-                "party_size": {"type": "integer", "description": "Number of guests"},
-                "outdoor": {"type": "boolean", "description": "Sit outside"},
-                "contact": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "phone": {"type": "string"},
-                    },
-                    "required": ["name", "phone"],
-                },
-                "dietary": {"type": "array", "items": {"type": "string"}},
-            },
-            "required": ["restaurant", "party_size", "outdoor", "contact", "dietary"],
-        },
-    },
-}
-BOOKING_PROMPT = (
-    "Book a table at Chez Nous for 4 people, outdoors, for Ada (phone 555-0100); dietary needs: "
-    "vegetarian and gluten-free. Use book_table."
-)
-ANSWER_SCHEMA = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "population_millions": {"type": "number"}},
-    "required": ["city", "population_millions"],
-}
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-}
+__all__ = ["ANSWER_SCHEMA", "BOOKING_TOOL", "type_errors"]
+
 PROBE_CONCURRENCY = 8
+GATES_DEADLINE_S = 1800.0
 LATENCY_INPUT_TOKENS = 512
 LATENCY_OUTPUT_TOKENS = 64
 
@@ -106,139 +75,8 @@ class Targets:
     cold_start_max_ratio: float | None = None
 
 
-# -- type check -------------------------------------------------------------------------------
-def type_errors(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
-    """Where `value` does not have the JSON schema's types ('party_size: integer expected, got
-    string "4"'); required properties that are absent count too."""
-    kind = schema.get("type")
-    where = path or "(root)"
-    if kind in _JSON_TYPES:
-        ok = isinstance(value, _JSON_TYPES[kind])
-        if kind in ("integer", "number") and isinstance(value, bool):
-            ok = False  # True is an int to Python, not to JSON Schema
-        if not ok:
-            return [f"{where}: {kind} expected, got {_json_kind(value)} {json.dumps(value)[:40]}"]
-    errors: list[str] = []
-    if kind == "object":
-        props = schema.get("properties") or {}
-        for key in schema.get("required") or []:
-            if key not in value:
-                errors.append(f"{path + '.' if path else ''}{key}: missing")
-        for key, sub in props.items():
-            if key in value:
-                errors += type_errors(value[key], sub, f"{path + '.' if path else ''}{key}")
-    elif kind == "array":
-        for i, item in enumerate(value):
-            errors += type_errors(item, schema.get("items") or {}, f"{where}[{i}]")
-    return errors
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    for name in ("boolean", "integer", "number", "string", "array", "object"):
-        if isinstance(value, _JSON_TYPES[name]):
-            return name
-    return type(value).__name__
-
-
-def _reasoning(delta: Any) -> str:
-    return getattr(delta, "reasoning_content", None) or (delta.model_extra or {}).get(
-        "reasoning_content"
-    )
-
-
-# -- smoke, extended --------------------------------------------------------------------------
-def check_typed_tool_call(client: openai.OpenAI, model: str) -> str:
-    """Stream a tool call and compare its arguments with the schema's types."""
-    stream = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": BOOKING_PROMPT}],
-        tools=[BOOKING_TOOL],
-        tool_choice="auto",
-        max_tokens=512,
-        temperature=0,
-        stream=True,
-        extra_body=NO_THINKING,
-    )
-    name, pieces, finish, chunks = "", [], None, 0
-    for chunk in stream:
-        if not chunk.choices:
-            continue
-        chunks += 1
-        choice = chunk.choices[0]
-        finish = choice.finish_reason or finish
-        for call in choice.delta.tool_calls or []:
-            if call.index not in (0, None):
-                continue  # the first call is the one asked for
-            if call.function and call.function.name:
-                name = call.function.name
-            if call.function and call.function.arguments:
-                pieces.append(call.function.arguments)
-    if name != "book_table":
-        raise CheckFailed(f"no streamed book_table call in {chunks} chunks (finish={finish!r})")
-    arguments = "".join(pieces)
-    try:
-        args = json.loads(arguments)
-    except ValueError:
-        raise CheckFailed(f"streamed arguments are not JSON: {arguments[:80]!r}") from None
-    schema = BOOKING_TOOL["function"]["parameters"]
-    if errors := type_errors(args, schema):
-        raise CheckFailed(f"argument types differ from the schema: {'; '.join(errors[:4])}")
-    return f"{len(pieces)} argument pieces; integer, boolean, object, array typed as the schema"
-
-
-def check_reasoning_separated(client: openai.OpenAI, model: str) -> str:
-    """Thinking on: reasoning arrives in reasoning_content and none of it in content."""
-    stream = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": "What is 12 + 30? Answer briefly."}],
-        max_tokens=256,
-        stream=True,
-    )
-    reasoning, content = [], []
-    for chunk in stream:
-        if chunk.choices:
-            delta = chunk.choices[0].delta
-            reasoning.append(_reasoning(delta) or "")
-            content.append(delta.content or "")
-    text = "".join(content)
-    if any(tag in text for tag in ("<think>", "</think>")):
-        raise CheckFailed(f"thinking tags in content: {text[:60]!r}")
-    if not "".join(reasoning):
-        raise CheckFailed(f"no reasoning_content ({len(text)} content chars)")
-    return f"{len(''.join(reasoning))} reasoning chars apart from {len(text)} content chars"
-
-
-def check_json_mode(client: openai.OpenAI, model: str) -> str:
-    """response_format json_schema: the answer parses and has the schema's types."""
-    r = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": "Name the capital of France and its population."}],
-        max_tokens=128,
-        temperature=0,
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "answer", "schema": ANSWER_SCHEMA},
-        },
-        extra_body=NO_THINKING,
-    )
-    text = r.choices[0].message.content or ""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise CheckFailed(f"JSON-mode answer does not parse: {text[:60]!r}") from None
-    if errors := type_errors(value, ANSWER_SCHEMA):
-        raise CheckFailed(f"JSON-mode answer differs from its schema: {'; '.join(errors)}")
-    return f"parses, matches its schema: {text[:60]}"
-
-
-SMOKE_CHECKS: dict[str, Callable[[openai.OpenAI, str], str]] = {
-    "models": check_models,  # the plain smoke's (generator/operate/smoke.py)
-    "typed_tool_call": check_typed_tool_call,
-    "reasoning_separated": check_reasoning_separated,
-    "json_mode": check_json_mode,
-}
+# The same checks as `make smoke` (one implementation: generator/operate/smoke.py).
+SMOKE_CHECKS = API_CHECKS
 
 
 def _attempt(fn: Callable[[], str]) -> tuple[bool, str]:
@@ -323,13 +161,7 @@ def probe_gate(
 async def _latency_requests(
     base_url: str, api_key: str, model: str, n: int, proxy_headers: dict[str, str] | None
 ) -> list:
-    client = openai.AsyncOpenAI(
-        base_url=f"{base_url}/v1",
-        api_key=api_key,
-        max_retries=0,
-        timeout=300,
-        default_headers=proxy_headers,
-    )
+    client = Endpoint.for_sglang(base_url, api_key, proxy_headers, request_s=300).async_openai()
     async with client:
         results = []
         for i in range(n + 1):  # the first is a warm-up, not counted
@@ -417,11 +249,6 @@ def cold_start_gate(
 
 
 # -- report -----------------------------------------------------------------------------------
-def printable(text: str) -> str:
-    """Model replies and endpoint errors are untrusted: control characters are shown escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def print_gates(gates: list[Gate], out: TextIO) -> None:
     escape = printable
     width = max((len(g.name) for g in gates), default=4)
@@ -432,3 +259,128 @@ def print_gates(gates: list[Gate], out: TextIO) -> None:
         )
         for line in g.details:
             print(f"{'':<{width}}          {escape(line)}", file=out)
+
+
+# -- the gates against a live endpoint (`make gates URL=...`; the canary's after cold start) ----
+def targets_of(release: Any) -> Targets:
+    """The profile's thresholds (its `release` section), or the schema's defaults without one."""
+    if release is None:
+        return Targets()
+    return Targets(
+        probe_min_accuracy=release.probe_min_accuracy,
+        ttft_p50_ms=release.ttft_p50_ms,
+        tpot_p50_ms=release.tpot_p50_ms,
+        latency_requests=release.latency_requests,
+        cold_start_max_ratio=release.cold_start_max_ratio,
+    )
+
+
+def endpoint_gates(
+    url: str,
+    key: str,
+    model: str,
+    targets: Targets,
+    proxy_headers: dict[str, str] | None,
+    *,
+    smoke: bool = True,
+    dummy_weights: bool = False,
+    request_s: float = 300.0,
+) -> list[Gate]:
+    """Smoke, probe and latency against an endpoint that serves: the release's gates but cold
+    start (which needs the deploy's own clock)."""
+    results = []
+    budget = Deadline(GATES_DEADLINE_S)  # smoke and probe together, however an endpoint stalls
+    endpoint = Endpoint.for_sglang(url, key, proxy_headers, request_s=request_s, deadline=budget)
+    client = endpoint.openai()
+    with client:
+        if smoke:
+            results.append(smoke_gate(client, model))
+        if targets.probe_min_accuracy is not None:
+            results.append(
+                probe_gate(client, model, targets.probe_min_accuracy, dummy_weights=dummy_weights)
+            )
+    if targets.ttft_p50_ms is not None or targets.tpot_p50_ms is not None:
+        results.append(latency_gate(url, key, model, targets, proxy_headers))
+    return results
+
+
+DEFAULT_REPORT = "build/gates/report.json"
+
+
+def add_arguments(parser: Any) -> None:
+    from pathlib import Path
+
+    from generator.operate.smoke import DEFAULT_TIMEOUT_S, positive_seconds
+
+    parser.add_argument(
+        "--url",
+        required=True,
+        help="endpoint base URL (with or without /v1); the API key is read from $API_KEY "
+        "or $SGLANG_API_KEY, never from the command line",
+    )
+    parser.add_argument(
+        "--model", help="served model name expected in /v1/models (default: the profile's)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds to wait for /health (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--report", type=Path, default=Path(DEFAULT_REPORT), help="JSON report path"
+    )
+
+
+def main(args: Any) -> int:
+    """`make gates URL=...`: the release gates (smoke, probe, latency SLO) against an endpoint
+    that is already live, with the profile's thresholds; nothing is deployed."""
+    import sys
+
+    from generator.operate.smoke import (
+        missing_proxy_token,
+        normalize_base_url,
+        resolve_api_key,
+        resolve_proxy_headers,
+        wait_for_health,
+    )
+    from generator.render.write import write_atomic
+
+    key = resolve_api_key()
+    if not key:
+        print("error: no API key: set API_KEY (or SGLANG_API_KEY)", file=sys.stderr)
+        return 2
+    if problem := missing_proxy_token(args):
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        url = normalize_base_url(args.url)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    headers = resolve_proxy_headers()
+    release = getattr(args, "release", None)
+    targets = targets_of(release)
+    try:
+        try:
+            wait_for_health(url, key, args.timeout, sys.stderr, headers)
+        except CheckFailed as e:
+            results = [Gate("health", False, str(e))]
+        except httpx.HTTPError as e:
+            results = [Gate("health", False, describe_error(e))]
+        else:
+            smoke = release is None or release.smoke
+            results = endpoint_gates(url, key, args.model, targets, headers, smoke=smoke)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    print_gates(results, sys.stdout)
+    passed = all(g.passed for g in results)
+    report = {"kind": "gates", "passed": passed, "gates": [g.as_dict() for g in results]}
+    try:
+        write_atomic(args.report, json.dumps(report, indent=2) + "\n")
+    except OSError as e:
+        print(f"error: cannot write report {args.report}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    print(f"gates: {'PASS' if passed else 'FAIL'}; report: {args.report}")
+    return 0 if passed else 1

@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import openai
-
 from generator.capacity.costs import cold_start, replica_hour_usd
 from generator.errors import UserError
 from generator.operate import deploy as deploy_module
@@ -155,13 +153,7 @@ def run_gates(
     d = loaded.deployment
     r = d.release
     assert r is not None
-    targets = gate_module.Targets(
-        probe_min_accuracy=r.probe_min_accuracy,
-        ttft_p50_ms=r.ttft_p50_ms,
-        tpot_p50_ms=r.tpot_p50_ms,
-        latency_requests=r.latency_requests,
-        cold_start_max_ratio=r.cold_start_max_ratio,
-    )
+    targets = gate_module.targets_of(r)
     model = d.model.served_model_name
     estimate = cold_start(d)
     results = [
@@ -179,24 +171,16 @@ def run_gates(
     ]
     if not results[0].passed and "measured_s" not in results[0].numbers:
         return results  # it never served: every other gate would fail the same way
-    client = openai.OpenAI(
-        base_url=f"{url}/v1",
-        api_key=key,
-        max_retries=0,
-        timeout=REQUEST_TIMEOUT_S,
-        default_headers=headers,
+    results += gate_module.endpoint_gates(
+        url,
+        key,
+        model,
+        targets,
+        headers,
+        smoke=r.smoke,
+        dummy_weights=dummy_weights,
+        request_s=REQUEST_TIMEOUT_S,
     )
-    with client:
-        if r.smoke:
-            results.append(gate_module.smoke_gate(client, model))
-        if r.probe_min_accuracy is not None:
-            results.append(
-                gate_module.probe_gate(
-                    client, model, r.probe_min_accuracy, dummy_weights=dummy_weights
-                )
-            )
-    if r.ttft_p50_ms is not None or r.tpot_p50_ms is not None:
-        results.append(gate_module.latency_gate(url, key, model, targets, headers))
     return results
 
 

@@ -1,8 +1,10 @@
 """Smoke test of a deployed SGLang endpoint (SGLang's OpenAI-compatible server behind Modal).
 
 Checks, in order: /health comes up, /v1/models lists the served model, a chat completion returns
-content, a streamed completion carries `reasoning_content`, a tool call comes back as `tool_calls`,
-and requests without (or with a wrong) API key are refused. Prints a table, writes a JSON report
+content, a streamed completion carries `reasoning_content` apart from `content`, a tool call comes
+back as `tool_calls`, a streamed tool call's arguments have the tool schema's JSON types, a
+JSON-mode answer parses and matches its schema, and requests without (or with a wrong) API key
+are refused. The API checks are the release gate's smoke too (API_CHECKS). Prints a table, writes a JSON report
 and returns 0 only if every check passed.
 """
 
@@ -20,17 +22,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import httpx
 import openai
 
+from generator.endpoint.http import Deadline, Endpoint, printable, refusal
 from generator.render.write import write_atomic
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~757 GB weights, JIT, graphs
-REQUEST_TIMEOUT_S = 300.0
+REQUEST_TIMEOUT_S = 300.0  # one request, start to last byte (not per read)
+CHECKS_DEADLINE_S = 900.0  # every check after /health together: the command cannot hang past it
 KEY_ENV_VARS = ("API_KEY", "SGLANG_API_KEY")
 # A workspace Proxy Auth Token (modal.com/docs/guide/webhook-proxy-auth), for endpoints behind
 # Modal's proxy auth: sent as the Modal-Key and Modal-Secret headers.
@@ -52,6 +56,50 @@ WEATHER_TOOL = {
 # Thinking off, in each family's template words: `enable_thinking` (GLM-5.x, Qwen3.5), `thinking`
 # (Kimi K2.x); a template ignores the keys it does not read. MiniMax-M2.x always thinks.
 NO_THINKING = {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}}
+# A tool whose arguments hold every JSON type: sglang#35564 (the glm45/glm47 parsers streamed an
+# integer argument as a string) is caught only where the types are compared.
+BOOKING_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "book_table",
+        "description": "Book a restaurant table.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "restaurant": {"type": "string", "description": "Restaurant name"},
+                "party_size": {"type": "integer", "description": "Number of guests"},
+                "outdoor": {"type": "boolean", "description": "Sit outside"},
+                "contact": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "phone": {"type": "string"},
+                    },
+                    "required": ["name", "phone"],
+                },
+                "dietary": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["restaurant", "party_size", "outdoor", "contact", "dietary"],
+        },
+    },
+}
+BOOKING_PROMPT = (
+    "Book a table at Chez Nous for 4 people, outdoors, for Ada (phone 555-0100); dietary needs: "
+    "vegetarian and gluten-free. Use book_table."
+)
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "population_millions": {"type": "number"}},
+    "required": ["city", "population_millions"],
+}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
 
 
 class CheckFailed(Exception):
@@ -140,6 +188,8 @@ def missing_proxy_token(args: argparse.Namespace) -> str | None:
 
 def describe_error(exc: BaseException) -> str:
     """One line for an HTTP/SDK error, with a hint for the ones users cause."""
+    if guarded := refusal(exc):  # the client's own refusal (generator/endpoint/http.py)
+        return _short(guarded)
     if isinstance(exc, openai.APIStatusError):
         hint = " (API key rejected: check API_KEY)" if exc.status_code in (401, 403) else ""
         body, msg = exc.body, None  # the SDK unwraps {"error": ...} bodies
@@ -160,7 +210,7 @@ def describe_error(exc: BaseException) -> str:
 
 
 def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -189,9 +239,9 @@ def wait_for_health(
     start = time.monotonic()
     deadline = start + timeout_s
     interval, polls, last, shown, last_line = 0.5, 0, "no response yet", "", -1e9
-    headers = {"Authorization": f"Bearer {api_key}", **(proxy_headers or {})}
+    endpoint = Endpoint.for_sglang(base_url, api_key, proxy_headers, request_s=30.0)
     try:
-        with httpx.Client(follow_redirects=True, headers=headers) as client:
+        with endpoint.client() as client:
             while True:
                 polls += 1
                 now = time.monotonic()
@@ -200,6 +250,8 @@ def wait_for_health(
                     status = client.get(f"{base_url}/health", timeout=timeout).status_code
                     last = f"HTTP {status}"
                 except httpx.HTTPError as e:
+                    if guarded := refusal(e):  # a redirect off the origin: waiting won't help
+                        raise CheckFailed(f"/health: {_short(guarded)}") from None
                     status, last = 0, describe_error(e)
                     refused = isinstance(e, httpx.ConnectError)
                     if refused and refused_limit is not None and now - start >= refused_limit:
@@ -245,12 +297,15 @@ def served_gpu(
     differ between the profile's flag sets (attention backends, MoE runner, memory fraction)
     say which set it was started with, and so which GPU type Modal gave it.
     """
-    headers = {"Authorization": f"Bearer {api_key}", **(proxy_headers or {})}
-    with httpx.Client(timeout=30, follow_redirects=True, headers=headers) as client:
+    endpoint = Endpoint.for_sglang(base_url, api_key, proxy_headers, request_s=30.0)
+    with endpoint.client() as client:
         response = client.get(f"{base_url}/server_info")
     if response.status_code != 200:
         raise CheckFailed(f"/server_info returned HTTP {response.status_code}")
-    return match_flag_set(response.json(), flag_sets)
+    info = response.json()
+    if not isinstance(info, dict):
+        raise CheckFailed("/server_info is not a JSON object")
+    return match_flag_set(info, flag_sets)
 
 
 def _options(argv: list[str]) -> dict[str, str]:
@@ -306,6 +361,8 @@ def check_chat(client: openai.OpenAI, model: str) -> str:
 
 
 def check_stream_reasoning(client: openai.OpenAI, model: str) -> str:
+    """Thinking on, streamed: reasoning arrives in `reasoning_content`, none of it in `content`
+    (no `<think>` text leaking into the answer: the reasoning parser is missing or wrong)."""
     stream = client.chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": "What is 17 * 23? Answer briefly."}],
@@ -313,7 +370,7 @@ def check_stream_reasoning(client: openai.OpenAI, model: str) -> str:
         stream=True,
         stream_options={"include_usage": True},
     )
-    reasoning = content = chunks = 0
+    reasoning, content, chunks = [], [], 0
     for chunk in stream:
         if not chunk.choices:
             continue
@@ -322,11 +379,14 @@ def check_stream_reasoning(client: openai.OpenAI, model: str) -> str:
         r = getattr(delta, "reasoning_content", None) or (delta.model_extra or {}).get(
             "reasoning_content"
         )
-        reasoning += len(r or "")
-        content += len(delta.content or "")
-    if not reasoning:
-        raise CheckFailed(f"no reasoning_content in {chunks} chunks ({content} content chars)")
-    return f"{chunks} chunks: {reasoning} reasoning chars, {content} content chars"
+        reasoning.append(r or "")
+        content.append(delta.content or "")
+    text, thought = "".join(content), "".join(reasoning)
+    if any(tag in text for tag in ("<think>", "</think>")):
+        raise CheckFailed(f"thinking tags in content: {text[:60]!r}")
+    if not thought:
+        raise CheckFailed(f"no reasoning_content in {chunks} chunks ({len(text)} content chars)")
+    return f"{chunks} chunks: {len(thought)} reasoning chars apart from {len(text)} content chars"
 
 
 def check_tool_call(client: openai.OpenAI, model: str) -> str:
@@ -361,16 +421,128 @@ def check_tool_call(client: openai.OpenAI, model: str) -> str:
 def check_auth_refused(base_url: str, proxy_headers: dict[str, str] | None = None) -> str:
     """SGLang's key is enforced (past Modal's proxy auth, when the endpoint has it)."""
     results = {}
-    with httpx.Client(timeout=30, follow_redirects=True, headers=proxy_headers) as client:
+    proxy = proxy_headers or {}
+    with Endpoint(base_url, request_s=30.0).client() as client:
         for label, headers in (
-            ("no key", {}),
-            ("wrong key", {"Authorization": f"Bearer wrong-{secrets.token_hex(8)}"}),
+            ("no key", proxy),
+            ("wrong key", {**proxy, "Authorization": f"Bearer wrong-{secrets.token_hex(8)}"}),
         ):
             results[label] = client.get(f"{base_url}/v1/models", headers=headers).status_code
     detail = ", ".join(f"{k} -> HTTP {v}" for k, v in results.items())
     if any(code not in (401, 403) for code in results.values()):
         raise CheckFailed(f"{detail} (expected 401/403: the endpoint is not protected)")
     return detail
+
+
+# -- type check -------------------------------------------------------------------------------
+def type_errors(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Where `value` does not have the JSON schema's types ('party_size: integer expected, got
+    string "4"'); required properties that are absent count too."""
+    kind = schema.get("type")
+    where = path or "(root)"
+    if kind in _JSON_TYPES:
+        ok = isinstance(value, _JSON_TYPES[kind])
+        if kind in ("integer", "number") and isinstance(value, bool):
+            ok = False  # True is an int to Python, not to JSON Schema
+        if not ok:
+            return [f"{where}: {kind} expected, got {_json_kind(value)} {json.dumps(value)[:40]}"]
+    errors: list[str] = []
+    if kind == "object":
+        props = schema.get("properties") or {}
+        for key in schema.get("required") or []:
+            if key not in value:
+                errors.append(f"{path + '.' if path else ''}{key}: missing")
+        for key, sub in props.items():
+            if key in value:
+                errors += type_errors(value[key], sub, f"{path + '.' if path else ''}{key}")
+    elif kind == "array":
+        for i, item in enumerate(value):
+            errors += type_errors(item, schema.get("items") or {}, f"{where}[{i}]")
+    return errors
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    for name in ("boolean", "integer", "number", "string", "array", "object"):
+        if isinstance(value, _JSON_TYPES[name]):
+            return name
+    return type(value).__name__
+
+
+def check_typed_tool_call(client: openai.OpenAI, model: str) -> str:
+    """Stream a tool call and compare its arguments with the schema's types."""
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": BOOKING_PROMPT}],
+        tools=[BOOKING_TOOL],
+        tool_choice="auto",
+        max_tokens=512,
+        temperature=0,
+        stream=True,
+        extra_body=NO_THINKING,
+    )
+    name, pieces, finish, chunks = "", [], None, 0
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        chunks += 1
+        choice = chunk.choices[0]
+        finish = choice.finish_reason or finish
+        for call in choice.delta.tool_calls or []:
+            if call.index not in (0, None):
+                continue  # the first call is the one asked for
+            if call.function and call.function.name:
+                name = call.function.name
+            if call.function and call.function.arguments:
+                pieces.append(call.function.arguments)
+    if name != "book_table":
+        raise CheckFailed(f"no streamed book_table call in {chunks} chunks (finish={finish!r})")
+    arguments = "".join(pieces)
+    try:
+        args = json.loads(arguments)
+    except ValueError:
+        raise CheckFailed(f"streamed arguments are not JSON: {arguments[:80]!r}") from None
+    schema = BOOKING_TOOL["function"]["parameters"]
+    if errors := type_errors(args, schema):
+        raise CheckFailed(f"argument types differ from the schema: {'; '.join(errors[:4])}")
+    return f"{len(pieces)} argument pieces; integer, boolean, object, array typed as the schema"
+
+
+def check_json_mode(client: openai.OpenAI, model: str) -> str:
+    """response_format json_schema: the answer parses and has the schema's types."""
+    r = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Name the capital of France and its population."}],
+        max_tokens=128,
+        temperature=0,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": ANSWER_SCHEMA},
+        },
+        extra_body=NO_THINKING,
+    )
+    text = r.choices[0].message.content or ""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise CheckFailed(f"JSON-mode answer does not parse: {text[:60]!r}") from None
+    if errors := type_errors(value, ANSWER_SCHEMA):
+        raise CheckFailed(f"JSON-mode answer differs from its schema: {'; '.join(errors)}")
+    return f"parses, matches its schema: {text[:60]}"
+
+
+# The checks `make smoke` and the release gate's smoke both run, in order (the gate's is this
+# dict: generator/operate/gates.py): one implementation, so a smoke that passes is one the gate
+# would pass on the same endpoint.
+API_CHECKS: dict[str, Callable[[openai.OpenAI, str], str]] = {
+    "models": check_models,
+    "chat": check_chat,
+    "stream_reasoning": check_stream_reasoning,
+    "tool_call": check_tool_call,
+    "typed_tool_call": check_typed_tool_call,
+    "json_mode": check_json_mode,
+}
 
 
 # -- runner -----------------------------------------------------------------------------------
@@ -405,8 +577,8 @@ def run_smoke(
     may start on) a `gpu` check says which type served."""
     out = out or sys.stdout
     started = datetime.now(UTC)
-    names = ["health", "models", *(["gpu"] if flag_sets else []), "chat", "stream_reasoning"]
-    checks = {n: Check(n) for n in [*names, "tool_call", "auth"]}
+    names = ["health", "models", *(["gpu"] if flag_sets else []), *list(API_CHECKS)[1:], "auth"]
+    checks = {n: Check(n) for n in names}
     try:
         url = normalize_base_url(base_url)
     except ValueError as e:
@@ -419,26 +591,22 @@ def run_smoke(
         )
 
     if checks["health"].status == "pass":
-        client = openai.OpenAI(
-            base_url=f"{url}/v1",
-            api_key=api_key,
-            max_retries=0,
-            timeout=REQUEST_TIMEOUT_S,
-            default_headers=proxy_headers,
+        endpoint = Endpoint.for_sglang(
+            url,
+            api_key,
+            proxy_headers,
+            request_s=REQUEST_TIMEOUT_S,
+            deadline=Deadline(CHECKS_DEADLINE_S),
         )
+        client = endpoint.openai()
         with client:
-            steps: list[tuple[str, Callable[[], str]]] = [
-                ("models", lambda: check_models(client, model)),
-                ("gpu", lambda: _gpu_detail(url, api_key, flag_sets, proxy_headers)),
-                ("chat", lambda: check_chat(client, model)),
-                ("stream_reasoning", lambda: check_stream_reasoning(client, model)),
-                ("tool_call", lambda: check_tool_call(client, model)),
-                ("auth", lambda: check_auth_refused(url, proxy_headers)),
-            ]
-            for name, fn in steps:
-                if name not in checks:
-                    continue
-                error = _run(checks[name], fn)
+            steps: dict[str, Callable[[], str]] = {
+                name: (lambda f=f: f(client, model)) for name, f in API_CHECKS.items()
+            }
+            steps["gpu"] = lambda: _gpu_detail(url, api_key, flag_sets, proxy_headers)
+            steps["auth"] = lambda: check_auth_refused(url, proxy_headers)
+            for name in names[1:]:
+                error = _run(checks[name], steps[name])
                 if error is not None and is_auth_error(error):
                     break  # our own key is rejected: every later check would fail the same way
     for c in checks.values():
@@ -463,7 +631,8 @@ def run_smoke(
         summary = f"smoke: PASS ({n_pass}/{len(checks)} checks)"
     else:
         first = next(c for c in checks.values() if c.status == "fail")
-        summary = f"smoke: FAIL ({n_pass}/{len(checks)} passed); {first.name}: {first.detail}"
+        summary = f"smoke: FAIL ({n_pass}/{len(checks)} passed); {first.name}: "
+        summary += printable(first.detail)
     try:
         write_atomic(report_path, json.dumps(report, indent=2) + "\n")
         summary += f"\nreport: {report_path}"
@@ -485,7 +654,8 @@ def _print_table(checks: list[Check], out: TextIO) -> None:
     print(f"{'CHECK':<{width}}  RESULT  {'TIME':>7}  DETAIL", file=out)
     for c in checks:
         status = c.status.upper()
-        print(f"{c.name:<{width}}  {status:<6}  {c.duration_s:>6.2f}s  {c.detail}", file=out)
+        detail = printable(c.detail)  # server text: escaped, one line
+        print(f"{c.name:<{width}}  {status:<6}  {c.duration_s:>6.2f}s  {detail}", file=out)
 
 
 # -- CLI --------------------------------------------------------------------------------------

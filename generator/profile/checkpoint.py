@@ -1,7 +1,8 @@
 """What `pin-revision` recorded about a profile's pinned checkpoint, and the architecture it gives.
 
 The lock file (LOCK_FILE beside the profile) holds, per `model_id@commit`, the commit's weight
-bytes and its config.json. `model_spec(d)` is the model the rest of the generator sizes: the
+bytes and its config.json; per `image <repository>:<tag>`, the serve image's digest
+(`pin-image`). `model_spec(d)` is the model the rest of the generator sizes: the
 catalog entry with the architecture read from the pinned commit's recorded config.json when there
 is one, else from the catalog's recorded config (`architecture_source` says which).
 """
@@ -9,6 +10,7 @@ is one, else from the catalog's recorded config (`architecture_source` says whic
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from generator import catalog
@@ -102,3 +104,30 @@ def refusal(d: Deployment) -> Unmodelled | None:
     except Unmodelled as exc:
         return exc
     return None
+
+
+# --- The serve image's digest (`make pin-image`) ----------------------------------------------
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def image_key(repository: str, tag: str) -> str:
+    """The lock's key for a serve image: `image <repository>:<tag>` (no model id has a space)."""
+    return f"image {repository}:{tag}"
+
+
+def image_digest(d: Deployment) -> str | None:
+    """The digest `pin-image` recorded for the profile's repository:tag, or None (not pinned).
+
+    The lock is committed, so a PR may edit it: anything but `sha256:` and 64 hex digits is a
+    located error, never a string that reaches the rendered app."""
+    serve = d.images.serve
+    entry = read_lock(lock_path(d)).get(image_key(serve.repository, serve.tag))
+    if entry is None:
+        return None
+    digest = entry.get("digest") if isinstance(entry, dict) else None
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+        raise DataFileError(
+            f"{LOCK_FILE}: {image_key(serve.repository, serve.tag)!r}: expected a digest "
+            f"'sha256:' + 64 hex digits; run `make pin-image` again"
+        )
+    return digest

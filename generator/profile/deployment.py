@@ -305,6 +305,30 @@ class Deployment:
         return f"{self.volumes.weights.mount_path}/{self.model.id}/{self.model.revision}"
 
     @property
+    def config_dir(self) -> str:
+        """The revision's config.json, tokenizer files and remote code alone, fetched first by
+        setup (a few MB): all SGLang's dummy loader reads (a dry run needs no weights)."""
+        return (
+            f"{self.volumes.weights.mount_path}/config-only/{self.model.id}/{self.model.revision}"
+        )
+
+    @property
+    def dummy_weights(self) -> bool:
+        """SGLang runs with `--load-format dummy`: random weights of the real shapes. Its
+        DummyModelLoader reads no weight file (sglang 0.5.23 srt/model_loader/loader.py,
+        `DummyModelLoader.download_model` is a no-op; `load_model` builds the model from the
+        config), so --model-path can be the config folder."""
+        args = list(self.sglang.extra_args)
+        return "--load-format=dummy" in args or ("--load-format", "dummy") in zip(
+            args, args[1:], strict=False
+        )
+
+    @property
+    def model_path(self) -> str:
+        """SGLang's --model-path: the weights, or for dummy weights the config folder alone."""
+        return self.config_dir if self.dummy_weights else self.model_dir
+
+    @property
     def compile_cache_dir(self) -> str:
         """SGLANG_CACHE_DIR on the cache Volume, as the setup function writes it."""
         return f"{self.volumes.deepgemm_cache.mount_path}/{self.deepgemm_cache_key}"

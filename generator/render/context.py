@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import REPO_ROOT
+from generator import REPO_ROOT, catalog
+from generator.profile.checkpoint import image_digest
 from generator.profile.deployment import DIST_INIT_PORT, Deployment
 from generator.render.emit import Emitted, code, python_literal
 from generator.render.write import PREFLIGHT_NAME
@@ -39,7 +40,7 @@ def app_context(
     pieces of code built here from emitted parts."""
     d = deployment
     # Values that have a named constant in the app are written as that name.
-    constants = {d.model_dir: "MODEL_DIR"}
+    constants = {d.model_dir: "MODEL_DIR", d.config_dir: "CONFIG_DIR"}
 
     def value_code(value: Any) -> Emitted:
         name = constants.get(value) if isinstance(value, str) else None
@@ -50,6 +51,7 @@ def app_context(
             "type": s.modal_spec,
             "smi_names": s.nvidia_smi_names,
             "cache_dir": s.cache_dir,
+            "cuda_min": catalog.gpu(s.deployment.gpu.type).cuda_min,
             "flags": [
                 {"code": code(*(value_code(arg) for arg in flag.argv)), "note": flag.note}
                 for flag in s.flags
@@ -74,6 +76,8 @@ def app_context(
         "model_revision": d.model.revision,
         "model_pinned": d.model.pinned,
         "model_dir": d.model_dir,
+        "config_dir": d.config_dir,
+        "dummy_weights": d.dummy_weights,
         "gpu_spec": d.gpu.modal_spec,
         "gpu_code": specs[0] if len(specs) == 1 else Emitted(f"[{code(*specs)}]"),
         "fallback": len(specs) > 1,
@@ -105,7 +109,9 @@ def app_context(
         "download_env": [
             (python_literal(k), python_literal(v)) for k, v in sorted(d.download_env.items())
         ],
-        "serve_image": d.images.serve.ref,
+        "serve_image": _serve_image(d),
+        "serve_image_tag": d.images.serve.ref,
+        "serve_image_pinned": image_digest(d) is not None,
         "serve_env": [(python_literal(k), value_code(v)) for k, v in sorted(d.serve_env.items())],
         "download_timeout": d.timeouts.download,
         "precompile_timeout": d.timeouts.precompile,
@@ -137,3 +143,9 @@ def app_context(
         if serving.proxy_auth
         else "no Modal proxy auth: SGLang's API key is the only check",
     }
+
+
+def _serve_image(d: Deployment) -> str:
+    """repository@sha256:... once `pin-image` recorded the tag's digest, else repository:tag."""
+    digest = image_digest(d)
+    return f"{d.images.serve.repository}@{digest}" if digest else d.images.serve.ref

@@ -33,7 +33,7 @@ def flag_set(deployment: Deployment) -> list[Flag]:
             field = ("sglang", *field)
         flags.append(Flag(option, text, field or None))
 
-    add("--model-path", deployment.model_dir, "volumes", "weights", "mount_path")
+    add("--model-path", deployment.model_path, "volumes", "weights", "mount_path")
     add("--served-model-name", deployment.model.served_model_name, "model", "served_model_name")
     add("--trust-remote-code", deployment.model.trust_remote_code, "model", "trust_remote_code")
     add("--host", "0.0.0.0")

@@ -9,7 +9,7 @@ repeats (the target and the EAGLE draft both load weights and capture graphs) th
 from __future__ import annotations
 
 # Phases the container marks itself, before SGLang starts.
-CONTAINER_PHASES = ("volumes_reloaded", "compile_cache_copied")
+CONTAINER_PHASES = ("compile_cache_copied",)
 
 # (phase, regular expression, where SGLang logs it). 0.5.10 and 0.5.23 print the same starts.
 _MARKERS: tuple[tuple[str, str, str], ...] = (

@@ -31,6 +31,8 @@ APP_NAME = "qwen35-sglang"
 MODEL_ID = "Qwen/Qwen3.5-397B-A17B-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/Qwen/Qwen3.5-397B-A17B-FP8/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/Qwen/Qwen3.5-397B-A17B-FP8/main"
 
 # GPUs of one replica, in the order Modal tries them: it starts the first type it can get.
 GPU = ["B200:8", "H200:8"]
@@ -171,6 +173,32 @@ def download_model():
     print(f"{MODEL_ID}@{MODEL_REVISION} is in {MODEL_DIR}")
 
 
+# What SGLang's dummy loader reads from --model-path: the config, the tokenizer and chat
+# template, and any remote code (no *.safetensors; the index JSON is a few hundred KB).
+CONFIG_PATTERNS = ["*.json", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+
+
+@app.function(
+    image=download_image,
+    volumes={WEIGHTS_MOUNT: weights_volume},
+    secrets=[hf_secret],
+    timeout=600,
+)
+def download_config():
+    """The revision's config and tokenizer files alone, into CONFIG_DIR: a dummy-weights dry
+    run needs only these (a few MB), not the weights."""
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(
+        MODEL_ID,
+        revision=MODEL_REVISION,
+        local_dir=CONFIG_DIR,
+        allow_patterns=CONFIG_PATTERNS,
+    )
+    weights_volume.commit()
+    print(f"{MODEL_ID}@{MODEL_REVISION}: config and tokenizer in {CONFIG_DIR}")
+
+
 # Cold-start phases by SGLang's own log lines (generator/sglang/logs.py cites each in SGLang's
 # source); a line that repeats (target and draft model) counts at its last appearance.
 COLD_START_MARKERS = {
@@ -179,7 +207,7 @@ COLD_START_MARKERS = {
     "cuda_graphs_captured": "Capture .*graph end\\.",
     "healthy": "The server is fired up and ready to roll!",
 }
-COLD_START_PHASES = ["volumes_reloaded", "compile_cache_copied", *COLD_START_MARKERS]
+COLD_START_PHASES = ["compile_cache_copied", *COLD_START_MARKERS]
 
 
 class _Timeline:
@@ -299,9 +327,11 @@ def _exit_when_dead(process: subprocess.Popen, stopping: threading.Event) -> Non
 def _stop_sglang(
     process: subprocess.Popen, stopping: threading.Event, grace: int
 ) -> None:
-    """SIGTERM makes SGLang drain: it refuses new requests, finishes the running ones, exits.
+    """SIGTERM makes SGLang drain: /health turns 503 but new requests are still accepted and
+    served; once none runs (checked every 5 s) it stops its ranks and exits 0
+    (tokenizer_manager.py sigterm_watchdog). Past `grace` seconds it is killed.
 
-    Only the main process gets it: it drains, then stops the ranks itself (tokenizer_manager.py).
+    Only the main process gets it: it drains, then stops the ranks itself.
     """
     stopping.set()
     process.terminate()
@@ -333,8 +363,8 @@ def warm_compile_caches():
 
     compile_deep_gemm runs without CUDA graphs and fills only DeepGEMM; a full start then runs
     what a replica runs (FlashInfer MoE autotune, Triton and JIT kernels, graph capture).
+    A new container sees each Volume's last commit (download_model's), so no reload().
     """
-    weights_volume.reload()
     gpu = _gpu()
     args, cache_dir = _args(gpu), COMPILE_CACHE_DIRS[gpu]
     command = [sys.executable, "-m", "sglang.compile_deep_gemm", *args]
@@ -377,10 +407,9 @@ class SGLangServer:
 
     @modal.enter()
     def start(self):
+        # No Volume.reload(): a container mounts each Volume at its last commit ("reload to see
+        # changes made since it was mounted", modal.Volume's docs), and these mounts are read-only.
         timeline = _Timeline()
-        weights_volume.reload()
-        cache_volume.reload()
-        timeline.mark("volumes_reloaded")
         self.stopping = threading.Event()
         gpu = _gpu()
         cache_dir = _local_cache(COMPILE_CACHE_DIRS[gpu])
@@ -393,14 +422,20 @@ class SGLangServer:
 
     @modal.exit()
     def stop(self):
+        # Modal is stopping this replica (scale-down, redeploy) and gives it EXIT_GRACE_PERIOD
+        # for in-flight requests (modal 1.6.4 app.server). SGLang keeps serving while it drains:
+        # a request Modal still routes here is answered, not refused, and the drain waits for it.
+        # Modal is told of no health path (modal 1.6.4's HTTPConfig: port, regions, timeouts,
+        # grace, concurrency), so the 503 SGLang's /health answers while draining steers nothing.
         # A few seconds under Modal's grace: SGLang checks for a finished drain every 5 s.
         _stop_sglang(self.process, self.stopping, max(1, EXIT_GRACE_PERIOD - 5))
 
 
 @app.local_entrypoint()
 def main():
-    """`modal run` this file once before the first deploy: weights, then compile caches on
-    each GPU type Modal may start (kernels are built per GPU type)."""
+    """`modal run` this file once before the first deploy: config and tokenizer files, weights,
+    then compile caches on each GPU type Modal may start (kernels are built per GPU type)."""
+    download_config.remote()
     download_model.remote()
     for gpu in SGLANG_FLAGS:
         warm_compile_caches.with_options(gpu=gpu).remote()

@@ -31,6 +31,8 @@ APP_NAME = "glm51-sglang"
 MODEL_ID = "zai-org/GLM-5.1-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/zai-org/GLM-5.1-FP8/main"
 
 # GPUs of one replica. Kernels and compile caches are built for exactly this GPU type.
 GPU = "B200:8"
@@ -156,6 +158,32 @@ def download_model():
     print(f"{MODEL_ID}@{MODEL_REVISION} is in {MODEL_DIR}")
 
 
+# What SGLang's dummy loader reads from --model-path: the config, the tokenizer and chat
+# template, and any remote code (no *.safetensors; the index JSON is a few hundred KB).
+CONFIG_PATTERNS = ["*.json", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+
+
+@app.function(
+    image=download_image,
+    volumes={WEIGHTS_MOUNT: weights_volume},
+    secrets=[hf_secret],
+    timeout=600,
+)
+def download_config():
+    """The revision's config and tokenizer files alone, into CONFIG_DIR: a dummy-weights dry
+    run needs only these (a few MB), not the weights."""
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(
+        MODEL_ID,
+        revision=MODEL_REVISION,
+        local_dir=CONFIG_DIR,
+        allow_patterns=CONFIG_PATTERNS,
+    )
+    weights_volume.commit()
+    print(f"{MODEL_ID}@{MODEL_REVISION}: config and tokenizer in {CONFIG_DIR}")
+
+
 # Cold-start phases by SGLang's own log lines (generator/sglang/logs.py cites each in SGLang's
 # source); a line that repeats (target and draft model) counts at its last appearance.
 COLD_START_MARKERS = {
@@ -164,7 +192,7 @@ COLD_START_MARKERS = {
     "cuda_graphs_captured": "Capture .*graph end\\.",
     "healthy": "The server is fired up and ready to roll!",
 }
-COLD_START_PHASES = ["volumes_reloaded", "compile_cache_copied", *COLD_START_MARKERS]
+COLD_START_PHASES = ["compile_cache_copied", *COLD_START_MARKERS]
 
 
 class _Timeline:
@@ -284,9 +312,11 @@ def _exit_when_dead(process: subprocess.Popen, stopping: threading.Event) -> Non
 def _stop_sglang(
     process: subprocess.Popen, stopping: threading.Event, grace: int
 ) -> None:
-    """SIGTERM makes SGLang drain: it refuses new requests, finishes the running ones, exits.
+    """SIGTERM makes SGLang drain: /health turns 503 but new requests are still accepted and
+    served; once none runs (checked every 5 s) it stops its ranks and exits 0
+    (tokenizer_manager.py sigterm_watchdog). Past `grace` seconds it is killed.
 
-    Only the main process gets it: it drains, then stops the ranks itself (tokenizer_manager.py).
+    Only the main process gets it: it drains, then stops the ranks itself.
     """
     stopping.set()
     process.terminate()
@@ -318,8 +348,8 @@ def warm_compile_caches():
 
     compile_deep_gemm runs without CUDA graphs and fills only DeepGEMM; a full start then runs
     what a replica runs (FlashInfer MoE autotune, Triton and JIT kernels, graph capture).
+    A new container sees each Volume's last commit (download_model's), so no reload().
     """
-    weights_volume.reload()
     gpu = _gpu()
     args, cache_dir = _args(gpu), COMPILE_CACHE_DIRS[gpu]
     command = [sys.executable, "-m", "sglang.compile_deep_gemm", *args]
@@ -351,10 +381,8 @@ def warm_compile_caches():
 @modal.web_server(port=SGLANG_PORT, startup_timeout=STARTUP_TIMEOUT)
 def serve():
     """SGLang's own OpenAI-compatible server, exposed by Modal with no proxy in between."""
+    # No Volume.reload(): a container mounts each Volume at its last commit (modal.Volume's docs).
     timeline = _Timeline()
-    weights_volume.reload()
-    cache_volume.reload()
-    timeline.mark("volumes_reloaded")
     gpu = _gpu()
     cache_dir = _local_cache(COMPILE_CACHE_DIRS[gpu])
     timeline.mark("compile_cache_copied")
@@ -367,8 +395,9 @@ def serve():
 
 @app.local_entrypoint()
 def main():
-    """`modal run` this file once before the first deploy: weights, then compile caches on
-    each GPU type Modal may start (kernels are built per GPU type)."""
+    """`modal run` this file once before the first deploy: config and tokenizer files, weights,
+    then compile caches on each GPU type Modal may start (kernels are built per GPU type)."""
+    download_config.remote()
     download_model.remote()
     for gpu in SGLANG_FLAGS:
         warm_compile_caches.with_options(gpu=gpu).remote()

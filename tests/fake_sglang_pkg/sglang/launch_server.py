@@ -2,7 +2,9 @@
 
 Like SGLang 0.5.23 it logs to stdout, answers /health with 503 until loaded, takes the API key
 from --api-key, writes a FlashInfer autotune result under SGLANG_CACHE_DIR at start, and on
-SIGTERM refuses new requests, lets running ones finish, then exits 0. Switches (environment):
+SIGTERM drains as SGLang does: /health answers 503 but new requests are still served, running
+ones finish, then it exits 0; a dead scheduler ends it by SIGKILL (exit code -9). It prints the
+`server_args=` line with the API key in it, as SGLang does. Switches (environment):
 FAKE_SGLANG_STARTUP_S (load time), FAKE_SGLANG_TPOT_S (per token), FAKE_SGLANG_EXIT_AT_START
 (exit with this code while loading), FAKE_SGLANG_CRASH_AFTER_S (exit 3 this long after start),
 FAKE_SGLANG_PID_FILE (write the pid, so a test can tear the "container" down),
@@ -70,7 +72,12 @@ def main() -> int:
         log_requests=True,
     )
     server = FakeSGLang(config)
-    print(f"server_args=ServerArgs(model_path='fake', port={args.port})", flush=True)
+    # SGLang logs every server argument once at start, the API key included (0.5.23
+    # srt/entrypoints/engine.py:311 `server_args=...`; its helper redacts only watermark
+    # fields, engine.py:173). The form is 0.5.17's, as a real run printed it
+    # (../shared/reference/real-engine-run.md): `server_args=ServerArgs(..., api_key='...')`.
+    key = "None" if args.api_key is None else repr(args.api_key)
+    print(f"server_args=ServerArgs(model_path='fake', port={args.port}, api_key={key})", flush=True)
     threading.Thread(target=_load_log, args=(config.startup_s,), daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -80,15 +87,28 @@ def main() -> int:
         threading.Thread(target=_watch_peer, args=(peer, stop), daemon=True).start()
     crash_after = env.get("FAKE_SGLANG_CRASH_AFTER_S")
     if stop.wait(float(crash_after) if crash_after else None) and not _peer_lost.is_set():
+        # tokenizer_manager.py:4067 (SignalHandler.sigterm_handler), then sigterm_watchdog.
+        print("SIGTERM received. Draining requests and shutting down...", flush=True)
         print(f"fake-sglang: SIGTERM, draining {server.in_flight} request(s)", flush=True)
-        server.drain()
+        server.drain(poll_s=0.2, log=lambda line: print(line, flush=True))
         server.stop()
         for peer in peers:  # the ShutdownReq broadcast: every rank stops
             peer.close()
         print("fake-sglang: drained, exiting", flush=True)
         return 0
+    # A scheduler died: SGLang's watchdog logs it and sends itself SIGQUIT
+    # (srt/utils/watchdog.py:216-221); the handler kills the process tree, itself included
+    # (tokenizer_manager.py:4072-4081 -> srt/utils/common.py kill_process_tree: `itself.kill()`),
+    # so the launcher ends by SIGKILL: exit code -9, as the real run showed.
     print("fake-sglang: scheduler died", flush=True)
-    return 3
+    print(
+        "Subprocess scheduler_0 (pid=0) crashed with exit code -9. Triggering SIGQUIT for "
+        "cleanup...",
+        flush=True,
+    )
+    time.sleep(0.5)  # the real one took seconds from this line to its end (real-engine-run.md)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 3  # not reached
 
 
 _peer_lost = threading.Event()
