@@ -6,7 +6,7 @@
 # smoke/bench from $$API_KEY and never appears on a command line or in make's echo.
 PROFILE ?= prod
 FORMAT ?= text
-AGAINST ?= deployed
+AGAINST ?= HEAD
 UTILIZATION ?=
 CONCURRENCY ?= 1,8,32
 DUMMY ?=
@@ -26,7 +26,7 @@ help:
 	@echo "make deploy   [PROFILE=prod] [DUMMY=1]   validate, render, modal deploy (release gates if set)"
 	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
 	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, compile caches"
-	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
+	@echo "make diff     [PROFILE=prod] [AGAINST=HEAD|<git ref>|deployed|<profile>]   settings, plan and app diff"
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
 	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"

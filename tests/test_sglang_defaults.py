@@ -51,7 +51,8 @@ def test_prod_overrides_only_the_kv_dtype_and_the_prefill_backend():
     assert owns["sparse_prefill_backend"].sglang_choice == "flashmla_sparse"  # with BF16 KV
     assert owns["attention_backend"].sglang_choice == "dsa"
     assert owns["moe_runner_backend"].sglang_choice == "flashinfer_trtllm"
-    assert owns["enable_flashinfer_allreduce_fusion"].sglang_choice is True
+    assert owns["enable_flashinfer_allreduce_fusion"].sglang_choice == "auto"
+    assert owns["enable_flashinfer_allreduce_fusion"].value == "auto"  # as the app passes it
 
 
 def test_on_0_5_10_allreduce_fusion_is_the_guides_choice_not_sglangs(profile_tree):

@@ -65,7 +65,7 @@ def _require_pinned(loaded: Loaded) -> None:
 
 
 def deploy_tag(loaded: Loaded) -> str:
-    return f"{loaded.profile.name}-{loaded.deployment.profile_hash[:12]}"
+    return loaded.deployment.deploy_tag
 
 
 def deploy_command(loaded: Loaded, app_file: Path) -> list[str]:
