@@ -50,10 +50,16 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 def settings_changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
     a, b = flatten(old), flatten(new)
+
+    def filled(key: str, side: dict) -> bool:  # an empty mapping on one side, keys on the other
+        return any(k.startswith(key + ".") for k in side)
+
     return [
         (key, a.get(key, MISSING), b.get(key, MISSING))
         for key in sorted(a.keys() | b.keys())
         if a.get(key, MISSING) != b.get(key, MISSING)
+        and not (a.get(key) == {} and filled(key, b))
+        and not (b.get(key) == {} and filled(key, a))
     ]
 
 
@@ -126,7 +132,7 @@ def _side(loaded: Loaded, label: str) -> Side:
 
 def _with_prefix_replaced(exc: UserError, old: Path, new: str) -> UserError:
     """The same error with a temporary copy's folder shown as `new` (REF:folder)."""
-    text = str(exc).replace(str(old), new)
+    text = str(exc).replace(str(old.resolve()), new).replace(str(old), new)
     return type(exc)(text)
 
 
