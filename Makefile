@@ -16,7 +16,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench readme clean
 
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
@@ -33,6 +33,7 @@ help:
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
+	@echo "make readme                    rerun the README's console blocks and rewrite them"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
 USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
@@ -96,6 +97,11 @@ lint: $(READY)
 sglang-manifest: $(READY)
 	@test -n "$$VERSION" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)
 	$(PY) scripts/sglang_manifest.py --version "$$VERSION"
+
+# Every console block of README.md that can run here, rerun and rewritten (tests/test_readme.py
+# checks they are current); the ones that need Modal or a GPU say why in the script.
+readme: $(READY)
+	$(PY) scripts/readme_console.py
 
 clean:
 	rm -rf build
