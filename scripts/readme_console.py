@@ -228,6 +228,22 @@ def until(prefix: str, lead: int = 2) -> Callable[[list[str]], list[str]]:
     return pick
 
 
+def only(*prefixes: str) -> Callable[[list[str]], list[str]]:
+    """The first line and the lines starting (indent aside) with one of `prefixes`, `...` for
+    each run of lines left out."""
+
+    def pick(lines: list[str]) -> list[str]:
+        out = lines[:1]
+        for line in lines[1:]:
+            if line.lstrip().startswith(prefixes):
+                out.append(line)
+            elif out[-1] != "...":
+                out.append("...")
+        return out
+
+    return pick
+
+
 def jq_keys(argv: list[str], keys: list[str]) -> Callable[[], str]:
     """`modal-sglang plan ... --json | jq '{a, b}'`: those keys, as jq prints them."""
 
@@ -255,7 +271,22 @@ DIFF_EDIT = "serving:\n  max_concurrency: 40\nsglang:\n  mem_fraction_static: 0.
 
 BLOCKS: dict[str, Block] = {
     "quickstart-render": Block([Step("make render")]),
-    "quickstart-plan": Block([Step("make plan", select=until("max_running_requests"))]),
+    "quickstart-plan": Block(
+        [
+            Step(
+                "make plan",
+                select=only(
+                    "plan:",
+                    "- weights",
+                    "KV pool ",
+                    "context length",
+                    "full-context sequences at once",
+                    "per replica-hour",
+                    "total, DeepGEMM cache warm",
+                ),
+            )
+        ]
+    ),
     "quickstart-deploy": Block(skip=NEEDS_MODAL),
     "make-test": Block(skip="the whole suite takes minutes; as run on a fresh clone"),
     "help": Block([Step(".venv/bin/modal-sglang --help", select=head(3))]),
@@ -331,8 +362,6 @@ BLOCKS: dict[str, Block] = {
     "cluster-plan": Block(
         [Step(".venv/bin/modal-sglang plan glm51-bf16-cluster", select=head(24))]
     ),
-    "deploy-secrets": Block(skip=NEEDS_MODAL),
-    "deploy-smoke": Block(skip="needs a deployed endpoint and its API key"),
     "curl": Block(skip="needs a deployed endpoint and its API key"),
     "cold-start-plan": Block(
         [
@@ -355,8 +384,9 @@ BLOCKS: dict[str, Block] = {
 # --- README in, README out --------------------------------------------------------------------
 
 
-def regenerate(text: str, check: bool) -> tuple[str, list[str]]:
-    """The README with every known, runnable block rewritten, and what is wrong with it."""
+def regenerate(text: str, check: bool, only: set[str] | None = None) -> tuple[str, list[str]]:
+    """The README with every known, runnable block rewritten (or those in `only`), and what is
+    wrong with it."""
     problems: list[str] = []
     marked = sum(1 for _ in MARKER.finditer(text))
     fences = len(FENCE.findall(text))
@@ -369,7 +399,7 @@ def regenerate(text: str, check: bool) -> tuple[str, list[str]]:
         if block is None:
             problems.append(f"console:{name}: not in scripts/readme_console.py BLOCKS")
             return match[0]
-        if block.skip:
+        if block.skip or (only is not None and name not in only):
             return match[0]
         fresh = render(block)
         if _VOLATILE.sub(r"\1 (sha)", fresh) != _VOLATILE.sub(r"\1 (sha)", body):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 
 from generator import REPO_ROOT
 
@@ -16,6 +17,7 @@ def _script():
         "readme_console", REPO_ROOT / "scripts" / "readme_console.py"
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules["readme_console"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -36,17 +38,19 @@ def test_every_console_block_is_current_or_says_why_it_is_not_run():
 def test_a_stale_block_is_caught():
     script = _script()
     text = README.read_text(encoding="utf-8").replace("full-context sequences at once", "x", 1)
-    _, problems = script.regenerate(text, check=True)
+    _, problems = script.regenerate(text, check=True, only={"quickstart-plan"})
     assert problems == ["console:quickstart-plan: out of date (run `make readme`)"]
     unmarked = "\n```console\n$ echo hi\nhi\n```\n"
-    _, problems = script.regenerate(README.read_text(encoding="utf-8") + unmarked, check=True)
+    _, problems = script.regenerate(
+        README.read_text(encoding="utf-8") + unmarked, check=True, only=set()
+    )
     assert problems == ["1 console block(s) without <!-- console:NAME --> markers"]
 
 
 def test_the_quickstart_fits_one_screen_and_the_contents_follow_it():
     text = README.read_text(encoding="utf-8")
     quickstart = text.split("\n## Quickstart\n")[1].split("\n## ")[0]
-    assert len(quickstart.splitlines()) <= 60
+    assert len(quickstart.splitlines()) <= 55
     assert text.index("## Quickstart") < text.index("## Contents") < text.index("## Set up")
     anchors = re.findall(r"\]\(#([a-z0-9-]+)\)", text.split("## Contents")[1].split("\n## ")[0])
     headings = {
