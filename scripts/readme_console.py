@@ -371,13 +371,6 @@ BLOCKS: dict[str, Block] = {
             )
         ]
     ),
-    "release-rejected": Block(
-        skip="needs Modal's control plane: run by hand against the tests' stand-ins"
-    ),
-    "release-promoted": Block(
-        skip="needs Modal's control plane: run by hand against the tests' stand-ins"
-    ),
-    "bench-report": Block(skip="needs a deployed endpoint: run by hand against a stand-in"),
 }
 
 
