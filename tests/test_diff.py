@@ -125,6 +125,13 @@ def test_the_committed_tree_is_read_without_following_symlinks(repo, cli, tmp_pa
     assert not copy.exists()  # removed on exit
 
 
+def test_a_profile_outside_git_says_what_to_compare_with_instead(profile_tree, cli):
+    root = profile_tree({"p.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n"})
+    code, _, err = cli("diff", str(root / "p.yaml"))
+    assert code == 1
+    assert "p.yaml is not in a git repository" in err and "--against deployed" in err
+
+
 def test_diff_between_two_profiles_still_works(cli):
     code, out, _ = cli("diff", "long-context", "--against", "prod")
     assert code == 0

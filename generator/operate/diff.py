@@ -190,6 +190,11 @@ def other_side(loaded: Loaded, against: str) -> Side:
                     f"{against}:{path.parent.name}",
                 ) from None
             return _side(old, label)
+    if against == DEFAULT_AGAINST and not at_ref.in_repository(path.parent):
+        raise UserError(
+            f"{path.name} is not in a git repository, so there is no committed version to "
+            "compare with; use --against deployed (the last deploy) or --against PROFILE"
+        )
     try:
         resolve_profile_path(against)
     except UserError:

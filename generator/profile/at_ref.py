@@ -70,6 +70,14 @@ def resolve(ref: str, folder: Path) -> str:
     return out.decode().strip()
 
 
+def in_repository(folder: Path) -> bool:
+    try:
+        _git(["rev-parse", "--is-inside-work-tree"], folder, "git")
+    except RefError:
+        return False
+    return True
+
+
 def is_ref(ref: str, folder: Path) -> bool:
     try:
         resolve(ref, folder)
