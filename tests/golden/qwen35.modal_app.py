@@ -271,9 +271,9 @@ def _missing_weights(args: list[str]) -> str:
     with open(index) as f:
         shards = sorted(set(json.load(f)["weight_map"].values()))
     missing = [s for s in shards if not os.path.isfile(os.path.join(MODEL_DIR, s))]
-    return (
-        f"{len(missing)} of {len(shards)} shards, e.g. {missing[0]}" if missing else ""
-    )
+    if not missing:
+        return ""
+    return f"{len(missing)} of {len(shards)} shards, e.g. {missing[0]}"
 
 
 def _start_sglang(
