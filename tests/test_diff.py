@@ -120,7 +120,8 @@ def test_the_committed_tree_is_read_without_following_symlinks(repo, cli, tmp_pa
     _git(repo, "commit", "-qm", "symlink")
     from generator.profile.at_ref import checkout
 
-    with checkout(repo / "profiles" / "svc.yaml", "HEAD") as (copy, _):
+    with checkout(repo / "profiles" / "svc.yaml", "HEAD") as (copy, _, folder):
+        assert folder == "profiles/"
         assert sorted(p.name for p in copy.parent.iterdir()) == ["base.yaml", "svc.yaml"]
     assert not copy.exists()  # removed on exit
 

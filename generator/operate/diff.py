@@ -179,7 +179,7 @@ def other_side(loaded: Loaded, against: str) -> Side:
     """`against` as a git ref of this profile, else as another profile."""
     path = loaded.profile.path
     if not _looks_like_path(against) and at_ref.is_ref(against, path.parent):
-        with at_ref.checkout(path, against) as (copy, commit):
+        with at_ref.checkout(path, against) as (copy, commit, folder):
             label = f"{against} ({commit[:12]})"
             try:
                 old = load(copy)
@@ -187,7 +187,7 @@ def other_side(loaded: Loaded, against: str) -> Side:
                 raise _with_prefix_replaced(
                     UserError(f"the profile as committed at {label} does not load: {exc}"),
                     copy.parent,
-                    f"{against}:{path.parent.name}",
+                    f"{against}:{folder.rstrip('/')}" if folder else f"{against}:.",
                 ) from None
             return _side(old, label)
     if against == DEFAULT_AGAINST and not at_ref.in_repository(path.parent):

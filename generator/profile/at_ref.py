@@ -87,8 +87,9 @@ def is_ref(ref: str, folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def checkout(profile_path: Path, ref: str) -> Iterator[tuple[Path, str]]:
-    """(the profile's path in a temporary copy of its folder as committed at `ref`, the commit).
+def checkout(profile_path: Path, ref: str) -> Iterator[tuple[Path, str, str]]:
+    """(the profile's path in a temporary copy of its folder as committed at `ref`, the commit,
+    the folder's path in the repository, e.g. "profiles/").
 
     The copy is removed on exit. A profile that the commit does not hold is a RefError."""
     folder = Path(os.path.abspath(profile_path)).parent
@@ -133,6 +134,6 @@ def checkout(profile_path: Path, ref: str) -> Iterator[tuple[Path, str]]:
             target.parent.mkdir(parents=True, exist_ok=True)
             data = _git(["cat-file", "blob", blob], folder, f"--against {ref}")
             target.write_bytes(data)
-        yield copy / name, commit
+        yield copy / name, commit, prefix
     finally:
         shutil.rmtree(root, ignore_errors=True)
