@@ -79,6 +79,16 @@ def test_diff_with_nothing_changed_and_against_an_older_commit(repo, cli):
     assert "running requests fit at full context  no -> yes" in out
 
 
+def test_a_ref_with_a_slash_is_a_ref(repo, cli):
+    """`origin/main`-style names: a branch here, not a path."""
+    _git(repo, "branch", "team/stable")
+    svc = repo / "profiles" / "svc.yaml"
+    svc.write_text(svc.read_text() + "sglang:\n  max_running_requests: 3\n")
+    code, out, err = cli("diff", str(svc), "--against", "team/stable")
+    assert code == 0, err
+    assert out.startswith("settings: team/stable (") and "48 -> 3" in out
+
+
 def test_diff_of_an_uncommitted_profile_says_so(repo, cli):
     new = repo / "profiles" / "new.yaml"
     new.write_text("extends: base\napp:\n  name: new\n")

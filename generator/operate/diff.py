@@ -172,7 +172,8 @@ def deployed_side(loaded: Loaded) -> Side:
 
 
 def _looks_like_path(against: str) -> bool:
-    return "/" in against or against.endswith((".yaml", ".yml"))
+    """A profile file, not a ref: `origin/main` is a ref, `profiles/x.yaml` a path."""
+    return against.endswith((".yaml", ".yml"))
 
 
 def other_side(loaded: Loaded, against: str) -> Side:
