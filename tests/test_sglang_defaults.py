@@ -118,3 +118,12 @@ def test_recorded_choices_are_in_the_real_source(version):
         assert found, f"{version} {setting}: no {function} in {path}"
         missing = _values(entry["value"]) - _strings_in(found[0])
         assert not missing, f"{version} {setting}: {sorted(missing)} not in {function}"
+
+
+def test_a_fallback_gpu_keeps_the_fusion_sglang_turns_on_there():
+    """SGLang 0.5.23 sets flashinfer_allreduce_fusion_backend="auto" on SM90 too (TP > 1): the
+    H200 flag set of high-availability passes the same word the B200 one does."""
+    sets = {s.deployment.gpu.type: s.argv for s in load("high-availability").flag_sets}
+    for argv in sets.values():
+        at = argv.index("--flashinfer-allreduce-fusion-backend")
+        assert argv[at + 1] == "auto"

@@ -107,6 +107,8 @@ SGLANG_FLAGS = {
         ["--dsa-prefill-backend", "flashmla_sparse"],
         # same as SGLang 0.5.23's own choice
         ["--dsa-decode-backend", "fa3"],
+        # all-reduce fused with the next RMSNorm (FlashInfer; Hopper and Blackwell); same as SGLang 0.5.23's own choice
+        ["--flashinfer-allreduce-fusion-backend", "auto"],
         # Prometheus metrics at /metrics
         ["--enable-metrics"],
         # usage.prompt_tokens_details.cached_tokens: prefix-cache hits per request
@@ -173,9 +175,8 @@ serve_image = modal.Image.from_registry(SERVE_IMAGE).env(
 # Serving containers copy the warm caches here, on local disk: what SGLang compiles while
 # serving stays in the container, so replicas never write over each other's cache files.
 LOCAL_CACHE_DIR = os.path.join(tempfile.gettempdir(), "sglang-cache")
-SETUP_COMMAND = (
-    "make setup PROFILE=high-availability"  # downloads the weights and warms the caches
-)
+# What a replica without its weights tells you to run: download them, warm the caches.
+SETUP_COMMAND = "make setup PROFILE=high-availability"
 STARTUP_TIMEOUT = 3600
 # Seconds in-flight requests get to finish when Modal stops a replica.
 EXIT_GRACE_PERIOD = 120

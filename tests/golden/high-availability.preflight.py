@@ -95,6 +95,8 @@ SGLANG_FLAGS = {
         ["--dsa-prefill-backend", "flashmla_sparse"],
         # same as SGLang 0.5.23's own choice
         ["--dsa-decode-backend", "fa3"],
+        # all-reduce fused with the next RMSNorm (FlashInfer; Hopper and Blackwell); same as SGLang 0.5.23's own choice
+        ["--flashinfer-allreduce-fusion-backend", "auto"],
         # Prometheus metrics at /metrics
         ["--enable-metrics"],
         # usage.prompt_tokens_details.cached_tokens: prefix-cache hits per request

@@ -151,9 +151,8 @@ serve_image = modal.Image.from_registry(SERVE_IMAGE).env(
 # Serving containers copy the warm caches here, on local disk: what SGLang compiles while
 # serving stays in the container, so replicas never write over each other's cache files.
 LOCAL_CACHE_DIR = os.path.join(tempfile.gettempdir(), "sglang-cache")
-SETUP_COMMAND = (
-    "make setup PROFILE=kimi-k26"  # downloads the weights and warms the caches
-)
+# What a replica without its weights tells you to run: download them, warm the caches.
+SETUP_COMMAND = "make setup PROFILE=kimi-k26"
 STARTUP_TIMEOUT = 3600
 # Seconds in-flight requests get to finish when Modal stops a replica.
 EXIT_GRACE_PERIOD = 120
