@@ -19,7 +19,8 @@ FILES = {
     "profiles/base.yaml": f"extends: {BASE_PROFILE}\n{PINNED}"
     "silence:\n  web-server-request-cap: clients stream\n"
     "  metrics-public: scraped from inside only\n"
-    "  dsa-prefill-trtllm-bf16: the guide's recipe\n",
+    "  dsa-prefill-trtllm-bf16: the guide's recipe\n"
+    "  running-requests-beyond-kv-pool: short turns\n",
     "profiles/v2,x:y/typo.yaml": 'extends: ../base.yaml\nautoscaling:\n  max_container: 3\napp:\n  name: "100%"\n',
     "profiles/split.yaml": "extends: base\ngpu:\n  count: 4\nauth:\n  require_api_key: false\n",
 }
