@@ -6,7 +6,7 @@
 # smoke/bench from $$API_KEY and never appears on a command line or in make's echo.
 PROFILE ?= prod
 FORMAT ?= text
-AGAINST ?= deployed
+AGAINST ?= HEAD
 UTILIZATION ?=
 CONCURRENCY ?= 1,8,32
 DUMMY ?=
@@ -16,7 +16,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint sglang-manifest preflight plan diff rollback smoke bench readme clean
 
 help:
 	@echo "make init NAME=x MODEL=org/id LIKE=prod   a new profile (and a catalog stub for an unknown model)"
@@ -28,7 +28,7 @@ help:
 	@echo "make deploy   [PROFILE=prod] [DUMMY=1]   validate, render, modal deploy (release gates if set)"
 	@echo "make plan     [PROFILE=prod] [UTILIZATION=0.3]   capacity, cost, cold start, rule findings"
 	@echo "make preflight [PROFILE=prod]  on Modal, CPU only: secrets, flags, weights, compile caches"
-	@echo "make diff     [PROFILE=prod] [AGAINST=deployed|profile]   settings and app diff"
+	@echo "make diff     [PROFILE=prod] [AGAINST=HEAD|<git ref>|deployed|<profile>]   settings, plan and app diff"
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
 	@echo "make gates    URL=... [PROFILE=prod]   release gates (smoke, probe, latency) on a live endpoint"
@@ -36,6 +36,7 @@ help:
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
+	@echo "make readme                    rerun the README's console blocks and rewrite them"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
 USER_VARIABLES := NAME MODEL LIKE PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
@@ -112,6 +113,11 @@ lint: $(READY)
 sglang-manifest: $(READY)
 	@test -n "$$VERSION" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)
 	$(PY) scripts/sglang_manifest.py --version "$$VERSION"
+
+# Every console block of README.md that can run here, rerun and rewritten (tests/test_readme.py
+# checks they are current); the ones that need Modal or a GPU say why in the script.
+readme: $(READY)
+	$(PY) scripts/readme_console.py
 
 clean:
 	rm -rf build

@@ -253,7 +253,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     ]:
         p = profile_command(name, help_text, _modal_command(name))
         p.add_argument(
-            "--dry-run", action="store_true", help="print the modal command, run nothing"
+            "--dry-run",
+            action="store_true",
+            help="print the modal command, run nothing"
+            + (
+                " (deploy: every warning and the diff against the deploy or HEAD first)"
+                if name == "deploy"
+                else ""
+            ),
         )
         if name == "setup":
             p.add_argument(
@@ -270,13 +277,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             )
 
     p = profile_command(
-        "diff", "settings and rendered-app diff against a profile or the deploy", cmd_diff
+        "diff",
+        "settings, plan and rendered-app diff against the committed profile (git HEAD), "
+        "a git ref, the last deploy or another profile",
+        cmd_diff,
     )
     p.add_argument(
         "--against",
-        default="deployed",
-        metavar="PROFILE|deployed",
-        help="another profile, or `deployed` for the last deploy record (default)",
+        default="HEAD",
+        metavar="REF|deployed|PROFILE",
+        help="a git ref: the profile as committed there (default HEAD); `deployed`: the last "
+        "deploy record; or another profile's name or path",
     )
 
     p = profile_command(

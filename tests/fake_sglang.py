@@ -61,6 +61,9 @@ class FakeConfig:
     log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
     # /server_info's resolved settings (SGLang 0.5.23 returns every ServerArgs field there).
     server_info: dict[str, Any] | None = None
+    # --context-length: a longer prompt is refused with a 400 in SGLang 0.5.23's words
+    # (srt/managers/tokenizer_manager.py `_validate_one_request`).
+    context_tokens: int | None = None
 
 
 class FakeSGLang:
@@ -235,6 +238,15 @@ class _Handler(BaseHTTPRequestHandler):
             req = json.loads(raw)
         except ValueError:
             self._send_json(400, {"object": "error", "message": "invalid JSON", "code": 400})
+            return
+        context = self.fake.config.context_tokens
+        prompt = self._plan(req)[2]
+        if context is not None and prompt >= context:
+            message = (
+                f"The input ({prompt} tokens) is longer than the model's context length "
+                f"({context} tokens)."
+            )
+            self._send_json(400, {"object": "error", "message": message, "code": 400})
             return
         self.fake._track(+1)
         if self.fake.config.log_requests:

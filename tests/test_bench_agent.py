@@ -57,6 +57,18 @@ def test_agent_traffic_without_cache_report_says_which_flag(tmp_path: Path) -> N
     assert "--enable-cache-report" in out.getvalue()
 
 
+def test_a_prompt_longer_than_the_servers_context_is_named(tmp_path: Path) -> None:
+    """The real-engine run: every first turn refused with SGLang's 400, and bench said only
+    "no agent turn completed"; now it names the context and the fix."""
+    with FakeSGLang(context_tokens=1024) as url:
+        with pytest.raises(bench.BenchError) as caught:
+            _agent(url, tmp_path, io.StringIO())
+    message = str(caught.value)
+    assert message.startswith("the agent prompt is longer than the server's context (a ")
+    assert "-token request, a 1,024-token context)" in message
+    assert "--system-tokens 2000" in message and "sglang.context_length" in message
+
+
 def test_sweep_reports_cost_per_million_tokens(tmp_path: Path) -> None:
     out = io.StringIO()
     with FakeSGLang(tpot_s=0.002) as url:
@@ -142,3 +154,26 @@ def test_agent_workload_from_the_command_line(tmp_path: Path, capsys) -> None:
         code = _cli(argv, model=DEFAULT_MODEL, replica_hour_usd=50.0)
     assert code == 0
     assert "agent traffic: conversations of 2 turns" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "error,said",
+    [
+        (
+            "HTTP 400: The input (13156 tokens) is longer than the model's context length "
+            "(4096 tokens).",
+            "a 13,156-token request, a 4,096-token context",
+        ),
+        (
+            "HTTP 400: Requested token count exceeds the model's maximum context length of 4096 "
+            "tokens. You requested a total of 4160 tokens: 4096 tokens from the input messages...",
+            "a 4,160-token request, a 4,096-token context",
+        ),
+        ("HTTP 500: The input (13156 tokens) is longer than the model's context length", ""),
+        ("request timed out", ""),
+    ],
+)
+def test_sglangs_two_context_refusals_are_recognised(error: str, said: str) -> None:
+    """SGLang 0.5.23 tokenizer_manager.py words a too-long prompt two ways (the first also as
+    seen from 0.5.17 in the real-engine run); only a 400 is a refusal."""
+    assert bench._context_refusal([error]) == said

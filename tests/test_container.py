@@ -116,7 +116,9 @@ class Container:
         return True
 
 
-def _render(tmp: Path, primitive: str, parent: Path | None = None) -> tuple[Path, int, Path]:
+def _render(
+    tmp: Path, primitive: str, parent: Path | None = None, weights: bool = True
+) -> tuple[Path, int, Path]:
     port = _free_port()
     cache_mount = tmp / "dg-cache"
     parent = parent or (PROFILES_DIR / "prod.yaml" if primitive == "server" else BASE_PROFILE)
@@ -132,6 +134,11 @@ def _render(tmp: Path, primitive: str, parent: Path | None = None) -> tuple[Path
     path.write_text(yaml.safe_dump(profile))
     loaded = load(path)
     assert loaded.deployment.serving.primitive == primitive
+    if weights:  # what `make setup` leaves on the Volume (the fake SGLang reads none of it)
+        model_dir = Path(loaded.deployment.model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / "config.json").write_text("{}")
+        (model_dir / "model.safetensors").write_bytes(b"")
     app = render_to_file(loaded, tmp / primitive / "modal_app.py")
     return app, port, Path(loaded.deployment.compile_cache_dir)
 
@@ -352,3 +359,19 @@ def test_cold_start_phase_timeline_from_sglangs_own_lines(running, primitive):
     assert float(seen["weights_loaded"].removesuffix(" s")) >= 0.4 * 1.5 - 0.2
     assert float(seen["healthy"].removesuffix(" s")) == total
     assert summary >= container.wait_for("The server is fired up and ready to roll!")
+
+
+@pytest.mark.parametrize("primitive", ["server", "web_server"])
+def test_missing_weights_say_so_in_one_line_and_never_start_sglang(tmp_path, primitive):
+    """A replica whose Volume lacks the weights (setup never ran, or another revision): one line
+    naming what is missing and how to fix it, a non-zero exit, and no SGLang process."""
+    app, _, _ = _render(tmp_path, primitive, weights=False)
+    container = Container(app, primitive, tmp_path)
+    try:
+        assert container.exit_code(timeout=60) != 0
+        container.wait_for("weights missing from the Volume:")
+        [line] = [x for x in container.log.splitlines() if "weights missing" in x]
+        assert "has no config.json; run `make setup PROFILE=" in line
+        assert "fake-sglang" not in container.log and not container.sglang_alive()
+    finally:
+        container.tear_down()

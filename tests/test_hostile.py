@@ -1071,7 +1071,7 @@ def test_rollback_prints_committed_record_text_escaped(tmp_path, monkeypatch, cl
 
 def test_diff_prints_committed_settings_escaped(tmp_path, monkeypatch, cli):
     _history(tmp_path, monkeypatch, [_record(settings={"x\n::error::forged": 1})])
-    code, out, err = cli("diff", "prod")
+    code, out, err = cli("diff", "prod", "--against", "deployed")
     assert code == 0, err
     assert "x\\x0a::error::forged" in out and not any(x.startswith("::") for x in out.splitlines())
 

@@ -134,8 +134,9 @@ def test_installed_outside_a_checkout(tmp_path):
     assert where.stdout.strip() == str((site / "generator" / "templates").resolve())
     validated = run("validate")
     assert validated.returncode == 1
-    # unpinned weights, 150 s web cap, /metrics without proxy auth, trtllm prefill with BF16 KV
-    assert validated.stdout == "ok: base (4 warnings)\n"
+    # unpinned weights, 150 s web cap, /metrics without proxy auth, trtllm prefill with BF16 KV,
+    # 48 running requests of which 3 fit at full context
+    assert validated.stdout == "ok: base (5 warnings)\n"
     assert "profiles/typo.yaml:3:3: autoscaling.max_container: unknown field" in validated.stderr
     rendered = run("render", "base")
     assert rendered.returncode == 0, rendered.stderr

@@ -257,7 +257,10 @@ def test_release_needs_the_api_key_before_deploying(control_plane, cli, released
 
 
 def test_without_release_section_deploy_is_direct(control_plane, cli, profile_tree):
-    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}"})
+    # prod turns the gates on; `release: null` removes the section (its default: none)
+    root = profile_tree(
+        {"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}release: null\n"}
+    )
     assert cli("deploy", str(root / "prod.yaml"))[0] == 0
     assert [c[2:4] for c in control_plane.calls()] == [["--name", "glm51-prod"]]
 
@@ -355,12 +358,14 @@ def test_dummy_weights_dry_run(control_plane, cli, released_prod):
 
 
 def test_rollback_record_names_the_version_it_returned_to(control_plane, cli, profile_tree):
-    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}"})
+    root = profile_tree(
+        {"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}release: null\n"}
+    )
     profile = root / "prod.yaml"
     with _fake() as canary, _fake(chat_500=True) as live:
         control_plane.set(urls={"glm51-prod-canary": canary, "glm51-prod": live})
         assert cli("deploy", str(profile))[0] == 0  # no release section: straight to live
-        profile.write_text(profile.read_text() + RELEASE)
+        profile.write_text(profile.read_text().replace("release: null\n", RELEASE))
         assert cli("deploy", str(profile))[0] == 1
     first, promoted, rolled_back = control_plane.history()
     assert [r["action"] for r in (first, promoted, rolled_back)] == ["deploy", "deploy", "rollback"]

@@ -51,7 +51,8 @@ def test_prod_overrides_only_the_kv_dtype_and_the_prefill_backend():
     assert owns["sparse_prefill_backend"].sglang_choice == "flashmla_sparse"  # with BF16 KV
     assert owns["attention_backend"].sglang_choice == "dsa"
     assert owns["moe_runner_backend"].sglang_choice == "flashinfer_trtllm"
-    assert owns["enable_flashinfer_allreduce_fusion"].sglang_choice is True
+    assert owns["enable_flashinfer_allreduce_fusion"].sglang_choice == "auto"
+    assert owns["enable_flashinfer_allreduce_fusion"].value == "auto"  # as the app passes it
 
 
 def test_on_0_5_10_allreduce_fusion_is_the_guides_choice_not_sglangs(profile_tree):
@@ -117,3 +118,12 @@ def test_recorded_choices_are_in_the_real_source(version):
         assert found, f"{version} {setting}: no {function} in {path}"
         missing = _values(entry["value"]) - _strings_in(found[0])
         assert not missing, f"{version} {setting}: {sorted(missing)} not in {function}"
+
+
+def test_a_fallback_gpu_keeps_the_fusion_sglang_turns_on_there():
+    """SGLang 0.5.23 sets flashinfer_allreduce_fusion_backend="auto" on SM90 too (TP > 1): the
+    H200 flag set of high-availability passes the same word the B200 one does."""
+    sets = {s.deployment.gpu.type: s.argv for s in load("high-availability").flag_sets}
+    for argv in sets.values():
+        at = argv.index("--flashinfer-allreduce-fusion-backend")
+        assert argv[at + 1] == "auto"

@@ -547,3 +547,32 @@ def _capacity(d: Deployment) -> Capacity | None:
         running_tokens_needed=needed,
         mem_fraction_needed=mem_fraction_needed(gpu, weights, needed, per_token, fixed),
     )
+
+
+def running_requests_advice(d: Deployment, cap: Capacity) -> list[str]:
+    """What to change when max_running_requests sequences of the full context do not fit the
+    KV pool (empty when they do): the plan's advice and the rule's fix."""
+    if cap.running_requests_fit:
+        return []
+    mrr = d.sglang.max_running_requests
+    fit = cap.max_full_context_sequences
+    options = []
+    if fit:
+        options.append(f"set sglang.max_running_requests <= {fit}")
+    if cap.kv_pool_tokens // mrr:
+        options.append(f"cap sglang.context_length <= {cap.kv_pool_tokens // mrr:,}")
+    # Above ~0.95 too little is left for activations, CUDA graphs and the EAGLE draft's pool.
+    if cap.mem_fraction_needed <= 0.95:
+        options.append(f"raise sglang.mem_fraction_static to {cap.mem_fraction_needed:.2f}")
+    else:
+        options.append(
+            f"use more or larger GPUs (mem_fraction_static would need "
+            f"{cap.mem_fraction_needed:.2f}, beyond a safe 0.95)"
+        )
+    advice = [
+        f"at full length only {fit} of {mrr} running requests fit; SGLang queues or retracts "
+        "the rest (no crash, but latency)",
+        f"to hold them all at full length: {options[0]}",
+        *(f"or {option}" for option in options[1:]),
+    ]
+    return advice

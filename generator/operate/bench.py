@@ -15,6 +15,7 @@ import io
 import json
 import os
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -483,6 +484,34 @@ async def _agent_sweep(
             )
 
 
+# SGLang's refusals of a prompt beyond its context (0.5.23 srt/managers/tokenizer_manager.py
+# `_validate_one_request`; the real-engine run saw the first from 0.5.17 as an HTTP 400):
+# "The input (13156 tokens) is longer than the model's context length (4096 tokens)." and
+# "Requested token count exceeds the model's maximum context length of 4096 tokens. You
+# requested a total of 13284 tokens: ...".
+_CONTEXT_REFUSALS = (
+    re.compile(
+        r"input \((?P<prompt>\d+) tokens\) is longer than the model's context length \((?P<context>\d+) tokens\)"
+    ),
+    re.compile(
+        r"maximum context length of (?P<context>\d+) tokens\. You requested a total of (?P<prompt>\d+) tokens"
+    ),
+)
+
+
+def _context_refusal(errors: list[str]) -> str:
+    """'a N-token request, a M-token context' when an error is SGLang's context refusal."""
+    for error in errors:
+        for pattern in _CONTEXT_REFUSALS:
+            match = pattern.search(error) if error.startswith("HTTP 400") else None
+            if match:
+                return (
+                    f"a {int(match['prompt']):,}-token request, "
+                    f"a {int(match['context']):,}-token context"
+                )
+    return ""
+
+
 def run_agent_bench(
     base_url: str,
     api_key: str,
@@ -530,6 +559,14 @@ def run_agent_bench(
     )
     if not any(lv["turns"] and lv["turns"][0]["completed"] for lv in levels):
         errors = sorted({e for lv in levels for e in lv["errors"]})[:3]
+        too_long = _context_refusal(errors)
+        if too_long:
+            raise BenchError(
+                f"the agent prompt is longer than the server's context ({too_long}): every "
+                f"first turn was refused with HTTP 400. The shared system prompt is "
+                f"--system-tokens {system_tokens} (by this bench's estimate; the server's "
+                "tokenizer may count more): lower it, or serve a longer sglang.context_length"
+            )
         raise BenchError(f"no agent turn completed against {display_url(url)}: {errors}")
     add_costs(levels, replica_hour_usd)
     files = {"json": out_dir / f"agent-{stamp}.json", "latest_json": out_dir / "latest-agent.json"}

@@ -78,7 +78,7 @@ def _warn_unpinned_image(loaded: Loaded) -> None:
 
 
 def deploy_tag(loaded: Loaded) -> str:
-    return f"{loaded.profile.name}-{loaded.deployment.profile_hash[:12]}"
+    return loaded.deployment.deploy_tag
 
 
 def deploy_command(loaded: Loaded, app_file: Path) -> list[str]:

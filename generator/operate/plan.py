@@ -30,6 +30,7 @@ from generator.capacity.memory import (
     Capacity,
     capacity,
     refusal,
+    running_requests_advice,
 )
 from generator.errors import Problem, ProfileError, UsageError, UserError
 from generator.operate.report import problem_record, repository_root
@@ -114,33 +115,6 @@ KEYS: dict[str, str] = {
 }
 
 
-def _advice(d: Deployment, cap: Capacity) -> list[str]:
-    if cap.running_requests_fit:
-        return []
-    mrr = d.sglang.max_running_requests
-    fit = cap.max_full_context_sequences
-    options = []
-    if fit:
-        options.append(f"set sglang.max_running_requests <= {fit}")
-    if cap.kv_pool_tokens // mrr:
-        options.append(f"cap sglang.context_length <= {cap.kv_pool_tokens // mrr:,}")
-    # Above ~0.95 too little is left for activations, CUDA graphs and the EAGLE draft's pool.
-    if cap.mem_fraction_needed <= 0.95:
-        options.append(f"raise sglang.mem_fraction_static to {cap.mem_fraction_needed:.2f}")
-    else:
-        options.append(
-            f"use more or larger GPUs (mem_fraction_static would need "
-            f"{cap.mem_fraction_needed:.2f}, beyond a safe 0.95)"
-        )
-    advice = [
-        f"at full length only {fit} of {mrr} running requests fit; SGLang queues or retracts "
-        "the rest (no crash, but latency)",
-        f"to hold them all at full length: {options[0]}",
-        *(f"or {option}" for option in options[1:]),
-    ]
-    return advice
-
-
 def build(
     profile: Profile, deployment: Deployment, problems: list[Problem], utilization: float
 ) -> dict:
@@ -203,7 +177,7 @@ def build(
         "max_running_requests": d.sglang.max_running_requests,
         "running_requests_fit": cap.running_requests_fit,
         "running_requests_shortfall_tokens": max(0, cap.running_tokens_needed - cap.kv_pool_tokens),
-        "running_requests_advice": _advice(d, cap),
+        "running_requests_advice": running_requests_advice(d, cap),
         "tpot_floor_ms": round(dec.tpot_floor_ms, 3),
         "decode": {
             "context_tokens": dec.context_tokens,

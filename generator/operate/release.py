@@ -31,6 +31,8 @@ from generator.errors import UserError
 from generator.operate import deploy as deploy_module
 from generator.operate import dummy
 from generator.operate import gates as gate_module
+from generator.operate.diff import deploy_preview_lines
+from generator.operate.report import emit_line
 from generator.operate.smoke import (
     PROXY_TOKEN_ENV_VARS,
     REQUEST_TIMEOUT_S,
@@ -39,7 +41,7 @@ from generator.operate.smoke import (
     resolve_proxy_headers,
     run_smoke,
 )
-from generator.pipeline import Loaded
+from generator.pipeline import Loaded, load
 
 CANARY_SUFFIX = "-canary"
 MODAL_NAME_LIMIT = 64  # modal 1.6.4 modal/_utils/name_utils.py is_valid_object_name
@@ -190,7 +192,11 @@ def deploy(ref: str, *, dry_run: bool = False, dummy_weights: bool = False) -> i
     serving path under its own name (generator/operate/dummy.py), never the live app."""
     if dummy_weights:
         return dummy_run(*dummy.prepare(ref), dry_run=dry_run)
-    loaded, app_file, rendered = deploy_module.prepare(ref)
+    loaded = load(ref)
+    if dry_run:  # what the deploy would change and every warning, then its commands
+        for line in deploy_preview_lines(loaded):
+            print(emit_line(line, "text"))
+    loaded, app_file, rendered = deploy_module.prepare_loaded(loaded)
     settings = loaded.deployment.release
     if settings is None or not settings.canary:
         return deploy_module.deploy_prepared(loaded, app_file, rendered, dry_run=dry_run)

@@ -279,6 +279,11 @@ class Deployment:
     release: Release | None = None
 
     @property
+    def deploy_tag(self) -> str:
+        """The tag `make deploy` gives this version: <profile>-<merged profile hash, 12 hex>."""
+        return f"{self.profile_name}-{self.profile_hash[:12]}"
+
+    @property
     def nodes(self) -> int:
         """Containers (hosts) per replica: 1 unless the profile sets a cluster."""
         return self.cluster.nodes if self.cluster else 1

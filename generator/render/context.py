@@ -67,6 +67,8 @@ def app_context(
     return {
         "profile_name": d.profile_name,
         "profile_hash": d.profile_hash,
+        "deploy_tag": d.deploy_tag,
+        "setup_command": f"make setup PROFILE={d.profile_name}",
         "extends": extends,
         "description_lines": description.splitlines(),
         "app_file": _display_path(output),

@@ -155,6 +155,25 @@ def _server_target(d: Deployment):
         )
 
 
+@rule(
+    "running-requests-above-max-concurrency",
+    "warning",
+    "SGLang may run more requests than Modal lets reach a Server replica (429 above it).",
+    "modal.com/docs/reference/modal.App#server (max_concurrency)",
+)
+def _running_above_cap(d: Deployment):
+    cap, running = d.serving.max_concurrency, d.sglang.max_running_requests
+    if d.serving.is_server and cap is not None and running > cap:
+        yield Finding(
+            f"Modal answers 429 above {cap} requests per replica, so SGLang never runs more "
+            f"than {cap} of its {running} slots (the plan's running-request figures overstate "
+            f"the replica); set serving.max_concurrency >= {running} (a bounded SGLang queue "
+            f"above it) or sglang.max_running_requests <= {cap}. "
+            f"Found: max_concurrency={cap}, max_running_requests={running}",
+            ("serving", "max_concurrency"),
+        )
+
+
 # modal.com/docs/guide/webhook-timeouts: every web Function type, modal.web_server included.
 WEB_REQUEST_LIMIT_S = 150
 

@@ -221,6 +221,25 @@ def _context_kv_pool(d: Deployment):
         )
 
 
+@rule(
+    "running-requests-beyond-kv-pool",
+    "warning",
+    "max_running_requests sequences of the full context do not fit the KV pool.",
+)
+def _running_requests_kv_pool(d: Deployment):
+    cap = capacity.capacity(d)
+    if cap is None or cap.running_requests_fit or cap.kv_pool_tokens < cap.context_tokens:
+        return  # one sequence not fitting is context-beyond-kv-pool's error
+    first, *fixes = capacity.running_requests_advice(d, cap)
+    need = d.sglang.max_running_requests * cap.context_tokens
+    yield Finding(
+        f"{first}; {'; '.join(fixes)}. `make plan` shows the pool. Found: "
+        f"max_running_requests={d.sglang.max_running_requests}, context={cap.context_tokens}, "
+        f"needs {need:,} tokens, kv_pool_tokens={cap.kv_pool_tokens}",
+        ("sglang", "max_running_requests"),
+    )
+
+
 @rule("chunked-prefill-beyond-context", "warning", "chunked_prefill_size exceeds the context.")
 def _chunked_prefill(d: Deployment):
     chunk = d.sglang.chunked_prefill_size

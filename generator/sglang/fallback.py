@@ -71,7 +71,7 @@ def on_primary(d: Deployment) -> Deployment:
     return dataclasses.replace(d, gpu=Gpu(d.gpu.type, d.gpu.count))
 
 
-def _own(d: Deployment, field: str, gpu: catalog.GpuSpec) -> object:
+def _own(d: Deployment, field: str, gpu: catalog.GpuSpec, unset=UNSET) -> object:
     """What SGLang picks by itself for `field` on this GPU (None: leave it to SGLang)."""
     model = known_model(d)
     if model is None:
@@ -80,7 +80,7 @@ def _own(d: Deployment, field: str, gpu: catalog.GpuSpec) -> object:
     kv = effective(s.version, "kv_cache_dtype", s.kv_cache_dtype, model, gpu, s)
     picked = choice(s.version, field, model, gpu, kv, s.tensor_parallel_size)
     value = picked.value if picked else None
-    return None if value in UNSET else value
+    return None if value in unset else value
 
 
 def on_fallback(d: Deployment, fallback: Fallback) -> Deployment:
@@ -94,7 +94,8 @@ def on_fallback(d: Deployment, fallback: Fallback) -> Deployment:
             sparse_decode_backend=_own(d, "sparse_decode_backend", gpu),
         )
         moe = _own(d, "moe_runner_backend", gpu)
-        fusion = bool(_own(d, "enable_flashinfer_allreduce_fusion", gpu))
+        # SGLang's own choice is the backend it sets ("auto"), or off: "auto" is on here.
+        fusion = bool(_own(d, "enable_flashinfer_allreduce_fusion", gpu, unset=(None,)))
     attention = dataclasses.replace(
         attention,
         sparse_prefill_backend=fallback.sparse_prefill_backend or attention.sparse_prefill_backend,

@@ -194,10 +194,10 @@ def own_choices(deployment: Deployment) -> list[OwnChoice]:
         picked = choice(s.version, key, model, gpu, kv, s.tensor_parallel_size)
         if picked is None:
             continue
+        # The value as the rendered argv passes it (a bare switch is True), so plan, --explain
+        # and the app say the same word (0.5.23: --flashinfer-allreduce-fusion-backend auto).
         value: Any = flag.values[0] if flag.values else True
-        if key == "enable_flashinfer_allreduce_fusion":
-            value = True
-        elif key == "attention_backend" and value == "nsa" and picked.value == "dsa":
+        if key == "attention_backend" and value == "nsa" and picked.value == "dsa":
             value = "dsa"  # 0.5.23 reads nsa as the deprecated alias of dsa
         out.append(OwnChoice(flag, key, value, picked.value, picked.source))
     return out

@@ -9,6 +9,12 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
     modal run build/always-warm/modal_app.py
 Deploy:
     make deploy PROFILE=always-warm
+
+Runbook: profile always-warm, deploy tag always-warm-33054cfea6d5, Modal app glm51-always-warm.
+    Logs:       modal app logs glm51-always-warm
+    Roll back:  make rollback PROFILE=always-warm   (to the previous deploy record)
+    What runs:  make diff PROFILE=always-warm AGAINST=deployed
+    Check:      make smoke URL=<endpoint> PROFILE=always-warm
 """
 
 import json
@@ -138,6 +144,8 @@ serve_image = modal.Image.from_registry(SERVE_IMAGE).env(
 # Serving containers copy the warm caches here, on local disk: what SGLang compiles while
 # serving stays in the container, so replicas never write over each other's cache files.
 LOCAL_CACHE_DIR = os.path.join(tempfile.gettempdir(), "sglang-cache")
+# What a replica without its weights tells you to run: download them, warm the caches.
+SETUP_COMMAND = "make setup PROFILE=always-warm"
 STARTUP_TIMEOUT = 3600
 # Seconds in-flight requests get to finish when Modal stops a replica.
 EXIT_GRACE_PERIOD = 120
@@ -263,10 +271,37 @@ def _cache_env(cache_dir: str) -> dict[str, str]:
     return {**os.environ, **caches}
 
 
+def _missing_weights(args: list[str]) -> str:
+    """What the weights Volume lacks for these flags ("" when complete): config.json, and every
+    shard the index names unless SGLang loads dummy weights."""
+    if not os.path.isfile(os.path.join(MODEL_DIR, "config.json")):
+        return "config.json"
+    if ["--load-format", "dummy"] in [args[i : i + 2] for i in range(len(args))]:
+        return ""
+    index = os.path.join(MODEL_DIR, "model.safetensors.index.json")
+    if not os.path.isfile(index):
+        shards = [n for n in os.listdir(MODEL_DIR) if n.endswith(".safetensors")]
+        return "" if shards else "model.safetensors.index.json and every *.safetensors"
+    with open(index) as f:
+        shards = sorted(set(json.load(f)["weight_map"].values()))
+    missing = [s for s in shards if not os.path.isfile(os.path.join(MODEL_DIR, s))]
+    if not missing:
+        return ""
+    return f"{len(missing)} of {len(shards)} shards, e.g. {missing[0]}"
+
+
 def _start_sglang(
     args: list[str], cache_dir: str, key=True, timeline=None
 ) -> subprocess.Popen:
     """Start SGLang with its compile caches in cache_dir; its output goes to the container log."""
+    missing = _missing_weights(args)
+    if missing:  # one line and a non-zero exit, not SGLang failing on every GPU
+        print(
+            f"weights missing from the Volume: {MODEL_DIR} has no {missing}; run "
+            f"`{SETUP_COMMAND}` to download {MODEL_ID}@{MODEL_REVISION}",
+            flush=True,
+        )
+        os._exit(1)
     command = [sys.executable, "-m", "sglang.launch_server", *args]
     if API_KEY_ENV and key:
         command += ["--api-key", os.environ[API_KEY_ENV]]
