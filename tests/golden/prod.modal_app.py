@@ -271,33 +271,37 @@ def _cache_env(cache_dir: str) -> dict[str, str]:
     return {**os.environ, **caches}
 
 
-def _missing_weights(args: list[str]) -> str:
-    """What the weights Volume lacks for these flags ("" when complete): config.json, and every
-    shard the index names unless SGLang loads dummy weights."""
-    if not os.path.isfile(os.path.join(MODEL_DIR, "config.json")):
-        return "config.json"
+def _missing_weights(args: list[str]) -> tuple[str, str]:
+    """The folder SGLang reads (--model-path: the weights, or CONFIG_DIR for dummy weights) and
+    what it lacks ("" when complete): config.json, and every shard the index names unless
+    SGLang loads dummy weights."""
+    model_dir = args[args.index("--model-path") + 1]
+    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+        return model_dir, "config.json"
     if ["--load-format", "dummy"] in [args[i : i + 2] for i in range(len(args))]:
-        return ""
-    index = os.path.join(MODEL_DIR, "model.safetensors.index.json")
+        return model_dir, ""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
     if not os.path.isfile(index):
-        shards = [n for n in os.listdir(MODEL_DIR) if n.endswith(".safetensors")]
-        return "" if shards else "model.safetensors.index.json and every *.safetensors"
+        shards = [n for n in os.listdir(model_dir) if n.endswith(".safetensors")]
+        if shards:
+            return model_dir, ""
+        return model_dir, "model.safetensors.index.json and every *.safetensors"
     with open(index) as f:
         shards = sorted(set(json.load(f)["weight_map"].values()))
-    missing = [s for s in shards if not os.path.isfile(os.path.join(MODEL_DIR, s))]
+    missing = [s for s in shards if not os.path.isfile(os.path.join(model_dir, s))]
     if not missing:
-        return ""
-    return f"{len(missing)} of {len(shards)} shards, e.g. {missing[0]}"
+        return model_dir, ""
+    return model_dir, f"{len(missing)} of {len(shards)} shards, e.g. {missing[0]}"
 
 
 def _start_sglang(
     args: list[str], cache_dir: str, key=True, timeline=None
 ) -> subprocess.Popen:
     """Start SGLang with its compile caches in cache_dir; its output goes to the container log."""
-    missing = _missing_weights(args)
+    model_dir, missing = _missing_weights(args)
     if missing:  # one line and a non-zero exit, not SGLang failing on every GPU
         print(
-            f"weights missing from the Volume: {MODEL_DIR} has no {missing}; run "
+            f"weights missing from the Volume: {model_dir} has no {missing}; run "
             f"`{SETUP_COMMAND}` to download {MODEL_ID}@{MODEL_REVISION}",
             flush=True,
         )
