@@ -10,13 +10,15 @@ AGAINST ?= deployed
 UTILIZATION ?=
 CONCURRENCY ?= 1,8,32
 DUMMY ?=
+TO ?=
+WRITE ?=
 WORKLOAD ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest sglang-history migrate preflight plan diff rollback smoke bench clean
 
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
@@ -30,12 +32,14 @@ help:
 	@echo "make rollback [PROFILE=prod]   roll the Modal app back to its previous version"
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
 	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"
+	@echo "make migrate  PROFILE=prod TO=0.5.23 [FORMAT=text|github|json] [WRITE=1]   what a new SGLang changes; WRITE=1 edits the profile"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
+	@echo "make sglang-history             flag history of every SGLang release (what migrate reads)"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
+USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD TO WRITE
 $(foreach v,$(USER_VARIABLES),$(if $(filter undefined,$(origin $(v))),,$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
 
@@ -59,6 +63,12 @@ deploy: $(READY)
 # UTILIZATION (optional): average replicas busy over a month, for the monthly cost.
 plan: $(READY)
 	$(PY) -m generator plan "$$PROFILE" $${UTILIZATION:+--utilization "$$UTILIZATION"}
+
+# TO: the SGLang version to move to. WRITE=1 rewrites the profile (comments kept) if the result
+# validates and renders.
+migrate: $(READY)
+	@test -n "$$TO" || (echo "usage: make migrate PROFILE=prod TO=0.5.23 [WRITE=1]" >&2; exit 2)
+	$(PY) -m generator migrate "$$PROFILE" --to "$$TO" --format "$$FORMAT" $${WRITE:+--write}
 
 setup: $(READY)
 	$(PY) -m generator setup "$$PROFILE"
@@ -96,6 +106,9 @@ lint: $(READY)
 sglang-manifest: $(READY)
 	@test -n "$$VERSION" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)
 	$(PY) scripts/sglang_manifest.py --version "$$VERSION"
+
+sglang-history: $(READY)
+	$(PY) scripts/sglang_manifest.py --history
 
 clean:
 	rm -rf build
