@@ -172,7 +172,9 @@ def _extra_arg_edits(m: Migration) -> list[Edit]:
             shown = " ".join(args[index : index + count])
             why = f"removed by `migrate --to {m.target}`: {shown} ({change.describe()})"
             ops += [(i, None, why if i == index else "") for i in range(index, index + count)]
-            _item(m, "flag", f"{change.describe()}; --write comments it out", path, "error")
+            near = did_you_mean(flag.option, [o for o in history.state(m.target).flags])
+            near = f"; {near.replace('did you mean', 'the nearest flag now is')}" if near else ""
+            _item(m, "flag", f"{change.describe()}; --write comments it out{near}", path, "error")
         else:  # deprecated without a replacement: it still works, with a warning
             _item(m, "flag", change.describe(), path, "warning")
     if not ops:
@@ -185,7 +187,7 @@ def _extra_arg_edits(m: Migration) -> list[Edit]:
 def _env_edits(m: Migration) -> list[Edit]:
     edits = []
     for section, pairs in (("env",), m.old.env), (("sglang", "env"), m.old.sglang.env):
-        for name, value in pairs:
+        for name, _value in pairs:
             gone = history.env_removed_in(name, m.source, m.target)
             if gone is None:
                 continue
@@ -697,6 +699,15 @@ def _comment_out(text: str, m: Migration) -> tuple[str, set[FieldPath]]:
     return (out if out.endswith("\n") else out + "\n"), done
 
 
+def _mapping_indent(text: str) -> int:
+    """The file's mapping indent: the first nested key's (ruamel guesses the sequences')."""
+    for line in text.splitlines():
+        match = re.match(r"( +)[^ #-][^:#]*:( |$)", line)
+        if match:
+            return len(match.group(1))
+    return 2
+
+
 def rewrite(text: str, m: Migration) -> str:
     """The profile file's text with the edits made: removals commented out in the text, then
     the new values set with ruamel.yaml's round trip (comments, order and quoting kept)."""
@@ -704,10 +715,9 @@ def rewrite(text: str, m: Migration) -> str:
     from ruamel.yaml.util import load_yaml_guess_indent
 
     text, commented = _comment_out(text, m)
-    _, indent, block_seq_indent = load_yaml_guess_indent(text)
+    _, seq_indent, block_seq_indent = load_yaml_guess_indent(text)
     y = _yaml()
-    offset = block_seq_indent or 0
-    y.indent(mapping=indent, sequence=indent + offset, offset=offset)
+    y.indent(mapping=_mapping_indent(text), sequence=seq_indent, offset=block_seq_indent or 0)
     doc = y.load(text)
     if doc is None:
         doc = CommentedMap()
@@ -758,13 +768,15 @@ def _same_style(old: Any, text: str) -> Any:
     return text if type(old) is str else type(old)(text)
 
 
-def write(m: Migration) -> Path:
+def write(m: Migration, ref: str | None = None) -> Path:
     """Rewrite the profile, validate and render the result, then replace the file atomically."""
     from generator.pipeline import complete, render_app, render_preflight
+    from generator.profile.load import resolve_profile_path
     from generator.render.write import check_output_path, default_output, write_files
 
     path = m.profile.path
-    if path.is_symlink():
+    named = resolve_profile_path(ref) if ref is not None else path
+    if path.is_symlink() or named.is_symlink():
         raise UserError(
             f"{Location(path)} is a symbolic link; migrate --write edits regular files only "
             "(edit the file it points at)"
@@ -821,7 +833,7 @@ def run(ref: str, target: str, output_format: str, do_write: bool) -> int:
             f"{target}; nothing written",
             problems,
         )
-    output = write(m)
+    output = write(m, ref)
     print(
         emit_line(
             f"wrote {Location(m.profile.path)} (SGLang {target}); rendered {Location(output)}",

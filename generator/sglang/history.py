@@ -118,15 +118,21 @@ class FlagChange:
     version: str  # renamed: where the new name came; removed: where it went; else deprecated
     removed_in: str | None  # where the old spelling stopped being accepted, if it did
     exact: bool  # False when no history file dates it: `version` is then the next supported
+    advice: str | None = None  # SGLang's own "use ..." text when it names no single flag
 
     def describe(self) -> str:
         when = f"in {self.version}" if self.exact else f"by {self.version}"
+        said = f" (SGLang's advice: use {self.advice})" if self.advice else ""
         if self.kind == "renamed":
-            gone = f"; the old name was removed in {self.removed_in}" if self.removed_in else ""
+            gone = ""
+            if self.removed_in:
+                gone = (
+                    f"; the old name was removed {'in' if self.exact else 'by'} {self.removed_in}"
+                )
             return f"{self.option} was renamed {self.new_option} {when}{gone}"
         if self.kind == "removed":
-            return f"{self.option} was removed {when}"
-        instead = f"; use {self.new_option}" if self.new_option else ""
+            return f"{self.option} was removed {when}{said}"
+        instead = f"; use {self.new_option}" if self.new_option else said
         return f"{self.option} is deprecated {when}{instead}"
 
 
@@ -140,7 +146,8 @@ def flag_change(option: str, old: str, new: str) -> FlagChange | None:
     if start is None:
         return None
     path = between(old, new)
-    deprecated_in = removed_in = replaced_by = None
+    deprecated_in = removed_in = None
+    replaced_by = start["replaced_by"]
     for version in path:
         entry = state(version).flags.get(option)
         if entry is None:
@@ -156,16 +163,17 @@ def flag_change(option: str, old: str, new: str) -> FlagChange | None:
         # The same argparse destination under another spelling is a rename.
         others = sorted(o for o, e in target.items() if e["dest"] == start["dest"])
         replaced_by = others[0] if others else None
+    advice = None
     if replaced_by is not None and replaced_by not in target:
-        replaced_by = None
+        advice, replaced_by = replaced_by, None
     exact = _dated()
     if replaced_by is not None and (removed_in or deprecated_in):
         came = next((v for v in path if replaced_by in state(v).flags), new)
         return FlagChange(option, "renamed", replaced_by, came, removed_in, exact)
     if removed_in and option not in target:
-        return FlagChange(option, "removed", None, removed_in, removed_in, exact)
+        return FlagChange(option, "removed", None, removed_in, removed_in, exact, advice)
     if deprecated_in:
-        return FlagChange(option, "deprecated", replaced_by, deprecated_in, None, exact)
+        return FlagChange(option, "deprecated", replaced_by, deprecated_in, None, exact, advice)
     return None
 
 
