@@ -244,3 +244,26 @@ def test_adjacent_versions_never_crash(profile_tree, old, new):
             assert m.new is not None and m.plan["headline"], (name, start, end)
             moved += 1
     assert moved >= 4
+
+
+@pytest.mark.slow
+def test_written_profile_argv_is_accepted_by_the_real_parser(prod_0510):
+    """The real SGLang 0.5.23 parser (scripts/sglang_manifest.py's cached venv) accepts every
+    flag set of the migrated profile, without a deprecation warning."""
+    import sys
+
+    from generator import REPO_ROOT
+    from generator.operate.migrate import write
+    from generator.sglang.fallback import variants
+    from generator.sglang.flags import server_args
+
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from sglang_manifest import real_parse
+
+    write(migrate(str(prod_0510), NEW))
+    deployment = load(prod_0510).deployment
+    argvs = [[*server_args(v), "--api-key", "k"] for v in variants(deployment)]
+    assert any("--incremental-streaming-output" in a for a in argvs)
+    for verdict in real_parse(NEW, argvs):
+        assert verdict["ok"], verdict["error"]
+        assert verdict["warnings"] == []

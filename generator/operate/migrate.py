@@ -279,6 +279,11 @@ def _flag_problems(m: Migration) -> None:
                 continue
             seen.add(key)
             message = problem.message
+            change = history.flag_change(flag.option, m.source, m.target)
+            if change is not None and problem.severity == "error":
+                message += f" ({change.describe()})"
+                if flag.field and flag.field[1] != "extra_args":
+                    message += f"; {format_path(flag.field)} has no flag in SGLang {m.target}"
             for value in flag.values:
                 gone = history.choice_removed_in(flag.option, value, m.source, m.target)
                 if gone:
@@ -406,12 +411,6 @@ def _plan(m: Migration, old_problems: list[Problem], new_profile: Profile | None
         m.plan["headline"].append({"key": key, "label": label, "from": a, "to": b})
         if a != b:
             _item(m, "plan", f"{label}: {a} -> {b}", None, "notice")
-    for gpu_a, gpu_b in zip(before["gpu_types"], after["gpu_types"], strict=False):
-        for key in ("kv_pool_tokens", "max_full_context_sequences", "tpot_floor_ms"):
-            if gpu_a.get(key) != gpu_b.get(key) and gpu_a["gpu"] != before["gpu"]:
-                _item(
-                    m, "plan", f"{gpu_a['gpu']}: {key} {gpu_a[key]} -> {gpu_b[key]}", None, "notice"
-                )
     a_leaves = _leaves({k: v for k, v in before.items() if k not in _PLAN_SKIP})
     b_leaves = _leaves({k: v for k, v in after.items() if k not in _PLAN_SKIP})
     headline = {k for k, _ in PLAN_HEADLINE}
