@@ -167,7 +167,7 @@ def _extra_arg_edits(m: Migration) -> list[Edit]:
         if change.new_option:
             ops.append((index, change.new_option + args[index][len(flag.option) :], ""))
             _item(m, "flag", f"{change.describe()}; --write respells it", path, "error")
-        elif change.kind == "removed":
+        elif change.kind in ("removed", "newer"):
             count = 1 if "=" in args[index] else 1 + len(flag.values)
             shown = " ".join(args[index : index + count])
             why = f"removed by `migrate --to {m.target}`: {shown} ({change.describe()})"
@@ -189,19 +189,17 @@ def _env_edits(m: Migration) -> list[Edit]:
     for section, pairs in (("env",), m.old.env), (("sglang", "env"), m.old.sglang.env):
         for name, _value in pairs:
             gone = history.env_removed_in(name, m.source, m.target)
-            if gone is None:
+            came = history.env_added_in(name, m.source, m.target)
+            if gone is None and came is None:
                 continue
             path = (*section, name)
-            when = f"in {gone}" if history.releases() != supported_versions() else f"by {gone}"
-            _item(
-                m,
-                "env",
-                f"SGLang {m.target} no longer reads {name} (removed {when}); "
-                "--write comments it out",
-                path,
-                "error",
-            )
-            why = f"removed by `migrate --to {m.target}`: SGLang {gone} stopped reading it"
+            if gone:
+                said = f"no longer reads {name} (removed {history.when(gone, m.source, m.target)})"
+                why = f"removed by `migrate --to {m.target}`: SGLang {gone} stopped reading it"
+            else:
+                said = f"does not read {name} (it came {history.when(came, m.source, m.target)})"
+                why = f"removed by `migrate --to {m.target}`: SGLang {came} started reading it"
+            _item(m, "env", f"SGLang {m.target} {said}; --write comments it out", path, "error")
             edits.append(Edit(path, remove=True, why=why))
     return edits
 

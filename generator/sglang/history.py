@@ -119,9 +119,13 @@ class FlagChange:
     removed_in: str | None  # where the old spelling stopped being accepted, if it did
     exact: bool  # False when no history file dates it: `version` is then the next supported
     advice: str | None = None  # SGLang's own "use ..." text when it names no single flag
+    target: str = ""  # kind "newer" (a move to an older SGLang): the version moved to
 
     def describe(self) -> str:
         when = f"in {self.version}" if self.exact else f"by {self.version}"
+        if self.kind == "newer":
+            spelt = f"spells it {self.new_option}" if self.new_option else "does not have it"
+            return f"{self.option} came {when}; SGLang {self.target} {spelt}"
         said = f" (SGLang's advice: use {self.advice})" if self.advice else ""
         if self.kind == "renamed":
             gone = ""
@@ -136,8 +140,17 @@ class FlagChange:
         return f"{self.option} is deprecated {when}{instead}"
 
 
-def _dated() -> bool:
-    return bool(_document()["releases"])
+def dated(old: str, new: str) -> bool:
+    """Whether the history holds every release from `old` to `new` (else a change is dated by
+    the next version known, not the release that made it)."""
+    known = _document()["releases"]
+    lo, hi = sorted((old, new), key=version_tuple)
+    return lo in known and hi in known
+
+
+def when(version: str, old: str, new: str) -> str:
+    """ "in 0.5.13" when the history dates the change exactly, else "by 0.5.23"."""
+    return f"{'in' if dated(old, new) else 'by'} {version}"
 
 
 def flag_change(option: str, old: str, new: str) -> FlagChange | None:
@@ -145,6 +158,8 @@ def flag_change(option: str, old: str, new: str) -> FlagChange | None:
     start = state(old).flags.get(option)
     if start is None:
         return None
+    if version_tuple(new) < version_tuple(old):
+        return _older(option, start, old, new)
     path = between(old, new)
     deprecated_in = removed_in = None
     replaced_by = start["replaced_by"]
@@ -166,7 +181,7 @@ def flag_change(option: str, old: str, new: str) -> FlagChange | None:
     advice = None
     if replaced_by is not None and replaced_by not in target:
         advice, replaced_by = replaced_by, None
-    exact = _dated()
+    exact = dated(old, new)
     if replaced_by is not None and (removed_in or deprecated_in):
         came = next((v for v in path if replaced_by in state(v).flags), new)
         return FlagChange(option, "renamed", replaced_by, came, removed_in, exact)
@@ -175,6 +190,36 @@ def flag_change(option: str, old: str, new: str) -> FlagChange | None:
     if deprecated_in:
         return FlagChange(option, "deprecated", replaced_by, deprecated_in, None, exact, advice)
     return None
+
+
+def _older(option: str, start: dict, old: str, new: str) -> FlagChange | None:
+    """A move to an older SGLang: the flag is newer than the target, or spelt otherwise there."""
+    target = state(new).flags
+    if option in target:
+        return None
+    came = next(v for v in [*between(new, old), old] if option in state(v).flags)
+    older = {renamed: name for name, (renamed, _) in RENAMED.items()}
+    spelt = older.get(option)
+    if spelt is None:
+        same = sorted(o for o, e in target.items() if e["dest"] == start["dest"])
+        spelt = same[0] if same else None
+    return FlagChange(
+        option,
+        "newer",
+        spelt if spelt in target else None,
+        came,
+        None,
+        dated(old, new),
+        target=new,
+    )
+
+
+def env_added_in(name: str, old: str, new: str) -> str | None:
+    """A move to an older SGLang: the release that started reading `name`, when the target
+    `new` does not read it."""
+    if name not in state(old).env_vars or name in state(new).env_vars:
+        return None
+    return next(v for v in [*between(new, old), old] if name in state(v).env_vars)
 
 
 def choice_removed_in(option: str, value: str, old: str, new: str) -> str | None:
