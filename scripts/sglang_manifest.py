@@ -195,6 +195,12 @@ _EXTRA = {
     ],
     "0.5.23": [*_TORCH_CPU, *_SIZING_0_5_23],
 }
+# 0.5.11 - 0.5.22 (history only, see HISTORY_RELEASES) import torchvision at start as 0.5.10
+# does; from 0.5.13 their model configs need a newer transformers than 0.5.10's (0.5.13 pins
+# 5.8.1; 5.18.0, 0.5.23's set, is in the local mirror and only its configs are imported).
+_EXTRA["0.5.13"] = [
+    p for p in _EXTRA["0.5.10"] if not p.startswith(("transformers==", "tokenizers=="))
+] + ["transformers==5.18.0", "tokenizers==0.23.2"]
 
 # Every plain release on PyPI from the oldest to the newest supported version (`pip index
 # versions sglang`, Dec 2026). Post releases (0.5.10.post1, 0.5.12.post1, 0.5.13.post1,
@@ -635,9 +641,8 @@ def _extract_history(versions: Sequence[str]) -> None:
                     cwd=str(env_dir(first).parent),
                 )
                 if proc.returncode != 0:
-                    raise RuntimeError(
-                        f"extraction for sglang {version} failed:\n{proc.stderr[-4000:]}"
-                    )
+                    _log(f"{version}: extraction FAILED:\n{proc.stderr[-3000:]}")
+                    continue
                 if json.loads(proc.stdout).get("sglang_version") != version:
                     raise RuntimeError(f"venv does not hold sglang {version}")
                 cached = CACHE_ROOT / version / "manifest.json"
@@ -704,7 +709,14 @@ def build_history(releases: Sequence[str] = HISTORY_RELEASES) -> str:
 
 def _history_main(check: bool) -> int:
     _extract_history(HISTORY_RELEASES)
-    fresh = build_history()
+    done = [
+        v
+        for v in HISTORY_RELEASES
+        if v in SUPPORTED_VERSIONS or (CACHE_ROOT / v / "manifest.json").is_file()
+    ]
+    for version in sorted(set(HISTORY_RELEASES) - set(done), key=_vt):
+        _log(f"{version}: no manifest (its extraction failed above); left out of the history")
+    fresh = build_history(done)
     shipped = HISTORY_PATH.read_text(encoding="utf-8") if HISTORY_PATH.exists() else ""
     rel = HISTORY_PATH.relative_to(REPO)
     if not check:
