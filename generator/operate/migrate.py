@@ -148,12 +148,6 @@ def retag(tag: str, target: str) -> str:
     return f"{match.group(1)}{target}{match.group(3)}"
 
 
-def _get(data: Any, path: FieldPath) -> Any:
-    for part in path:
-        data = data[part]
-    return data
-
-
 def _extra_arg_edits(m: Migration) -> list[Edit]:
     """extra_args flags the target renamed (respelt) or removed (commented out)."""
     args = list(m.old.sglang.extra_args)
@@ -173,7 +167,11 @@ def _extra_arg_edits(m: Migration) -> list[Edit]:
             why = f"removed by `migrate --to {m.target}`: {shown} ({change.describe()})"
             ops += [(i, None, why if i == index else "") for i in range(index, index + count)]
             near = did_you_mean(flag.option, [o for o in history.state(m.target).flags])
-            near = f"; {near.replace('did you mean', 'the nearest flag now is')}" if near else ""
+            near = (
+                f"; the nearest flag now is {near.removeprefix('did you mean ')[:-1]}"
+                if near
+                else ""
+            )
             _item(m, "flag", f"{change.describe()}; --write comments it out{near}", path, "error")
         else:  # deprecated without a replacement: it still works, with a warning
             _item(m, "flag", change.describe(), path, "warning")
@@ -285,7 +283,8 @@ def _flag_problems(m: Migration) -> None:
             for value in flag.values:
                 gone = history.choice_removed_in(flag.option, value, m.source, m.target)
                 if gone:
-                    message += f" ({value!r} was dropped from {flag.option} in {gone})"
+                    when = history.when(gone, m.source, m.target)
+                    message += f" ({value!r} was dropped from {flag.option} {when})"
             _item(m, "flag", message, flag.field, problem.severity)
 
 
