@@ -224,15 +224,7 @@ HISTORY_RELEASES = (
 HISTORY_PATH = MANIFEST_DIR / "history.json"
 # What the history keeps of each argument (help text and types are left out: migrate names
 # what changed, the shipped manifests judge flag sets).
-_HISTORY_FIELDS = (
-    "dest",
-    "nargs",
-    "choices",
-    "default",
-    "deprecated",
-    "replaced_by",
-    "error_when_used",
-)
+_HISTORY_FIELDS = ("dest", "choices", "default", "deprecated", "replaced_by")
 
 # Local wheel folders tried before the index (a path given to pip skips the index lookup,
 # which costs more than the download here: pip parses PyPI's multi-MB project pages).
@@ -704,7 +696,28 @@ def build_history(releases: Sequence[str] = HISTORY_RELEASES) -> str:
             for old, new in zip(releases, releases[1:], strict=False)
         },
     }
-    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+    return _history_json(document)
+
+
+def _history_json(document: dict) -> str:
+    """JSON with one line per flag entry: small, and a new release's diff reads flag by flag."""
+
+    def compact(value) -> str:
+        return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+    def block(value, depth: int) -> str:
+        pad = " " * depth
+        if isinstance(value, dict) and value and depth < 4:
+            if depth >= 2 and all(isinstance(v, dict) and "dest" in v for v in value.values()):
+                inner = [f"{pad} {compact(k)}: {compact(v)}" for k, v in sorted(value.items())]
+            else:
+                inner = [
+                    f"{pad} {compact(k)}: {block(v, depth + 1)}" for k, v in sorted(value.items())
+                ]
+            return "{\n" + ",\n".join(inner) + f"\n{pad}}}"
+        return compact(value)
+
+    return block(document, 0) + "\n"
 
 
 def _history_main(check: bool) -> int:

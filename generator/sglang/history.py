@@ -24,7 +24,8 @@ from generator.sglang.versions import (
 )
 
 HISTORY_PATH = MANIFESTS_DIR / "history.json"
-_FIELDS = ("dest", "nargs", "choices", "default", "deprecated", "replaced_by", "error_when_used")
+# What the history keeps of each argument (scripts/sglang_manifest.py `_HISTORY_FIELDS`).
+_FIELDS = ("dest", "choices", "default", "deprecated", "replaced_by")
 
 
 @cache
@@ -77,35 +78,19 @@ def _history_state(version: str) -> State | None:
 def state(version: str) -> State:
     """A release's flags: from its shipped manifest when supported, else from the history."""
     if version in supported_versions():
-        m = manifest(version)
+        path = MANIFESTS_DIR / f"sglang-{version}.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
         flags = {
-            option: {
-                "dest": arg.dest,
-                "nargs": arg.nargs,
-                "choices": list(arg.choices) if arg.choices is not None else None,
-                "deprecated": arg.deprecated,
-                "replaced_by": arg.replaced_by,
-                "error_when_used": arg.error_when_used,
-            }
-            for arg in m.arguments
-            for option in arg.option_strings
+            option: {k: arg[k] for k in _FIELDS}
+            for arg in data["args"]
+            for option in arg["option_strings"]
             if option.startswith("--")
         }
-        defaults = _manifest_defaults(version)
-        for option, entry in flags.items():
-            entry["default"] = defaults.get(option)
-        return State(flags, m.env_vars)
+        return State(flags, manifest(version).env_vars)
     found = _history_state(version)
     if found is None:
         raise KeyError(f"no manifest or history for SGLang {version}")
     return found
-
-
-@cache
-def _manifest_defaults(version: str) -> dict[str, Any]:
-    # versions.Manifest keeps no defaults; read them from the shipped file once.
-    data = json.loads((MANIFESTS_DIR / f"sglang-{version}.json").read_text(encoding="utf-8"))
-    return {o: a["default"] for a in data["args"] for o in a["option_strings"]}
 
 
 @dataclass(frozen=True)
@@ -226,7 +211,8 @@ def choice_removed_in(option: str, value: str, old: str, new: str) -> str | None
     """The release where `value` stopped being one of `option`'s choices, if it did."""
     for version in between(old, new):
         entry = state(version).flags.get(option)
-        if entry is not None and entry["choices"] is not None and value not in entry["choices"]:
+        choices = entry["choices"] if entry is not None else None
+        if choices is not None and value not in [str(c) for c in choices]:
             return version
     return None
 
