@@ -195,12 +195,12 @@ _EXTRA = {
     ],
     "0.5.23": [*_TORCH_CPU, *_SIZING_0_5_23],
 }
-# 0.5.11 - 0.5.22 (history only, see HISTORY_RELEASES) import torchvision at start as 0.5.10
-# does; from 0.5.13 their model configs need a newer transformers than 0.5.10's (0.5.13 pins
-# 5.8.1; 5.18.0, 0.5.23's set, is in the local mirror and only its configs are imported).
-_EXTRA["0.5.13"] = [
-    p for p in _EXTRA["0.5.10"] if not p.startswith(("transformers==", "tokenizers=="))
-] + ["transformers==5.18.0", "tokenizers==0.23.2"]
+# The releases between the supported versions (history only, HISTORY_RELEASES) import torchvision
+# at start as 0.5.10 does, so they share one venv of 0.5.10's pin set, where each release in turn
+# gets its own wheel and the transformers and tokenizers it pins itself (its METADATA: 0.5.13
+# pins transformers 5.8.1; model configs it registers clash with newer ones). Where it pins no
+# tokenizers, 0.5.10's 0.22.2 stays.
+_HISTORY_OWN_PINS = ("transformers", "tokenizers")
 
 # Every plain release on PyPI from the oldest to the newest supported version (`pip index
 # versions sglang`, Dec 2026). Post releases (0.5.10.post1, 0.5.12.post1, 0.5.13.post1,
@@ -586,63 +586,87 @@ def history_manifest(version: str) -> dict:
     return json.loads(cached.read_text(encoding="utf-8"))
 
 
+_OWN_PINS_PROBE = (
+    "import importlib.metadata as m, re, json\n"
+    "out = {}\n"
+    "for req in m.requires('sglang') or []:\n"
+    "    hit = re.fullmatch(r'([A-Za-z0-9_.-]+)==([^;\\s]+)', req.strip())\n"
+    "    if hit: out[hit.group(1).lower()] = hit.group(2)\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def _history_pins(py: Path, version: str) -> list[str]:
+    """What a historical release gets on top of the shared venv: its wheel, then the
+    transformers and tokenizers it pins itself (else 0.5.10's, so no release inherits another's)."""
+    own = json.loads(
+        subprocess.run(
+            [str(py), "-c", _OWN_PINS_PROBE], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    base = {p.partition("==")[0]: p for p in _EXTRA["0.5.10"]}
+    return [f"{name}=={own[name]}" if name in own else base[name] for name in _HISTORY_OWN_PINS]
+
+
 def _extract_history(versions: Sequence[str]) -> None:
-    """Extract the releases that are not supported versions, cheaply: releases with the same pin
-    set share one venv (the first one's, built by ensure_env), into which each release's sglang
-    wheel is installed in turn (--no-deps, --force-reinstall) before the same extractor runs.
-    The shared venv is removed afterwards (its marker would no longer tell the truth)."""
+    """Extract the releases that are not supported versions into .cache/sglang/<v>/manifest.json:
+    one shared venv of 0.5.10's pin set (.cache/sglang/history/venv, removed afterwards), into
+    which each release's sglang wheel and own pins are installed in turn (--no-deps) before the
+    same extractor runs. A release whose extraction fails is logged and skipped."""
     todo = [
         v
         for v in versions
         if v not in SUPPORTED_VERSIONS and not (CACHE_ROOT / v / "manifest.json").is_file()
     ]
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for version in todo:
-        groups.setdefault(tuple(pins(version)[1:]), []).append(version)
-    for members in groups.values():
-        first = members[0]
-        py = ensure_env(first)
-        pip_cmd, _ = _pip_prefix(py)
-        env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
-        env.pop("PIP_REQUIRE_VIRTUALENV", None)
+    if not todo:
+        return
+    venv = CACHE_ROOT / "history" / "venv"
+    py = _python_in(venv)
+    base = [p for p in pins("0.5.10") if not p.startswith("sglang==")]
+    fingerprint = _fingerprint(base)
+    pip_cmd, needs_pip = _pip_prefix(py)
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("PIP_REQUIRE_VIRTUALENV", None)
+    dirs = _wheel_dirs()
+    install = [*pip_cmd, "install", "--quiet", "--no-deps", "--no-compile", "--no-input"]
+    with _lock("history"):
+        if not _marker_ok(venv, fingerprint):
+            shutil.rmtree(venv, ignore_errors=True)
+            _run([sys.executable, "-m", "venv", *([] if needs_pip else ["--without-pip"]), venv])
+            t0 = time.monotonic()
+            _run([*install, *(_local_wheel(p, dirs) or p for p in base)], env=env)
+            (venv / MARKER).write_text(json.dumps({"fingerprint": fingerprint, "pins": base}))
+            _log(f"history venv ({len(base)} packages) in {time.monotonic() - t0:.1f}s")
         try:
-            for version in members:
-                if version != first:
-                    t0 = time.monotonic()
-                    _run(
-                        [
-                            *pip_cmd,
-                            "install",
-                            "--quiet",
-                            "--no-deps",
-                            "--no-compile",
-                            "--force-reinstall",
-                            f"sglang=={version}",
-                        ],
-                        env=env,
-                    )
-                    _log(
-                        f"{version}: sglang installed into {first}'s venv in "
-                        f"{time.monotonic() - t0:.1f}s"
-                    )
+            for version in todo:
+                t0 = time.monotonic()
+                _run([*install, "--force-reinstall", f"sglang=={version}"], env=env)
+                own = _history_pins(py, version)
+                _run(
+                    [*install, "--force-reinstall", *(_local_wheel(p, dirs) or p for p in own)],
+                    env=env,
+                )
                 proc = subprocess.run(
                     [str(py), str(EXTRACTOR)],
                     env=_clean_env(),
                     capture_output=True,
                     text=True,
-                    cwd=str(env_dir(first).parent),
+                    cwd=str(venv.parent),
                 )
                 if proc.returncode != 0:
-                    _log(f"{version}: extraction FAILED:\n{proc.stderr[-3000:]}")
+                    _log(f"{version}: extraction FAILED ({', '.join(own)}):\n{proc.stderr[-3000:]}")
                     continue
                 if json.loads(proc.stdout).get("sglang_version") != version:
                     raise RuntimeError(f"venv does not hold sglang {version}")
                 cached = CACHE_ROOT / version / "manifest.json"
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 cached.write_text(proc.stdout, encoding="utf-8")
-                _log(f"{version}: manifest extracted ({len(proc.stdout):,} bytes)")
+                _log(
+                    f"{version}: manifest extracted with {', '.join(own)} "
+                    f"({len(proc.stdout):,} bytes) in {time.monotonic() - t0:.1f}s"
+                )
         finally:
-            shutil.rmtree(env_dir(first), ignore_errors=True)
+            shutil.rmtree(venv, ignore_errors=True)
 
 
 def _slim(manifest: dict) -> dict[str, dict]:
