@@ -199,8 +199,10 @@ _EXTRA = {
 # at start as 0.5.10 does, so they share one venv of 0.5.10's pin set, where each release in turn
 # gets its own wheel and the transformers and tokenizers it pins itself (its METADATA: 0.5.13
 # pins transformers 5.8.1; model configs it registers clash with newer ones). Where it pins no
-# tokenizers, 0.5.10's 0.22.2 stays.
-_HISTORY_OWN_PINS = ("transformers", "tokenizers")
+# tokenizers, 0.5.10's 0.22.2 stays. From 0.5.16 the parser module imports xgrammar (its own pin),
+# and apache-tvm-ffi (their own pins; where a release pins no apache-tvm-ffi, 0.1.11).
+_HISTORY_OWN_PINS = ("transformers", "tokenizers", "xgrammar", "apache-tvm-ffi")
+_HISTORY_DEFAULT_PINS = ["apache-tvm-ffi==0.1.11"]
 
 # Every plain release on PyPI from the oldest to the newest supported version (`pip index
 # versions sglang`, Dec 2026). Post releases (0.5.10.post1, 0.5.12.post1, 0.5.13.post1,
@@ -604,7 +606,7 @@ def _history_pins(py: Path, version: str) -> list[str]:
             [str(py), "-c", _OWN_PINS_PROBE], capture_output=True, text=True, check=True
         ).stdout
     )
-    base = {p.partition("==")[0]: p for p in _EXTRA["0.5.10"]}
+    base = {p.partition("==")[0]: p for p in [*_EXTRA["0.5.10"], *_HISTORY_DEFAULT_PINS]}
     return [f"{name}=={own[name]}" if name in own else base[name] for name in _HISTORY_OWN_PINS]
 
 
@@ -637,6 +639,7 @@ def _extract_history(versions: Sequence[str]) -> None:
             _run([*install, *(_local_wheel(p, dirs) or p for p in base)], env=env)
             (venv / MARKER).write_text(json.dumps({"fingerprint": fingerprint, "pins": base}))
             _log(f"history venv ({len(base)} packages) in {time.monotonic() - t0:.1f}s")
+        failed = []
         try:
             for version in todo:
                 t0 = time.monotonic()
@@ -655,6 +658,7 @@ def _extract_history(versions: Sequence[str]) -> None:
                 )
                 if proc.returncode != 0:
                     _log(f"{version}: extraction FAILED ({', '.join(own)}):\n{proc.stderr[-3000:]}")
+                    failed.append(version)
                     continue
                 if json.loads(proc.stdout).get("sglang_version") != version:
                     raise RuntimeError(f"venv does not hold sglang {version}")
@@ -666,7 +670,8 @@ def _extract_history(versions: Sequence[str]) -> None:
                     f"({len(proc.stdout):,} bytes) in {time.monotonic() - t0:.1f}s"
                 )
         finally:
-            shutil.rmtree(venv, ignore_errors=True)
+            if not failed:  # kept after a failure, for the next try
+                shutil.rmtree(venv, ignore_errors=True)
 
 
 def _slim(manifest: dict) -> dict[str, dict]:
