@@ -1,10 +1,11 @@
 """`migrate`: a profile moved to another SGLang version, with every consequence reported, and
 `--write` rewriting the file in place (comments kept), validated and rendered first.
 
-The facts checked here come from the real wheels: the flag manifests and the history
-(manifests/history.json, extracted by scripts/sglang_manifest.py) and facts.md ("--nsa-*" are
-renamed "--dsa-*" in 0.5.13 and rejected from 0.5.20; SGLANG_ENABLE_SPEC_V2 exists in 0.5.10,
-gone in 0.5.23).
+The expected releases are read from the wheels' source, independently of the history they check:
+facts.md (`--nsa-*` renamed `--dsa-*` in 0.5.13 and rejected from 0.5.20; SGLANG_ENABLE_SPEC_V2
+in 0.5.10, gone in 0.5.23); sglang==0.5.14 `srt/server_args.py:6362` (`--cuda-graph-max-bs` a
+deprecated alias, new_flag `--cuda-graph-max-bs-decode`, same dest); sglang==0.5.10
+`srt/server_args.py:5259` defines `--enable-double-sparsity`, no file of the 0.5.11 wheel does.
 """
 
 from __future__ import annotations
@@ -77,8 +78,11 @@ def test_report_names_every_renamed_flag_variable_and_choice(prod_0510):
     assert "--nsa-decode-backend was renamed --dsa-decode-backend in 0.5.13" in flags
     assert "the old name was removed in 0.5.20" in flags
     # 0.5.10 already deprecated --stream-output for --incremental-streaming-output.
-    assert "--stream-output was renamed --incremental-streaming-output" in flags
-    assert "--cuda-graph-max-bs was removed in" in flags
+    assert "--stream-output was renamed --incremental-streaming-output in 0.5.11" in flags
+    assert (
+        "--cuda-graph-max-bs was renamed --cuda-graph-max-bs-decode in 0.5.14; "
+        "the old name was removed in 0.5.20; --write respells it"
+    ) in flags
     assert "attention.backend nsa is spelt dsa" in flags
     assert "--enable-flashinfer-allreduce-fusion" in flags  # now a backend choice
     env = _messages(m, "env")
@@ -123,13 +127,17 @@ def test_write_keeps_comments_and_result_validates_and_renders(prod_0510, cli):
     assert 'version: "0.5.23"' in text and "tag: v0.5.23   # the image" in text
     assert "backend: dsa  # DeepSeek sparse attention" in text
     assert "- --incremental-streaming-output # one chunk per token" in text
-    assert "# - --cuda-graph-max-bs" in text and '# - "64"' in text
+    assert '    - --cuda-graph-max-bs-decode\n    - "64"\n' in text
     assert '# SGLANG_ENABLE_SPEC_V2: "1"' in text
-    assert "stopped reading it" in text and "--cuda-graph-max-bs was removed in" in text
+    assert "# removed by `migrate --to 0.5.23`: SGLang 0.5.14 stopped reading it" in text
     assert 'SGLANG_ENABLE_JIT_DEEPGEMM: "1"' in text
     loaded = load(prod_0510)  # validates at 0.5.23
     assert loaded.deployment.sglang.version == NEW
-    assert loaded.deployment.sglang.extra_args == ("--incremental-streaming-output",)
+    assert loaded.deployment.sglang.extra_args == (
+        "--cuda-graph-max-bs-decode",
+        "64",
+        "--incremental-streaming-output",
+    )
     assert dict(loaded.deployment.sglang.env) == {"SGLANG_ENABLE_JIT_DEEPGEMM": "1"}
     assert "rendered" in out
 
@@ -160,21 +168,18 @@ def test_write_refuses_a_symlink(prod_0510, cli):
 
 
 def test_removed_flag_names_the_release_it_went(profile_tree):
-    """A flag dropped between two releases: the report names it and the release. The history
-    is the real wheels' (--enable-double-sparsity is in 0.5.10's parser, not in 0.5.23's)."""
-    gone = history.flag_change("--enable-double-sparsity", OLD, NEW)
-    assert gone is not None and gone.kind == "removed"
-    before = [v for v in history.releases() if v < gone.version][-1]
-    assert "--enable-double-sparsity" in history.state(before).flags
-    assert "--enable-double-sparsity" not in history.state(gone.version).flags
+    """A flag dropped with nothing in its place (--enable-double-sparsity, gone in 0.5.11: see
+    the module docstring): the report names it and the release, and --write comments it out."""
     text = PROD_0510.replace(
         "    - --stream-output   # one chunk per token\n", "    - --enable-double-sparsity\n"
     )
     path = profile_tree({"p.yaml": text}) / "p.yaml"
     m = migrate(str(path), NEW)
     said = [p for p in m.items if "--enable-double-sparsity" in p.message]
-    assert said and f"--enable-double-sparsity was removed in {gone.version}" in said[0].message
+    assert said and "--enable-double-sparsity was removed in 0.5.11" in said[0].message
     assert said[0].path == ("sglang", "extra_args", 2) and said[0].location.line is not None
+    assert said[0].severity == "error" and "--write comments it out" in said[0].message
+    assert "--enable-double-sparsity" not in m.new.sglang.extra_args
 
 
 def test_formats(prod_0510, cli):
