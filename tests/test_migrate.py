@@ -272,3 +272,23 @@ def test_written_profile_argv_is_accepted_by_the_real_parser(prod_0510):
     for verdict in real_parse(NEW, argvs):
         assert verdict["ok"], verdict["error"]
         assert verdict["warnings"] == []
+
+
+def test_hostile_values_stay_on_their_line(profile_tree, cli):
+    """A removed flag's value quoted in the report and in --write's comment cannot start a line
+    (a workflow command in a CI log, or a YAML key in the rewritten profile)."""
+    text = PROD_0510.replace(
+        "    - --stream-output   # one chunk per token\n",
+        '    - --ds-heavy-channel-type\n    - "q\\n::error::pwned\\u2028x: 1"\n',
+    )
+    path = profile_tree({"p.yaml": text}) / "p.yaml"
+    for fmt in ("text", "github"):
+        code, out, _ = cli("migrate", str(path), "--to", NEW, "--format", fmt)
+        assert not any(line.startswith("::error::pwned") for line in out.splitlines())
+    code, out, err = cli("migrate", str(path), "--to", NEW, "--write")
+    assert code == 0, err
+    written = path.read_text()
+    assert "pwned" in written and not any(
+        line.lstrip().startswith(("::", "x:")) for line in written.splitlines()
+    )
+    assert load(path).deployment.sglang.extra_args == ("--cuda-graph-max-bs-decode", "64")

@@ -26,6 +26,7 @@ and nothing is written when the result is invalid.
 from __future__ import annotations
 
 import copy
+import difflib
 import io
 import json
 import os
@@ -48,6 +49,7 @@ from generator.errors import (
     UserError,
     did_you_mean,
     format_path,
+    printable,
 )
 from generator.operate.report import (
     FORMATS,
@@ -166,12 +168,9 @@ def _extra_arg_edits(m: Migration) -> list[Edit]:
             shown = " ".join(args[index : index + count])
             why = f"removed by `migrate --to {m.target}`: {shown} ({change.describe()})"
             ops += [(i, None, why if i == index else "") for i in range(index, index + count)]
-            near = did_you_mean(flag.option, [o for o in history.state(m.target).flags])
-            near = (
-                f"; the nearest flag now is {near.removeprefix('did you mean ')[:-1]}"
-                if near
-                else ""
-            )
+            # A close spelling only (difflib ratio >= 0.8): a loose match would mislead.
+            near = difflib.get_close_matches(flag.option, history.state(m.target).flags, 1, 0.8)
+            near = f"; the nearest flag now is {near[0]}" if near else ""
             _item(m, "flag", f"{change.describe()}; --write comments it out{near}", path, "error")
         else:  # deprecated without a replacement: it still works, with a warning
             _item(m, "flag", change.describe(), path, "warning")
@@ -531,7 +530,8 @@ _SECTIONS = (
 )
 
 
-def _text(m: Migration) -> str:
+def _text(m: Migration) -> list[str]:
+    """The report's lines (each is emitted on its own: profile text cannot start a new one)."""
     out = [
         f"migrate {m.profile.name}: SGLang {m.source} -> {m.target} "
         f"({', '.join(v.gpu.modal_spec for v in variants(m.old))})"
@@ -539,7 +539,7 @@ def _text(m: Migration) -> str:
     for section, title in _SECTIONS:
         items = [p for p in m.items if p.rule == f"migrate-{section}"]
         if section == "plan" and m.plan.get("headline"):
-            out.append(f"\n{title}")
+            out += ["", title]
             width = max(len(r["label"]) for r in m.plan["headline"])
             out.append(f"  {'':<{width}}  {m.source:>12}  {m.target:>12}")
             for r in m.plan["headline"]:
@@ -552,10 +552,10 @@ def _text(m: Migration) -> str:
             items = items + []
         if not items and not (section == "choice" and m.parser_defaults):
             if section != "plan":
-                out.append(f"\n{title}\n  (no change)")
+                out += ["", title, "  (no change)"]
             continue
         if section != "plan":
-            out.append(f"\n{title}")
+            out += ["", title]
         for p in items:
             where = f"{format_path(p.path)}: " if p.path is not None else ""
             line = f"  - {where}{p.message}"
@@ -577,7 +577,7 @@ def _text(m: Migration) -> str:
     else:
         edits = ", ".join(format_path(e.path) for e in m.edits)
         out.append(f"--write edits {edits}; the result validates")
-    return "\n".join(out) + "\n"
+    return [*out, ""]
 
 
 def _json(m: Migration) -> str:
@@ -621,7 +621,7 @@ def report_text(m: Migration, output_format: str) -> str:
         return _json(m)
     if output_format == "github":
         return _github(m)
-    return "\n".join(emit_line(line, "text") for line in _text(m).split("\n"))
+    return "\n".join(emit_line(line, "text") for line in _text(m))
 
 
 # --- --write -----------------------------------------------------------------------------------
@@ -689,7 +689,8 @@ def _comment_out(text: str, m: Migration) -> tuple[str, set[FieldPath]]:
             f"{pad}# {line[len(pad) :]}" if line.strip() else line
             for line in lines[start : end + 1]
         ]
-        lines[start : end + 1] = ([f"{pad}# {why}\n"] if why else []) + commented
+        note = [f"{pad}# {printable(why)}\n"] if why else []  # one line, whatever it quotes
+        lines[start : end + 1] = note + commented
         done.add(path)
     out = "".join(lines)
     return (out if out.endswith("\n") else out + "\n"), done
@@ -731,7 +732,7 @@ def rewrite(text: str, m: Migration) -> str:
         if edit.remove:
             if edit.path not in commented:  # inherited, or flow style: a null removes it
                 parent[key] = None
-                parent.yaml_add_eol_comment(edit.why, key)
+                parent.yaml_add_eol_comment(printable(edit.why), key)
         elif edit.items and isinstance(parent.get(key), CommentedSeq):
             seq = parent[key]
             gone = sorted(i for i, t, _ in edit.items if t is None)
