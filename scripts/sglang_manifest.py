@@ -750,6 +750,9 @@ def _history_json(document: dict) -> str:
 
 
 def _history_main(check: bool) -> int:
+    if check:  # from the wheels again, not from what an earlier run cached
+        for version in HISTORY_RELEASES:
+            (CACHE_ROOT / version / "manifest.json").unlink(missing_ok=True)
     _extract_history(HISTORY_RELEASES)
     done = [
         v
