@@ -292,3 +292,19 @@ def test_hostile_values_stay_on_their_line(profile_tree, cli):
         line.lstrip().startswith(("::", "x:")) for line in written.splitlines()
     )
     assert load(path).deployment.sglang.extra_args == ("--cuda-graph-max-bs-decode", "64")
+
+
+def test_write_a_profile_that_inherits_the_version(profile_tree, cli):
+    """The version, tag and the rest come from the profile it extends: --write overrides them in
+    this file (an inherited variable removed with a null) and leaves the parent alone."""
+    root = profile_tree(
+        {"base.yaml": PROD_0510, "child.yaml": "# mine\nextends: base\napp:\n  name: child-app\n"}
+    )
+    code, _, err = cli("migrate", str(root / "child.yaml"), "--to", NEW, "--write")
+    assert code == 0, err
+    assert (root / "base.yaml").read_text() == PROD_0510
+    text = (root / "child.yaml").read_text()
+    assert text.startswith("# mine\nextends: base\n") and 'version: "0.5.23"' in text
+    d = load(root / "child.yaml").deployment
+    assert (d.sglang.version, d.images.serve.tag) == (NEW, "v0.5.23")
+    assert dict(d.sglang.env) == {"SGLANG_ENABLE_JIT_DEEPGEMM": "1"}

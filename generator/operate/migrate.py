@@ -742,11 +742,11 @@ def rewrite(text: str, m: Migration) -> str:
                         at = i - sum(1 for g in gone if g < i)
                         seq[at] = _same_style(seq[at], new_text)
             else:  # flow style: the list is written anew
-                parent[key] = CommentedSeq(edit.value)
+                parent[key] = _new_value(list(edit.value))
         elif isinstance(parent.get(key), str) and isinstance(edit.value, str):
             parent[key] = _same_style(parent[key], edit.value)
         else:
-            parent[key] = copy.deepcopy(edit.value)
+            parent[key] = _new_value(edit.value)
     # A mapping or list the removals left empty stays one ({} or []), so what it inherits is
     # kept: a null would remove that too.
     for path in commented:
@@ -758,6 +758,19 @@ def rewrite(text: str, m: Migration) -> str:
     stream = io.StringIO()
     y.dump(doc, stream)
     return stream.getvalue()
+
+
+def _new_value(value: Any) -> Any:
+    """A value written where the file had none: a string YAML would read as something else
+    ("1.0", "yes") or that looks like a number ("0.5.23") is quoted; a list's items likewise."""
+    from ruamel.yaml.comments import CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    if isinstance(value, list):
+        return CommentedSeq(_new_value(v) for v in value)
+    if isinstance(value, str) and (yaml.safe_load(value) != value or value[:1].isdigit()):
+        return DoubleQuotedScalarString(value)
+    return copy.deepcopy(value)
 
 
 def _same_style(old: Any, text: str) -> Any:
