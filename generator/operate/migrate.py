@@ -60,6 +60,7 @@ from generator.operate.report import (
     workflow_command,
 )
 from generator.profile.checkpoint import known_model
+from generator.profile.credentials import looks_secret, redacted
 from generator.profile.deployment import Deployment, build_deployment
 from generator.profile.load import Profile, load_profile
 from generator.profile.validate import validate_profile
@@ -70,6 +71,7 @@ from generator.sglang.defaults import UNSET, choice, defaults, effective
 from generator.sglang.fallback import variants
 from generator.sglang.flags import DEFAULT_SETTINGS, _extra_flags, flag_set
 from generator.sglang.versions import (
+    carries_secret,
     check_flag_set,
     dialect,
     supported_versions,
@@ -165,7 +167,7 @@ def _extra_arg_edits(m: Migration) -> list[Edit]:
             _item(m, "flag", f"{change.describe()}; --write respells it", path, "error")
         elif change.kind in ("removed", "newer"):
             count = 1 if "=" in args[index] else 1 + len(flag.values)
-            shown = " ".join(args[index : index + count])
+            shown = " ".join(redacted(a) for a in args[index : index + count])
             why = f"removed by `migrate --to {m.target}`: {shown} ({change.describe()})"
             ops += [(i, None, why if i == index else "") for i in range(index, index + count)]
             # A close spelling only (difflib ratio >= 0.8): a loose match would mislead.
@@ -274,6 +276,9 @@ def _flag_problems(m: Migration) -> None:
                 continue
             seen.add(key)
             message = problem.message
+            if carries_secret(flag.option, m.target) or any(map(looks_secret, flag.values)):
+                for value in flag.values:  # as the rules print it (rules/sglang_flags.py)
+                    message = message.replace(value, "<redacted>")
             change = history.flag_change(flag.option, m.source, m.target)
             if change is not None and problem.severity == "error":
                 message += f" ({change.describe()})"
