@@ -509,7 +509,7 @@ def migrate(ref: str, target: str) -> Migration:
         new_profile = validate_profile(new_profile)
         m.new = build_deployment(new_profile)
         m.target_problems = run_rules(m.new, new_profile)
-    except ProfileError as exc:
+    except UserError as exc:  # the migrated profile does not even build: said, not raised
         m.target_problems = exc.problems or [Problem(exc.args[0], exc.location)]
         new_profile = None
     if m.new is not None:
