@@ -308,3 +308,26 @@ def test_write_a_profile_that_inherits_the_version(profile_tree, cli):
     d = load(root / "child.yaml").deployment
     assert (d.sglang.version, d.images.serve.tag) == (NEW, "v0.5.23")
     assert dict(d.sglang.env) == {"SGLANG_ENABLE_JIT_DEEPGEMM": "1"}
+
+
+def test_rules_that_newly_fire_or_stop(profile_tree):
+    """0.5.10 deprecates --stream-output (respelt, so that warning stops); 0.5.23 deprecates
+    --disable-fast-image-processor (manifests: deprecated in 0.5.23, not in 0.5.10)."""
+    text = PROD_0510.replace(
+        "    - --stream-output   # one chunk per token\n",
+        "    - --stream-output   # one chunk per token\n    - --disable-fast-image-processor\n",
+    )
+    path = profile_tree({"p.yaml": text}) / "p.yaml"
+    m = migrate(str(path), NEW)
+    fire = [(r["rule"], r["path"], r["message"]) for r in m.rules["newly_fire"]]
+    stop = [(r["rule"], r["path"], r["message"]) for r in m.rules["stop_firing"]]
+    assert fire == [
+        (
+            "sglang-flag-deprecated",
+            "sglang.extra_args[3]",
+            "--disable-fast-image-processor is deprecated in SGLang 0.5.23. "
+            "Found: --disable-fast-image-processor",
+        )
+    ]
+    assert [(r, p) for r, p, _ in stop] == [("sglang-flag-deprecated", "sglang.extra_args[2]")]
+    assert "--stream-output" in stop[0][2]

@@ -443,7 +443,8 @@ def _rules(m: Migration, old_problems: list[Problem]) -> None:
         where = f"{format_path(p.path)}: " if p.path is not None else ""
         _item(m, "rule", f"newly fires [{p.rule}] {where}{p.message}", p.path, p.severity)
     for p in stop:
-        _item(m, "rule", f"stops firing [{p.rule}]", p.path, "notice")
+        where = f"{format_path(p.path)}: " if p.path is not None else ""
+        _item(m, "rule", f"stops firing [{p.rule}] {where}{p.message}", p.path, "notice")
 
 
 def _image(m: Migration) -> None:
