@@ -10,13 +10,15 @@ AGAINST ?= HEAD
 UTILIZATION ?=
 CONCURRENCY ?= 1,8,32
 DUMMY ?=
+TO ?=
+WRITE ?=
 WORKLOAD ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint sglang-manifest preflight plan diff rollback smoke bench readme clean
+.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint sglang-manifest sglang-history migrate preflight plan diff rollback smoke bench readme clean
 
 help:
 	@echo "make init NAME=x MODEL=org/id LIKE=prod   a new profile (and a catalog stub for an unknown model)"
@@ -33,13 +35,15 @@ help:
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
 	@echo "make gates    URL=... [PROFILE=prod]   release gates (smoke, probe, latency) on a live endpoint"
 	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"
+	@echo "make migrate  PROFILE=prod TO=0.5.23 [FORMAT=text|github|json] [WRITE=1]   what a new SGLang changes; WRITE=1 edits the profile"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
+	@echo "make sglang-history             flag history of every SGLang release (what migrate reads)"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "make readme                    rerun the README's console blocks and rewrite them"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-USER_VARIABLES := NAME MODEL LIKE PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
+USER_VARIABLES := NAME MODEL LIKE PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD TO WRITE
 $(foreach v,$(USER_VARIABLES),$(if $(filter undefined,$(origin $(v))),,$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
 
@@ -67,6 +71,12 @@ deploy: $(READY)
 # UTILIZATION (optional): average replicas busy over a month, for the monthly cost.
 plan: $(READY)
 	$(PY) -m generator plan "$$PROFILE" $${UTILIZATION:+--utilization "$$UTILIZATION"}
+
+# TO: the SGLang version to move to. WRITE=1 rewrites the profile (comments kept) if the result
+# validates and renders.
+migrate: $(READY)
+	@test -n "$$TO" || (echo "usage: make migrate PROFILE=prod TO=0.5.23 [WRITE=1]" >&2; exit 2)
+	$(PY) -m generator migrate "$$PROFILE" --to "$$TO" --format "$$FORMAT" $${WRITE:+--write}
 
 # DUMMY=1: only the config and tokenizer files, for `make deploy DUMMY=1` (no weights download).
 setup: $(READY)
@@ -118,6 +128,10 @@ sglang-manifest: $(READY)
 # checks they are current); the ones that need Modal or a GPU say why in the script.
 readme: $(READY)
 	$(PY) scripts/readme_console.py
+
+# Every release's flag changes between the oldest and newest supported version, from the wheels.
+sglang-history: $(READY)
+	$(PY) scripts/sglang_manifest.py --history
 
 clean:
 	rm -rf build

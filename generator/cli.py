@@ -161,6 +161,12 @@ def cmd_plan(args) -> int:
     return 1 if has_errors else 0
 
 
+def cmd_migrate(args) -> int:
+    from generator.operate.migrate import run
+
+    return run(args.profile, args.to, args.format, args.write)
+
+
 def _endpoint_command(module_name: str):
     """smoke/bench: the served model name defaults to the profile's, and the profile says whether
     Modal's proxy auth is in front (then a Proxy Auth Token must be in the environment)."""
@@ -302,6 +308,24 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         default=0.3,
         metavar="U",
         help="average replicas busy over a month, for the monthly cost (default 0.3)",
+    )
+    p = profile_command(
+        "migrate",
+        "what moving a profile to another SGLang version changes (--write: make the edits)",
+        cmd_migrate,
+    )
+    p.add_argument("--to", required=True, metavar="VERSION", help="the target SGLang version")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default), github (workflow commands: PR annotations) or json",
+    )
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite the profile in place (comments kept), validate and render it; "
+        "nothing is written if the result is invalid",
     )
     for name, help_text in [
         ("smoke", "check a deployed endpoint: health, models, chat, stream, tools, JSON, auth"),

@@ -5,6 +5,8 @@
     python scripts/sglang_manifest.py --version 0.5.23     # one version
     python scripts/sglang_manifest.py --version 0.5.23 --check   # exit 1 + diff if stale
     python scripts/sglang_manifest.py --python-of 0.5.23   # print that venv's python
+    python scripts/sglang_manifest.py --history            # the flag history of every release
+    python scripts/sglang_manifest.py --history --check    # exit 1 + diff if stale
 
 For each version a throwaway venv lives at ``.cache/sglang/<version>/venv`` (gitignored).
 It gets ``sglang==<version>`` with ``--no-deps`` plus the pinned, minimal set of packages that
@@ -22,6 +24,14 @@ Importable API (tests use it):
     write_manifest(version) -> Path
     real_parse(version, argvs) -> list[dict] verdicts {"ok", "error", "warnings"} per argv
     real_kv(version, model, cases) -> list[dict]  SGLang's own KV cell size and pool tokens
+    build_history() -> str               manifests/history.json text (see HISTORY_RELEASES)
+
+The history (`--history`, `make sglang-history`) is what `migrate` reads to name the release
+where a flag, a choice or an environment variable changed: every release in HISTORY_RELEASES
+is extracted by the same extractor (a full manifest each, cached in .cache/sglang/<v>/), and
+only the differences between consecutive releases are kept (a full manifest is ~200 kB; the
+history of all of them is a few kB per release). The supported versions' shipped manifests are
+used as they are, so the history and the shipped manifests cannot disagree.
 """
 
 from __future__ import annotations
@@ -185,6 +195,38 @@ _EXTRA = {
     ],
     "0.5.23": [*_TORCH_CPU, *_SIZING_0_5_23],
 }
+# The releases between the supported versions (history only, HISTORY_RELEASES) import torchvision
+# at start as 0.5.10 does, so they share one venv of 0.5.10's pin set, where each release in turn
+# gets its own wheel and the transformers and tokenizers it pins itself (its METADATA: 0.5.13
+# pins transformers 5.8.1; model configs it registers clash with newer ones). Where it pins no
+# tokenizers, 0.5.10's 0.22.2 stays. From 0.5.16 the parser module imports xgrammar (its own pin),
+# and apache-tvm-ffi (their own pins; where a release pins no apache-tvm-ffi, 0.1.11).
+_HISTORY_OWN_PINS = ("transformers", "tokenizers", "xgrammar", "apache-tvm-ffi")
+_HISTORY_DEFAULT_PINS = ["apache-tvm-ffi==0.1.11"]
+
+# Every plain release on PyPI from the oldest to the newest supported version (`pip index
+# versions sglang`, Dec 2026). Post releases (0.5.10.post1, 0.5.12.post1, 0.5.13.post1,
+# 0.5.15.post1) are left out: image tags and `sglang.version` name plain releases.
+HISTORY_RELEASES = (
+    "0.5.10",
+    "0.5.11",
+    "0.5.12",
+    "0.5.13",
+    "0.5.14",
+    "0.5.15",
+    "0.5.16",
+    "0.5.17",
+    "0.5.18",
+    "0.5.19",
+    "0.5.20",
+    "0.5.21",
+    "0.5.22",
+    "0.5.23",
+)
+HISTORY_PATH = MANIFEST_DIR / "history.json"
+# What the history keeps of each argument (help text and types are left out: migrate names
+# what changed, the shipped manifests judge flag sets).
+_HISTORY_FIELDS = ("dest", "choices", "default", "deprecated", "replaced_by")
 
 # Local wheel folders tried before the index (a path given to pip skips the index lookup,
 # which costs more than the download here: pip parses PyPI's multi-MB project pages).
@@ -535,6 +577,214 @@ def _run_in_env(version: str, script: Path, payload: object, expected: int) -> l
     return results
 
 
+def history_manifest(version: str) -> dict:
+    """The full manifest of one release: the shipped file for a supported version, else the
+    extraction cached in .cache/sglang/<version>/manifest.json (see _extract_history)."""
+    if version in SUPPORTED_VERSIONS:
+        return json.loads(manifest_path(version).read_text(encoding="utf-8"))
+    cached = CACHE_ROOT / version / "manifest.json"
+    if not cached.is_file():
+        _extract_history([version])
+    return json.loads(cached.read_text(encoding="utf-8"))
+
+
+_OWN_PINS_PROBE = (
+    "import importlib.metadata as m, re, json\n"
+    "out = {}\n"
+    "for req in m.requires('sglang') or []:\n"
+    "    hit = re.fullmatch(r'([A-Za-z0-9_.-]+)==([^;\\s]+)', req.strip())\n"
+    "    if hit: out[hit.group(1).lower()] = hit.group(2)\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def _history_pins(py: Path, version: str) -> list[str]:
+    """What a historical release gets on top of the shared venv: its wheel, then the
+    transformers and tokenizers it pins itself (else 0.5.10's, so no release inherits another's)."""
+    own = json.loads(
+        subprocess.run(
+            [str(py), "-c", _OWN_PINS_PROBE], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    base = {p.partition("==")[0]: p for p in [*_EXTRA["0.5.10"], *_HISTORY_DEFAULT_PINS]}
+    return [f"{name}=={own[name]}" if name in own else base[name] for name in _HISTORY_OWN_PINS]
+
+
+def _extract_history(versions: Sequence[str]) -> None:
+    """Extract the releases that are not supported versions into .cache/sglang/<v>/manifest.json:
+    one shared venv of 0.5.10's pin set (.cache/sglang/history/venv, removed afterwards), into
+    which each release's sglang wheel and own pins are installed in turn (--no-deps) before the
+    same extractor runs. A release whose extraction fails is logged and skipped."""
+    todo = [
+        v
+        for v in versions
+        if v not in SUPPORTED_VERSIONS and not (CACHE_ROOT / v / "manifest.json").is_file()
+    ]
+    if not todo:
+        return
+    venv = CACHE_ROOT / "history" / "venv"
+    py = _python_in(venv)
+    base = [p for p in pins("0.5.10") if not p.startswith("sglang==")]
+    fingerprint = _fingerprint(base)
+    pip_cmd, needs_pip = _pip_prefix(py)
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("PIP_REQUIRE_VIRTUALENV", None)
+    dirs = _wheel_dirs()
+    install = [*pip_cmd, "install", "--quiet", "--no-deps", "--no-compile", "--no-input"]
+    with _lock("history"):
+        if not _marker_ok(venv, fingerprint):
+            shutil.rmtree(venv, ignore_errors=True)
+            _run([sys.executable, "-m", "venv", *([] if needs_pip else ["--without-pip"]), venv])
+            t0 = time.monotonic()
+            _run([*install, *(_local_wheel(p, dirs) or p for p in base)], env=env)
+            (venv / MARKER).write_text(json.dumps({"fingerprint": fingerprint, "pins": base}))
+            _log(f"history venv ({len(base)} packages) in {time.monotonic() - t0:.1f}s")
+        failed = []
+        try:
+            for version in todo:
+                t0 = time.monotonic()
+                _run([*install, "--force-reinstall", f"sglang=={version}"], env=env)
+                own = _history_pins(py, version)
+                _run(
+                    [*install, "--force-reinstall", *(_local_wheel(p, dirs) or p for p in own)],
+                    env=env,
+                )
+                proc = subprocess.run(
+                    [str(py), str(EXTRACTOR)],
+                    env=_clean_env(),
+                    capture_output=True,
+                    text=True,
+                    cwd=str(venv.parent),
+                )
+                if proc.returncode != 0:
+                    _log(f"{version}: extraction FAILED ({', '.join(own)}):\n{proc.stderr[-3000:]}")
+                    failed.append(version)
+                    continue
+                if json.loads(proc.stdout).get("sglang_version") != version:
+                    raise RuntimeError(f"venv does not hold sglang {version}")
+                cached = CACHE_ROOT / version / "manifest.json"
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_text(proc.stdout, encoding="utf-8")
+                _log(
+                    f"{version}: manifest extracted with {', '.join(own)} "
+                    f"({len(proc.stdout):,} bytes) in {time.monotonic() - t0:.1f}s"
+                )
+        finally:
+            if not failed:  # kept after a failure, for the next try
+                shutil.rmtree(venv, ignore_errors=True)
+
+
+def _slim(manifest: dict) -> dict[str, dict]:
+    return {
+        option: {k: arg[k] for k in _HISTORY_FIELDS}
+        for arg in manifest["args"]
+        for option in arg["option_strings"]
+        if option.startswith("--")
+    }
+
+
+def _delta(old: dict, new: dict) -> dict:
+    """What changed from one release to the next: flags added (in full), removed, changed
+    (field -> [old, new]); SGLANG_* variables added and removed."""
+    a, b = _slim(old), _slim(new)
+    changed = {}
+    for option in sorted(set(a) & set(b)):
+        fields = {
+            k: [a[option][k], b[option][k]] for k in _HISTORY_FIELDS if a[option][k] != b[option][k]
+        }
+        if fields:
+            changed[option] = fields
+    env_a, env_b = set(old["env_vars"]), set(new["env_vars"])
+    return {
+        "flags_added": {o: b[o] for o in sorted(set(b) - set(a))},
+        "flags_removed": sorted(set(a) - set(b)),
+        "flags_changed": changed,
+        "env_added": sorted(env_b - env_a),
+        "env_removed": sorted(env_a - env_b),
+    }
+
+
+def build_history(releases: Sequence[str] = HISTORY_RELEASES) -> str:
+    """manifests/history.json: the oldest release's flags in full, then each release's delta."""
+    manifests = {v: history_manifest(v) for v in releases}
+    for v, m in manifests.items():
+        if m.get("sglang_version") != v:
+            raise RuntimeError(f"manifest for {v} reports {m.get('sglang_version')!r}")
+    first = releases[0]
+    document = {
+        "schema_version": 1,
+        "generated_by": "scripts/sglang_manifest.py --history (make sglang-history)",
+        "releases": list(releases),
+        "base": {
+            "version": first,
+            "flags": _slim(manifests[first]),
+            "env_vars": sorted(manifests[first]["env_vars"]),
+        },
+        "changes": {
+            new: _delta(manifests[old], manifests[new])
+            for old, new in zip(releases, releases[1:], strict=False)
+        },
+    }
+    return _history_json(document)
+
+
+def _history_json(document: dict) -> str:
+    """JSON with one line per flag entry: small, and a new release's diff reads flag by flag."""
+
+    def compact(value) -> str:
+        return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+    def block(value, depth: int) -> str:
+        pad = " " * depth
+        if isinstance(value, dict) and value and depth < 4:
+            if depth >= 2 and all(isinstance(v, dict) and "dest" in v for v in value.values()):
+                inner = [f"{pad} {compact(k)}: {compact(v)}" for k, v in sorted(value.items())]
+            else:
+                inner = [
+                    f"{pad} {compact(k)}: {block(v, depth + 1)}" for k, v in sorted(value.items())
+                ]
+            return "{\n" + ",\n".join(inner) + f"\n{pad}}}"
+        return compact(value)
+
+    return block(document, 0) + "\n"
+
+
+def _history_main(check: bool) -> int:
+    if check:  # from the wheels again, not from what an earlier run cached
+        for version in HISTORY_RELEASES:
+            (CACHE_ROOT / version / "manifest.json").unlink(missing_ok=True)
+    _extract_history(HISTORY_RELEASES)
+    done = [
+        v
+        for v in HISTORY_RELEASES
+        if v in SUPPORTED_VERSIONS or (CACHE_ROOT / v / "manifest.json").is_file()
+    ]
+    for version in sorted(set(HISTORY_RELEASES) - set(done), key=_vt):
+        _log(f"{version}: no manifest (its extraction failed above); left out of the history")
+    fresh = build_history(done)
+    shipped = HISTORY_PATH.read_text(encoding="utf-8") if HISTORY_PATH.exists() else ""
+    rel = HISTORY_PATH.relative_to(REPO)
+    if not check:
+        HISTORY_PATH.write_text(fresh, encoding="utf-8")
+        _log(f"wrote {rel} ({len(fresh):,} bytes, {len(HISTORY_RELEASES)} releases)")
+        return 0
+    if shipped == fresh:
+        _log(f"{rel} is up to date")
+        return 0
+    sys.stdout.write(
+        "".join(
+            difflib.unified_diff(
+                shipped.splitlines(keepends=True),
+                fresh.splitlines(keepends=True),
+                fromfile=f"{rel} (shipped)",
+                tofile=f"{rel} (fresh)",
+            )
+        )
+    )
+    _log(f"{rel} is STALE; regenerate with python scripts/sglang_manifest.py --history")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="Build or check generator/sglang/manifests/sglang-*.json"
@@ -545,6 +795,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"SGLang version (repeatable; default: all of {', '.join(SUPPORTED_VERSIONS)})",
     )
     ap.add_argument("--check", action="store_true", help="compare instead of writing")
+    ap.add_argument(
+        "--history",
+        action="store_true",
+        help=f"build manifests/history.json from every release {HISTORY_RELEASES[0]}.."
+        f"{HISTORY_RELEASES[-1]} (what `migrate` reads)",
+    )
     ap.add_argument(
         "--python-of",
         metavar="VERSION",
@@ -563,6 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.python_of:
         print(ensure_env(opts.python_of))
         return 0
+    if opts.history:
+        return _history_main(opts.check)
 
     versions = opts.version or list(SUPPORTED_VERSIONS)
     for version in versions:

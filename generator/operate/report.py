@@ -104,7 +104,7 @@ def emit_line(text: str, output_format: str) -> str:
 
 
 def workflow_command(problem: Problem, root: Path) -> str:
-    """`::error file=...,line=...,col=...,title=...::message` (or `::warning`) for one problem."""
+    """`::error file=...,line=...,col=...,title=...::message` (or `::warning`, `::notice`)."""
     properties: dict[str, object] = {}
     where: Location | None = problem.location
     if where:
@@ -119,7 +119,7 @@ def workflow_command(problem: Problem, root: Path) -> str:
     message = f"{field}: {problem.message}" if problem.rule and field else problem.message
     if problem.hint:
         message += f" ({problem.hint})"
-    command = "error" if problem.severity == "error" else "warning"
+    command = problem.severity if problem.severity in ("error", "notice") else "warning"
     props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items())
     return f"::{command}{' ' if props else ''}{props}::{escape_data(message)}"
 

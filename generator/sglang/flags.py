@@ -12,7 +12,16 @@ from generator.profile.deployment import Deployment
 from generator.sglang.defaults import choice, effective
 from generator.sglang.versions import Flag, dialect
 
-__all__ = ["Flag", "OwnChoice", "flag_note", "flag_notes", "flag_set", "own_choices", "server_args"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "Flag",
+    "OwnChoice",
+    "flag_note",
+    "flag_notes",
+    "flag_set",
+    "own_choices",
+    "server_args",
+]
 
 
 def _number(value: float | int) -> str:
@@ -136,6 +145,7 @@ _DEFAULTS_KEY = {
     ("sglang", "moe_runner_backend"): "moe_runner_backend",
     ("sglang", "enable_flashinfer_allreduce_fusion"): "enable_flashinfer_allreduce_fusion",
 }
+DEFAULT_SETTINGS = _DEFAULTS_KEY  # public: `migrate` compares SGLang's choices per setting
 
 # Why the guide's value overrides SGLang's own choice, by defaults key.
 OVERRIDE_REASONS = {
