@@ -91,7 +91,7 @@ def test_report_names_every_renamed_flag_variable_and_choice(prod_0510):
     assert f"removed in {gone}" in env[0]
     # SGLang's own all-reduce fusion choice changes; prod pins it, so nothing changes for it.
     fusion = [c for c in m.choices if c["setting"] == "sglang.enable_flashinfer_allreduce_fusion"]
-    assert fusion and fusion[0]["from"] is False and fusion[0]["to"] is True
+    assert fusion and fusion[0]["from"] is False and fusion[0]["to"] == "auto"
     assert fusion[0]["changes_behaviour"] is False
     assert m.valid_after
 
