@@ -54,7 +54,7 @@ VARIANTS = {
         "  attention: {sparse_prefill_backend: null, sparse_decode_backend: null}\n"
     ),
     # Attention TP 1 (DP attention over the 8 GPUs): MLA KV is per rank, so no TP factor.
-    "dp-attention": ("sglang:\n  data_parallel_size: 8\n  extra_args: [--enable-dp-attention]\n"),
+    "dp-attention": ("sglang:\n  data_parallel_size: 8\n  enable_dp_attention: true\n"),
     "mem-fraction-0.8": "sglang:\n  mem_fraction_static: 0.8\n",
 }
 # DCP (0.5.23 only: 0.5.10 has no --dcp-size): the indexer is replicated per DCP rank.
@@ -81,9 +81,7 @@ DESIGNS = {
         "kimi-k26",
         {
             "fp8-kv": "sglang:\n  kv_cache_dtype: fp8_e4m3\n",
-            "dp-attention": (
-                "sglang:\n  data_parallel_size: 8\n  extra_args: [--enable-dp-attention]\n"
-            ),
+            "dp-attention": ("sglang:\n  data_parallel_size: 8\n  enable_dp_attention: true\n"),
         },
     ),
     # GQA: 8 KV heads over TP 8 (one each); DP attention 2 x TP 4 (two each); FP8 KV.
@@ -91,9 +89,7 @@ DESIGNS = {
         "minimax-m27",
         {
             "fp8-kv": "sglang:\n  kv_cache_dtype: fp8_e4m3\n",
-            "dp-attention": (
-                "sglang:\n  data_parallel_size: 2\n  extra_args: [--enable-dp-attention]\n"
-            ),
+            "dp-attention": ("sglang:\n  data_parallel_size: 2\n  enable_dp_attention: true\n"),
             "mem-fraction-0.8": "sglang:\n  mem_fraction_static: 0.8\n",
         },
     ),

@@ -265,10 +265,15 @@ def _why(flag: Flag) -> str:
         return "one replica across nodes; each adds its --node-rank and --dist-init-addr at start"
     if flag.option == "--pp-size":
         return "a pipeline stage per node"
-    if flag.option in ("--attn-dp-size", "--enable-dp-attention"):
+    if flag.option == "--attn-dp-size":
+        return (
+            "DP attention: each group of TP / DP GPUs runs its own requests and KV pool "
+            "(the recipes' --dp N --enable-dp-attention, which 0.5.23 deprecates for this)"
+        )
+    if flag.option == "--enable-dp-attention":
         return "DP attention: each group of TP / DP GPUs runs its own requests and KV pool"
     if flag.option == "--dp-size":
-        return "data-parallel replicas of the model in one server"
+        return "data-parallel groups: replicas, or attention groups with --enable-dp-attention"
     if flag.option == "--ep-size":
         return "routed experts split whole over the GPUs, not sliced (the load checks need it)"
     if flag.option == "--moe-a2a-backend":
