@@ -22,6 +22,7 @@ Importable API (tests use it):
     write_manifest(version) -> Path
     real_parse(version, argvs) -> list[dict] verdicts {"ok", "error", "warnings"} per argv
     real_kv(version, model, cases) -> list[dict]  SGLang's own KV cell size and pool tokens
+    real_weights(version, cases) -> list[dict]  SGLang's own weight creation for one rank
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ MANIFEST_DIR = REPO / "generator" / "sglang" / "manifests"
 EXTRACTOR = SCRIPTS / "extract_sglang_manifest.py"
 REAL_PARSE = SCRIPTS / "real_sglang_parse.py"
 REAL_KV = SCRIPTS / "real_sglang_kv.py"
+REAL_WEIGHTS = SCRIPTS / "real_sglang_weights.py"
 MARKER = ".sglang-manifest-env.json"
 
 SCHEMA = REPO / "generator" / "profile" / "schema.json"
@@ -160,6 +162,13 @@ _SIZING_0_5_23 = [
     "sympy==1.14.0",
     "tokenizers==0.23.2",
     "transformers==5.18.0",  # sglang 0.5.23 pins 5.19.0; only PretrainedConfig is used
+    # scripts/real_sglang_weights.py (the layer modules' imports): the OpenAI protocol models and
+    # einops, pure Python
+    "distro==1.9.0",
+    "einops==0.8.2",
+    "jiter==0.19.0",
+    "openai==2.6.1",
+    "sniffio==1.3.1",
 ]
 
 _EXTRA = {
@@ -515,6 +524,12 @@ def real_kv(version: str, model: dict, cases: Sequence[dict]) -> list[dict]:
     Returns one {"cell_size", "pool_tokens", "available_bytes"} per case.
     """
     return _run_in_env(version, REAL_KV, {"model": model, "cases": list(cases)}, len(cases))
+
+
+def real_weights(version: str, cases: Sequence[dict]) -> list[dict]:
+    """Run SGLang `version`'s own weight creation for one rank per case
+    (scripts/real_sglang_weights.py): the error it raises, or the bytes it creates."""
+    return _run_in_env(version, REAL_WEIGHTS, {"cases": list(cases)}, len(cases))
 
 
 def _run_in_env(version: str, script: Path, payload: object, expected: int) -> list:

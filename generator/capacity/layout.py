@@ -48,6 +48,7 @@ class Layout:
     attn_dp: int = 1
     dense_tp: int | None = None  # --moe-dense-tp-size; None: TP
     a2a: str | None = None
+    moe_runner: str | None = None  # the profile's --moe-runner-backend (None: SGLang's auto)
 
     @property
     def attn_tp(self) -> int:
@@ -105,7 +106,16 @@ def layout_of(d) -> Layout:
         attn_dp=s.attention_dp_size,
         dense_tp=s.moe_dense_tp_size,
         a2a=s.moe_a2a_backend if s.moe_a2a_backend not in (None, "none") else None,
+        moe_runner=s.moe_runner_backend,
     )
+
+
+# MoE runners whose layer pads the per-partition intermediate size up to a multiple of 128
+# before the quantisation method creates the weights (0.5.23 layers/moe/fused_moe_triton/
+# layer.py:514-521; `is_flashinfer_trtllm()` covers experimental_sgl_trtllm, layers/moe/utils.py:133).
+PADDING_RUNNERS = frozenset(
+    {"flashinfer_trtllm", "experimental_sgl_trtllm", "flashinfer_trtllm_routed"}
+)
 
 
 def quant_of(model: ModelSpec) -> Quant:
@@ -192,6 +202,8 @@ def load_problems(model: ModelSpec, layout: Layout) -> list[LoadProblem]:
         )
     else:
         part = inter // moe_tp
+        if layout.moe_runner in PADDING_RUNNERS and part % 128:
+            part += 128 - part % 128
         if q.method == "fp8" and q.block:
             block_n, block_k = q.block
             if part % block_n:
@@ -345,18 +357,19 @@ def _attention_problems(model: ModelSpec, q: Quant, attn_tp: int) -> list[LoadPr
     return out
 
 
-def candidate_layouts(tp: int) -> list[Layout]:
+def candidate_layouts(tp: int, moe_runner: str | None = None) -> list[Layout]:
     """The layouts `plan` compares on the same GPUs: TP only, TP + EP, DP attention + EP."""
-    out = [Layout(tp=tp)]
+    out = [Layout(tp=tp, moe_runner=moe_runner)]
     if tp > 1:
-        out.append(Layout(tp=tp, ep=tp))
-        out.append(Layout(tp=tp, ep=tp, attn_dp=tp, a2a="deepep"))  # the recipes' DP layout
+        out.append(Layout(tp=tp, ep=tp, moe_runner=moe_runner))
+        # the recipes' DP layout; DeepEP runs its own MoE kernels
+        out.append(Layout(tp=tp, ep=tp, attn_dp=tp, a2a="deepep"))
     return out
 
 
-def loading_layouts(model: ModelSpec, tp: int) -> list[Layout]:
+def loading_layouts(model: ModelSpec, tp: int, moe_runner: str | None = None) -> list[Layout]:
     """Of `candidate_layouts(tp)`, the ones SGLang can build for `model`."""
-    return [lay for lay in candidate_layouts(tp) if not load_problems(model, lay)]
+    return [lay for lay in candidate_layouts(tp, moe_runner) if not load_problems(model, lay)]
 
 
 # --- Weights per GPU ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def _layout_load(d: Deployment):
     problems = load_problems(model, layout)
     if not problems:
         return
-    loads = loading_layouts(model, layout.tp)
+    loads = loading_layouts(model, layout.tp, layout.moe_runner)
     fix = (
         "; or ".join(f"set {lay.settings(layout)} ({lay.name})" for lay in loads)
         if loads
