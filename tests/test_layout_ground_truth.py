@@ -158,7 +158,7 @@ CITED = [
     ),
     (
         "srt/layers/moe/fused_moe_triton/layer.py",
-        517,
+        518,
         "and self.intermediate_size_per_partition % 128 != 0",
     ),
     ("srt/layers/quantization/fp8.py", 594, "if input_size_per_partition % block_k != 0:"),

@@ -112,7 +112,7 @@ def layout_of(d) -> Layout:
 
 # MoE runners whose layer pads the per-partition intermediate size up to a multiple of 128
 # before the quantisation method creates the weights (0.5.23 layers/moe/fused_moe_triton/
-# layer.py:514-521; `is_flashinfer_trtllm()` covers experimental_sgl_trtllm, layers/moe/utils.py:133).
+# layer.py:515-521; `is_flashinfer_trtllm()` covers experimental_sgl_trtllm, layers/moe/utils.py:133).
 PADDING_RUNNERS = frozenset(
     {"flashinfer_trtllm", "experimental_sgl_trtllm", "flashinfer_trtllm_routed"}
 )
@@ -380,19 +380,20 @@ class WeightShares:
     """A checkpoint's bytes by how a layout splits them across one replica's GPUs."""
 
     routed_experts: float  # EP x moe_tp = TP: every GPU holds 1 / TP of them
-    attention: float  # over the attention TP size: a copy per DP-attention group
+    attention: float  # the head-split projections: over the attention TP size
     dense_mlp: float  # dense layers and shared experts: over the dense TP size
     embedding: float  # vocab parallel over TP; replicated under DP attention (deepseek_v2.py
     # `VocabParallelEmbedding(..., enable_tp=not is_dp_attention_enabled())`)
     lm_head: float  # vocab parallel over TP (over attention TP only with --enable-dp-lm-head)
+    replicated: float  # whole on every GPU: routers, MLA's q_a/kv_a, the DSA indexer, norms,
+    # the MTP layer's eh_proj (ReplicatedLinear / unsharded parameters in the model files)
     total: float
 
     def per_gpu(self, layout: Layout) -> float:
-        if layout.attn_dp == 1 and layout.dense == layout.tp:
-            return self.total / layout.tp  # everything split over TP (EP or not)
         embed_tp = layout.tp if layout.attn_dp == 1 else layout.attn_tp
         return (
-            self.routed_experts / layout.tp
+            self.replicated
+            + self.routed_experts / layout.tp
             + self.attention / layout.attn_tp
             + self.dense_mlp / layout.dense
             + self.embedding / embed_tp
@@ -410,23 +411,40 @@ def _bytes_per_param(q: Quant) -> float:
 
 
 def weight_shares(model: ModelSpec, checkpoint_bytes: float) -> WeightShares:
-    """Split the checkpoint's bytes by kind, from the config's shapes.
+    """Split the checkpoint's bytes by how SGLang shards them, from the config's shapes.
 
-    Routed experts, dense MLP, shared experts and the vocab (embedding + lm_head, BF16) are
-    computed from config.json; attention (and norms, router, the MTP layer's own attention) is
+    Routed and shared experts, dense MLP, vocabulary (BF16 embedding and lm_head) and the
+    replicated tensors are computed from config.json; the head-split attention projections are
     what remains of the checkpoint. Quantised tensors count their scales; routed experts use the
-    checkpoint's quantisation (INT4 for Kimi's), everything else FP8 when the checkpoint is FP8,
-    BF16 otherwise (Kimi's attention and dense layers are BF16).
+    checkpoint's quantisation (INT4 for Kimi's), the other linears FP8 when the checkpoint is FP8
+    (BF16 otherwise); routers, norms, the indexer's weights projection and eh_proj are BF16.
+    tests/test_layout_ground_truth.py checks the per-GPU sum against the tensors SGLang creates.
     """
     q = quant_of(model)
     moe = model.moe
     h = model.hidden_size
-    layers = model.moe_layers + model.mtp_layers
+    moe_layers = model.moe_layers + model.mtp_layers
+    layers = model.num_layers + model.mtp_layers
     expert_bpp = _bytes_per_param(q)
     dense_bpp = _bytes_per_param(q) if q.method == "fp8" else 2.0
-    routed = layers * moe.routed_experts * 3 * h * moe.moe_intermediate_size * expert_bpp
-    shared = layers * moe.shared_experts * 3 * h * moe.moe_intermediate_size * dense_bpp
+    routed = moe_layers * moe.routed_experts * 3 * h * moe.moe_intermediate_size * expert_bpp
+    shared = moe_layers * moe.shared_experts * 3 * h * moe.moe_intermediate_size * dense_bpp
     dense = model.dense_layers * 3 * h * moe.dense_intermediate_size * dense_bpp
     vocab = model.vocab_size * h * 2.0  # BF16 embedding, and as much again for the lm_head
-    attention = max(0.0, checkpoint_bytes - routed - shared - dense - 2 * vocab)
-    return WeightShares(routed, attention, shared + dense, vocab, vocab, checkpoint_bytes)
+    replicated = moe_layers * moe.routed_experts * h * 2.0  # the routers' gates
+    replicated += layers * 2 * h * 2.0  # the two RMSNorms of each layer
+    replicated += model.mtp_layers * 2 * h * h * 2.0  # the MTP layer's eh_proj
+    if model.mla is not None:  # q_a and kv_a (fused_qkv_a_proj_with_mqa) and their norms
+        m = model.mla
+        replicated += layers * h * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) * dense_bpp
+        replicated += layers * (m.q_lora_rank + m.kv_lora_rank) * 2.0
+    if model.dsa_indexer is not None:  # wq_b, wk (FP8), weights_proj (BF16) on the full layers
+        x = model.dsa_indexer
+        per = (
+            model.mla.q_lora_rank * x.index_n_heads * x.index_head_dim + h * x.index_head_dim
+        ) * (dense_bpp) + h * x.index_n_heads * 2.0
+        replicated += (x.cache_layers + model.mtp_layers) * per
+    rest = checkpoint_bytes - routed - shared - dense - 2 * vocab - replicated
+    return WeightShares(
+        routed, max(0.0, rest), shared + dense, vocab, vocab, replicated, checkpoint_bytes
+    )
