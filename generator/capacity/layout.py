@@ -427,6 +427,10 @@ def weight_shares(model: ModelSpec, checkpoint_bytes: float) -> WeightShares:
     layers = model.num_layers + model.mtp_layers
     expert_bpp = _bytes_per_param(q)
     dense_bpp = _bytes_per_param(q) if q.method == "fp8" else 2.0
+    if not q.method and model.params_total_billion:
+        # No quantization_config recorded: the checkpoint's own bytes per parameter (a BF16
+        # checkpoint gives 2; a recorded config that omits an FP8 one's gives ~1).
+        expert_bpp = dense_bpp = min(2.0, checkpoint_bytes / (model.params_total_billion * 1e9))
     routed = moe_layers * moe.routed_experts * 3 * h * moe.moe_intermediate_size * expert_bpp
     shared = moe_layers * moe.shared_experts * 3 * h * moe.moe_intermediate_size * dense_bpp
     dense = model.dense_layers * 3 * h * moe.dense_intermediate_size * dense_bpp
