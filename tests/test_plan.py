@@ -146,7 +146,9 @@ def test_auto_kv_dtype_resolves_per_gpu(profile_tree, cli):
     assert b200["kv_cache_dtype"] == "fp8_e4m3" and b200["kv_bytes_per_token"] == 55_224
     assert h200["kv_cache_dtype"] == "bfloat16" and h200["kv_bytes_per_token"] == 101_436
     # H200: 140 GiB usable.
-    assert h200["kv_pool_tokens"] == int((139.19 * GIB * 0.9 - WEIGHTS_PER_GPU) // 101_436) // 64 * 64
+    assert (
+        h200["kv_pool_tokens"] == int((139.19 * GIB * 0.9 - WEIGHTS_PER_GPU) // 101_436) // 64 * 64
+    )
 
 
 def test_decode_floor_by_hand(cli):
