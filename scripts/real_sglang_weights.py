@@ -103,6 +103,7 @@ def _quant_config(config: dict):
     )
 
     full = {"format": "pack-quantized", "ignore": [], "quant_method": "compressed-tensors", **qc}
+    full["ignore"] = list(full["ignore"])
     groups = full["config_groups"]
     for group in groups.values():
         group.setdefault("targets", ["Linear"])
@@ -357,6 +358,9 @@ def _case(case: dict) -> dict:
         try:
             result = build(case, quant, text)
         except (ValueError, AssertionError) as exc:  # what SGLang raises on a layout
+            if "CUDA" in str(exc):  # a kernel check, not the layout's
+                out["unsupported"] = f"{what}: {type(exc).__name__}: {exc}"[:500]
+                return out
             out["error"], out["failed_at"] = f"{type(exc).__name__}: {exc}", what
             return out
         except Exception as exc:  # a path this venv cannot run (a package it lacks)

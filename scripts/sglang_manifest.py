@@ -162,11 +162,13 @@ _SIZING_0_5_23 = [
     "sympy==1.14.0",
     "tokenizers==0.23.2",
     "transformers==5.18.0",  # sglang 0.5.23 pins 5.19.0; only PretrainedConfig is used
-    # scripts/real_sglang_weights.py (the layer modules' imports): the OpenAI protocol models and
-    # einops, pure Python
+    # scripts/real_sglang_weights.py (the layer modules' imports): the OpenAI protocol models,
+    # einops, and compressed-tensors (sglang 0.5.23's own pin) for Kimi's INT4 experts; pure Python
+    "compressed-tensors==0.18.0",
     "distro==1.9.0",
     "einops==0.8.2",
     "jiter==0.19.0",
+    "loguru==0.7.3",
     "openai==2.6.1",
     "sniffio==1.3.1",
 ]

@@ -9,9 +9,6 @@ both ways. The tensors' bytes, summed over the layers, must match `plan`'s weigh
 1%.
 
 Not covered here:
-- Kimi K2.6's INT4 experts: SGLang's compressed-tensors path needs the `compressed_tensors`
-  package (its scheme classes are pydantic models), which the venv does not hold; its group-size
-  condition is checked against the pinned source text instead (test_cited_lines_are_in_the_wheel).
 - Qwen3.5's Gated DeltaNet layers: the total is not compared (their projections are not built
   here); its routed experts, the bulk of its weights, are.
 - What needs a GPU: the MoE runner and dispatcher set up after `create_weights`, CUDA graphs.
@@ -101,9 +98,7 @@ def test_the_minimax_tp8_layout_fails_in_sglang_and_in_the_rule(created):
 def test_the_rule_agrees_with_sglang_both_ways(created, label):
     _, d, model, layout = next(r for r in RUNS if r[0] == label)
     real = created[label]
-    if real.get("unsupported"):
-        assert model.quant and model.quant.method == "compressed-tensors", real["unsupported"]
-        pytest.skip(f"not runnable without a GPU-less compressed_tensors: {real['unsupported']}")
+    assert not real.get("unsupported"), real["unsupported"]
     ours = load_problems(model, layout)
     assert (real["error"] is None) == (not ours), (real["error"], ours)
 
@@ -129,8 +124,7 @@ def _sglang_bytes_per_gpu(model, real: dict) -> float:
 def test_plans_weights_per_gpu_match_sglangs_tensors(created, name):
     _, d, model, layout = next(r for r in RUNS if r[0] == name)
     real = created[name]
-    if real.get("unsupported"):
-        pytest.skip(real["unsupported"])
+    assert not real.get("unsupported"), real["unsupported"]
     assert real["error"] is None, real["error"]
     plan = memory.capacity(d).weights_bytes_per_gpu
     if model.attention == "hybrid_gdn":  # Gated DeltaNet projections are not built: experts only

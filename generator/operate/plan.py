@@ -25,7 +25,13 @@ from generator.capacity.costs import (
     scaledown_tail_usd,
 )
 from generator.capacity.decode import decode
-from generator.capacity.layout import Layout, candidate_layouts, layout_of, load_problems
+from generator.capacity.layout import (
+    Layout,
+    candidate_layouts,
+    layout_of,
+    load_problems,
+    weight_shares,
+)
 from generator.capacity.memory import (
     GB,
     GIB,
@@ -310,6 +316,9 @@ def _layouts(d: Deployment) -> list[dict]:
                 "loads": not problems,
                 "settings": layout.settings(),
                 "weights_gib_per_gpu": _round(cap and cap.weights_bytes_per_gpu, 2, GIB),
+                "replicated_gb_per_gpu": _round(
+                    cap and weight_shares(model, cap.checkpoint.bytes).replicated, 2, GB
+                ),
                 "kv_pool_gib_per_gpu": _round(cap and cap.kv_pool_bytes_per_gpu, 2, GIB),
                 "dp_attention_ranks": dp,
                 "kv_tokens_per_dp_rank": cap.kv_pool_tokens if cap else None,
@@ -406,6 +415,8 @@ def format_table(p: dict) -> str:
         split = (
             f"experts / TP {tp}, attention whole on each of {own['dp_attention_ranks']} DP ranks"
         )
+    if own and own["replicated_gb_per_gpu"]:
+        split += f", of which {own['replicated_gb_per_gpu']:.2f} GB whole on every GPU"
     row(
         "- weights",
         f"{p['weights_gib_per_gpu']:.2f} GiB",
