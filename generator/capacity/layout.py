@@ -388,11 +388,20 @@ class WeightShares:
     replicated: float  # whole on every GPU: routers, MLA's q_a/kv_a, the DSA indexer, norms,
     # the MTP layer's eh_proj (ReplicatedLinear / unsharded parameters in the model files)
     total: float
+    # INT4 (compressed-tensors WNA16) experts: SGLang adds int32 g_idx and sort indices per
+    # expert row for w13 (hidden) and w2 (intermediate per rank), not in the checkpoint
+    # (compressed_tensors_wNa16_moe.py `create_weights`): (MoE layers, experts, hidden, inter)
+    int4_index: tuple[int, int, int, int] | None = None
 
     def per_gpu(self, layout: Layout) -> float:
         embed_tp = layout.tp if layout.attn_dp == 1 else layout.attn_tp
+        index = 0.0
+        if self.int4_index:
+            layers, experts, hidden, inter = self.int4_index
+            index = layers * experts / layout.ep * (hidden + inter / layout.moe_tp) * 2 * 4
         return (
-            self.replicated
+            index
+            + self.replicated
             + self.routed_experts / layout.tp
             + self.attention / layout.attn_tp
             + self.dense_mlp / layout.dense
@@ -449,6 +458,16 @@ def weight_shares(model: ModelSpec, checkpoint_bytes: float) -> WeightShares:
         ) * (dense_bpp) + h * x.index_n_heads * 2.0
         replicated += (x.cache_layers + model.mtp_layers) * per
     rest = checkpoint_bytes - routed - shared - dense - 2 * vocab - replicated
+    int4_index = None
+    if q.method == "compressed-tensors":
+        int4_index = (moe_layers, moe.routed_experts, h, moe.moe_intermediate_size)
     return WeightShares(
-        routed, max(0.0, rest), shared + dense, vocab, vocab, replicated, checkpoint_bytes
+        routed,
+        max(0.0, rest),
+        shared + dense,
+        vocab,
+        vocab,
+        replicated,
+        checkpoint_bytes,
+        int4_index,
     )
