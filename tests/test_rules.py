@@ -78,6 +78,14 @@ CASES = [
     ("layout-settings", "sglang:\n  enable_dp_attention: true\n", True),  # one DP group
     ("layout-settings", "sglang:\n  data_parallel_size: 3\n  enable_dp_attention: true\n", True),
     ("layout-settings", "", False),
+    # Layout values are judged against the version's parser (choices per version).
+    ("sglang-flag", "sglang:\n  moe_a2a_backend: deepep\n  deepep_mode: fast\n", True),
+    ("sglang-flag", "sglang:\n  moe_a2a_backend: no_such_backend\n", True),
+    (
+        "sglang-flag",
+        "sglang:\n  moe_a2a_backend: deepep\n  expert_parallel_size: 8\n  deepep_mode: low_latency\n",
+        False,
+    ),
     # The layout belongs to its fields: extra_args may not set it behind plan's back.
     ("sglang-flag-refused", "sglang:\n  extra_args: [--ep-size, '8']\n", True),
     ("sglang-flag-refused", "sglang:\n  extra_args: [--enable-dp-attention]\n", True),

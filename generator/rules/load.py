@@ -33,6 +33,8 @@ def _layout_load(d: Deployment):
         "GPU count"
     )
     said = "; ".join(f"{p.what} ({p.source})" for p in problems)
+    if d.sglang.version != "0.5.23":  # the same checks, at other lines (e.g. 0.5.10 fp8.py:818)
+        said += " (lines of SGLang 0.5.23)"
     yield Finding(
         f"SGLang {d.sglang.version} fails while creating the weights of {model.id} under "
         f"{layout.name}, after the checkpoint is read, on every cold start: {said}. To load on "
