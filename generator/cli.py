@@ -48,7 +48,9 @@ def cmd_validate(args) -> int:
     from generator.operate.report import report
     from generator.profile.load import with_dependents
 
-    refs = _catalog_users(args.profiles) or sorted(str(p) for p in PROFILES_DIR.glob("*.yaml"))
+    # By profile name (glm52 before glm52-throughput), as everywhere else.
+    paths = sorted(PROFILES_DIR.glob("*.yaml"), key=lambda p: p.stem)
+    refs = _catalog_users(args.profiles) or [str(p) for p in paths]
     if not refs:
         raise UsageError(f"no profiles in {PROFILES_DIR}")
     if args.dependents:

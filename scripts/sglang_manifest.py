@@ -24,6 +24,7 @@ Importable API (tests use it):
     write_manifest(version) -> Path
     real_parse(version, argvs) -> list[dict] verdicts {"ok", "error", "warnings"} per argv
     real_kv(version, model, cases) -> list[dict]  SGLang's own KV cell size and pool tokens
+    real_weights(version, cases) -> list[dict]  SGLang's own weight creation for one rank
     build_history() -> str               manifests/history.json text (see HISTORY_RELEASES)
 
 The history (`--history`, `make sglang-history`) is what `migrate` reads to name the release
@@ -60,6 +61,7 @@ MANIFEST_DIR = REPO / "generator" / "sglang" / "manifests"
 EXTRACTOR = SCRIPTS / "extract_sglang_manifest.py"
 REAL_PARSE = SCRIPTS / "real_sglang_parse.py"
 REAL_KV = SCRIPTS / "real_sglang_kv.py"
+REAL_WEIGHTS = SCRIPTS / "real_sglang_weights.py"
 MARKER = ".sglang-manifest-env.json"
 
 SCHEMA = REPO / "generator" / "profile" / "schema.json"
@@ -170,6 +172,15 @@ _SIZING_0_5_23 = [
     "sympy==1.14.0",
     "tokenizers==0.23.2",
     "transformers==5.18.0",  # sglang 0.5.23 pins 5.19.0; only PretrainedConfig is used
+    # scripts/real_sglang_weights.py (the layer modules' imports): the OpenAI protocol models,
+    # einops, and compressed-tensors (sglang 0.5.23's own pin) for Kimi's INT4 experts; pure Python
+    "compressed-tensors==0.18.0",
+    "distro==1.9.0",
+    "einops==0.8.2",
+    "jiter==0.19.0",
+    "loguru==0.7.3",
+    "openai==2.6.1",
+    "sniffio==1.3.1",
 ]
 
 _EXTRA = {
@@ -557,6 +568,12 @@ def real_kv(version: str, model: dict, cases: Sequence[dict]) -> list[dict]:
     Returns one {"cell_size", "pool_tokens", "available_bytes"} per case.
     """
     return _run_in_env(version, REAL_KV, {"model": model, "cases": list(cases)}, len(cases))
+
+
+def real_weights(version: str, cases: Sequence[dict]) -> list[dict]:
+    """Run SGLang `version`'s own weight creation for one rank per case
+    (scripts/real_sglang_weights.py): the error it raises, or the bytes it creates."""
+    return _run_in_env(version, REAL_WEIGHTS, {"cases": list(cases)}, len(cases))
 
 
 def _run_in_env(version: str, script: Path, payload: object, expected: int) -> list:

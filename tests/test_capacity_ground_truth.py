@@ -54,7 +54,7 @@ VARIANTS = {
         "  attention: {sparse_prefill_backend: null, sparse_decode_backend: null}\n"
     ),
     # Attention TP 1 (DP attention over the 8 GPUs): MLA KV is per rank, so no TP factor.
-    "dp-attention": ("sglang:\n  data_parallel_size: 8\n  extra_args: [--enable-dp-attention]\n"),
+    "dp-attention": ("sglang:\n  data_parallel_size: 8\n  enable_dp_attention: true\n"),
     "mem-fraction-0.8": "sglang:\n  mem_fraction_static: 0.8\n",
 }
 # DCP (0.5.23 only: 0.5.10 has no --dcp-size): the indexer is replicated per DCP rank.
@@ -76,14 +76,15 @@ DESIGNS = {
             "dcp-2": "sglang:\n  extra_args: [--dcp-size, '2']\n",
         },
     ),
+    # The same under the throughput layout (DP attention 8 + EP 8 + DeepEP): attention TP 1,
+    # a pool and 1/8 of the running requests per DP rank.
+    "mla_dsa_shared_dp_attention": ("glm52-throughput", {}),
     # MLA without DSA (Kimi K2.6): the raw 576-element latent on every rank, whatever the layout.
     "mla": (
         "kimi-k26",
         {
             "fp8-kv": "sglang:\n  kv_cache_dtype: fp8_e4m3\n",
-            "dp-attention": (
-                "sglang:\n  data_parallel_size: 8\n  extra_args: [--enable-dp-attention]\n"
-            ),
+            "dp-attention": ("sglang:\n  data_parallel_size: 8\n  enable_dp_attention: true\n"),
         },
     ),
     # GQA: 8 KV heads over TP 8 (one each); DP attention 2 x TP 4 (two each); FP8 KV.
@@ -91,9 +92,7 @@ DESIGNS = {
         "minimax-m27",
         {
             "fp8-kv": "sglang:\n  kv_cache_dtype: fp8_e4m3\n",
-            "dp-attention": (
-                "sglang:\n  data_parallel_size: 2\n  extra_args: [--enable-dp-attention]\n"
-            ),
+            "dp-attention": ("sglang:\n  data_parallel_size: 2\n  enable_dp_attention: true\n"),
             "mem-fraction-0.8": "sglang:\n  mem_fraction_static: 0.8\n",
         },
     ),
@@ -210,7 +209,7 @@ def test_glm51_kv_sizing_matches_sglangs_own_code(profile_tree, version):
 def test_each_design_matches_sglangs_own_code(profile_tree, design):
     base, variants = DESIGNS[design]
     deployments = _deployments(profile_tree, base, variants, None)
-    assert model_spec(deployments[base]).attention == design.removesuffix("_shared")
+    assert model_spec(deployments[base]).attention == design.split("_shared")[0]
     # The state pool is carved out in GiB floats by SGLang, in bytes here: a few bytes apart.
     caps = _compare("0.5.23", deployments, tolerance_bytes=1 if design != "hybrid_gdn" else 64)
     _the_variants_exercise_every_term(design, caps)
@@ -224,6 +223,10 @@ def _the_variants_exercise_every_term(design: str, caps: dict) -> None:
         assert caps["no-speculative"].kv_bytes_per_token == 78 * 1152 + 21 * 132
         assert caps["fp8-kv-packed"].mla_bytes_per_token_layer == 656
         assert caps["dcp-2"].layout.dcp_size == 2
+    elif design == "mla_dsa_shared_dp_attention":
+        # attention TP 1: each DP rank holds the whole latent, as at TP 8 (MLA is not head-split)
+        assert caps["glm52-throughput"].layout.attn_tp_size == 1
+        assert caps["glm52-throughput"].kv_bytes_per_token == 78 * 1152 + 21 * 132 + 1152 + 132
     elif design == "mla":
         assert caps["kimi-k26"].kv_bytes_per_token == 61 * 1152
         assert caps["fp8-kv"].kv_bytes_per_token == 61 * 576  # raw layout: no DSA packing

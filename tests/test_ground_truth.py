@@ -96,6 +96,11 @@ ARGVS = [
     (["0.5.23"], ["--reasoning-parser", "qwen3", "--tool-call-parser", "qwen3_coder"], True),
     (["0.5.23"], ["--tool-call-parser", "minimax_m2"], False),
     (["0.5.23"], ["--speculative-algorithm", "NEXTN", "--trust-remote-code"], True),
+    # The layout flags the sglang section's layout fields render, in each version's spelling.
+    (VERSIONS, ["--ep-size", "8", "--moe-a2a-backend", "deepep", "--deepep-mode", "auto"], True),
+    (VERSIONS, ["--moe-dense-tp-size", "1", "--dp-size", "8", "--enable-dp-attention"], True),
+    (["0.5.23"], ["--attn-dp-size", "8"], True),
+    (["0.5.10"], ["--attn-dp-size", "8"], False),
     # What the flag policy refuses in extra_args parses: the refusal is the policy's, not a typo's.
     (VERSIONS, ["--enable-custom-logit-processor", "--custom-weight-loader", "pkg.loader"], True),
 ]

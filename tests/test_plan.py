@@ -20,7 +20,9 @@ BASE = f"extends: {BASE_PROFILE}\n"
 GIB = 1024**3
 
 # GLM-5.1-FP8 on 8x B200, as in the catalogs: 756.9 GB checkpoint, 178 GiB usable, 8 TB/s.
-WEIGHTS_PER_GPU = 756.9e9 / 8  # 94.6125e9 B
+# checkpoint / TP 8 (WEIGHTS_PER_GPU B) + 7/8 of the 2,422,423,008 B each GPU holds whole (routers,
+# MLA q_a/kv_a, the DSA indexer, norms, eh_proj: capacity/layout.py `weight_shares`)
+WEIGHTS_PER_GPU = 756.9e9 / 8 + 2_422_423_008 * 7 / 8  # 96,732,120,132 B
 KV_BF16_PER_TOKEN = 78 * ((512 + 64) * 2 + (128 + 4))  # 78 x 1,284 = 100,152 B
 # SGLang 0.5.23 adds the EAGLE draft (MTP) layer's KV and indexer to the same cell.
 KV_BF16_EAGLE_PER_TOKEN = 79 * ((512 + 64) * 2 + (128 + 4))  # 79 x 1,284 = 101,436 B
@@ -40,21 +42,21 @@ def test_prod_memory_and_kv_capacity(cli):
     assert code == 0
     assert p["checkpoint_bytes"] == 756_900_000_000
     assert p["checkpoint_source"].startswith("catalog: ")  # not pinned: no lock entry
-    assert p["weights_gib_per_gpu"] == round(94.6125e9 / GIB, 2) == 88.11
-    pool = 178 * GIB * 0.9 - 94.6125e9  # 77,400,940,204.8 B
-    assert p["kv_pool_gib_per_gpu"] == round(pool / GIB, 2) == 72.09
+    assert p["weights_gib_per_gpu"] == round(WEIGHTS_PER_GPU / GIB, 2) == 90.09
+    pool = 178 * GIB * 0.9 - WEIGHTS_PER_GPU  # 75,281,320,072.8 B
+    assert p["kv_pool_gib_per_gpu"] == round(pool / GIB, 2) == 70.11
     assert p["kv_bytes_per_token"] == KV_BF16_EAGLE_PER_TOKEN == 101_436
     assert p["kv_bytes_per_token_layer"] == {"mla": 1152, "indexer": 132}
     assert p["kv_layers"] == {"target": 78, "draft": 1}
-    # 77,400,940,204.8 / 101,436 = 763,051.x tokens, down to whole 64-token pages: 11,922 pages.
-    assert p["kv_pool_tokens"] == 11_922 * 64 == 763_008
+    # 75,281,320,072.8 / 101,436 = 742,163.x tokens, down to whole 64-token pages: 11,596 pages.
+    assert p["kv_pool_tokens"] == 11_596 * 64 == 742_144
     assert p["context_tokens"] == 202_752  # context_length unset: the model's window
-    assert p["max_full_context_sequences"] == 763_008 // 202_752 == 3
+    assert p["max_full_context_sequences"] == 742_144 // 202_752 == 3
     assert p["running_requests_fit"] is False
-    assert p["running_requests_shortfall_tokens"] == 48 * 202_752 - 763_008 == 8_969_088
+    assert p["running_requests_shortfall_tokens"] == 48 * 202_752 - 742_144 == 8_989_952
     advice = "\n".join(p["running_requests_advice"])
     assert "max_running_requests <= 3" in advice
-    assert f"context_length <= {763_008 // 48:,}" in advice  # 15,896
+    assert f"context_length <= {742_144 // 48:,}" in advice  # 15,461
     assert "more or larger GPUs" in advice  # would need mem_fraction_static 5.66
 
 
@@ -63,13 +65,13 @@ def test_prod_without_speculative_decoding(profile_tree, cli):
     _, p, _ = plan_json(cli, root / "p.yaml")
     assert p["kv_bytes_per_token"] == KV_BF16_PER_TOKEN == 100_152
     assert p["kv_layers"] == {"target": 78, "draft": 0}
-    assert p["kv_pool_tokens"] == int((178 * GIB * 0.9 - 94.6125e9) // 100_152) // 64 * 64
+    assert p["kv_pool_tokens"] == int((178 * GIB * 0.9 - WEIGHTS_PER_GPU) // 100_152) // 64 * 64
 
 
 def test_long_context_fits_its_running_requests(cli):
     _, p, _ = plan_json(cli, "long-context")
-    pool = 178 * GIB * 0.88 - 94.6125e9
-    assert p["kv_pool_tokens"] == int(pool // 101_436) // 64 * 64 == 725_312
+    pool = 178 * GIB * 0.88 - WEIGHTS_PER_GPU
+    assert p["kv_pool_tokens"] == int(pool // 101_436) // 64 * 64 == 704_448
     assert p["max_full_context_sequences"] == 3
     assert p["running_requests_fit"] is True
 
@@ -84,18 +86,18 @@ def test_plan_tells_what_fits_when_running_requests_do_not(profile_tree, cli):
     )
     _, p, _ = plan_json(cli, root / "p.yaml")
     assert p["running_requests_fit"] is False
-    assert p["running_requests_shortfall_tokens"] == 8 * 202_752 - 725_312
+    assert p["running_requests_shortfall_tokens"] == 8 * 202_752 - 704_448
     assert "max_running_requests <= 3" in "\n".join(p["running_requests_advice"])
 
 
 def test_running_requests_fit_when_context_is_capped(profile_tree, cli):
-    root = profile_tree({"p.yaml": BASE + "sglang:\n  context_length: 15872\n"})
+    root = profile_tree({"p.yaml": BASE + "sglang:\n  context_length: 15424\n"})
     _, p, _ = plan_json(cli, root / "p.yaml")
-    assert 48 * 15_872 <= 763_008
+    assert 48 * 15_424 <= 742_144
     assert p["running_requests_fit"] is True
     assert p["running_requests_shortfall_tokens"] == 0
     assert p["running_requests_advice"] == []
-    assert p["max_full_context_sequences"] == 763_008 // 15_872 == 48
+    assert p["max_full_context_sequences"] == 742_144 // 15_424 == 48
 
 
 def _layout(version="0.5.23", dtype="bfloat16", prefill="trtllm", decode="trtllm", draft=0, dcp=1):
@@ -144,7 +146,9 @@ def test_auto_kv_dtype_resolves_per_gpu(profile_tree, cli):
     assert b200["kv_cache_dtype"] == "fp8_e4m3" and b200["kv_bytes_per_token"] == 55_224
     assert h200["kv_cache_dtype"] == "bfloat16" and h200["kv_bytes_per_token"] == 101_436
     # H200: 140 GiB usable.
-    assert h200["kv_pool_tokens"] == int((139.19 * GIB * 0.9 - 94.6125e9) // 101_436) // 64 * 64
+    assert (
+        h200["kv_pool_tokens"] == int((139.19 * GIB * 0.9 - WEIGHTS_PER_GPU) // 101_436) // 64 * 64
+    )
 
 
 def test_decode_floor_by_hand(cli):
@@ -332,7 +336,7 @@ def test_findings_in_plan_and_exit_code(profile_tree, cli):
     code, table, _ = cli("plan", str(root / "p.yaml"))
     assert code == 1
     assert "error: [kv-pool-empty]" in table
-    assert "= KV pool" in table and "-17." in table  # 79 x 0.9 - 88.11 GiB: negative
+    assert "= KV pool" in table and "-18." in table  # 79 x 0.9 - 90.09 GiB: negative
     code, p, _ = plan_json(cli, root / "p.yaml")
     assert code == 1
     (finding,) = [f for f in p["findings"] if f["rule"] == "kv-pool-empty"]

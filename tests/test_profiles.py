@@ -143,6 +143,7 @@ def test_primitive_per_profile():
         "high-availability": "server",
         "glm51-bf16-cluster": "server",  # Modal serves a cluster only as a Server
         "glm52": "server",
+        "glm52-throughput": "server",
         "kimi-k26": "server",
         "minimax-m27": "server",
         "qwen35": "server",
@@ -178,6 +179,8 @@ def test_app_carries_one_flag_set_per_gpu_type(rendered):
         assert "--api-key" not in args  # added at run time from the Secret
         if catalog.entry(v.model.id).family != "glm5":
             assert not {"--dsa-prefill-backend", "--attention-backend"} & set(args)
+        elif v.sglang.moe_a2a_backend:  # the DeepEP recipe leaves the kernels to SGLang
+            assert "--moe-runner-backend" not in args and "--dsa-prefill-backend" not in args
         elif v.gpu.type == "B200" and catalog.entry(v.model.id).quantization.startswith("FP8"):
             # the guide's kernels (its FP8 recipe)
             assert args[args.index("--dsa-prefill-backend") + 1] == "trtllm"

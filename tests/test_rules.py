@@ -62,10 +62,42 @@ CASES = [
     ("gpu-count-parallelism", "sglang:\n  data_parallel_size: 2\n", True),
     (
         "gpu-count-parallelism",
-        "sglang:\n  data_parallel_size: 8\n  extra_args: [--enable-dp-attention]\n",
+        "sglang:\n  data_parallel_size: 8\n  enable_dp_attention: true\n",
         False,
     ),
     ("gpu-count-parallelism", "", False),
+    # MiniMax-M2.7 at TP 8: 1536 / 8 = 192 expert columns per rank, not a multiple of FP8's 128.
+    # (the base profile's flashinfer_trtllm runner pads 192 to 256 first, layer.py:518: it loads)
+    ("layout-load", f"model:\n  id: {MINIMAX}\nsglang:\n  moe_runner_backend: null\n", True),
+    ("layout-load", f"model:\n  id: {MINIMAX}\n", False),
+    ("layout-load", f"model:\n  id: {MINIMAX}\nsglang:\n  expert_parallel_size: 8\n", False),
+    (
+        "layout-load",
+        f"model:\n  id: {MINIMAX}\nsglang:\n  expert_parallel_size: 8\n"
+        "  data_parallel_size: 8\n  enable_dp_attention: true\n  moe_a2a_backend: deepep\n",
+        False,
+    ),
+    ("layout-load", "", False),  # GLM-5.1: 2048 / 8 = 256 columns
+    ("layout-load", "sglang:\n  expert_parallel_size: 3\n", True),  # 256 experts, TP 8
+    ("layout-settings", "sglang:\n  moe_a2a_backend: deepep\n", True),  # EP silently 8
+    ("layout-settings", "sglang:\n  moe_a2a_backend: deepep\n  expert_parallel_size: 8\n", False),
+    ("layout-settings", "sglang:\n  deepep_mode: low_latency\n", True),
+    ("layout-settings", "sglang:\n  enable_dp_attention: true\n", True),  # one DP group
+    ("layout-settings", "sglang:\n  data_parallel_size: 3\n  enable_dp_attention: true\n", True),
+    ("layout-settings", "", False),
+    # Layout values are judged against the version's parser (choices per version).
+    ("sglang-flag", "sglang:\n  moe_a2a_backend: deepep\n  deepep_mode: fast\n", True),
+    ("sglang-flag", "sglang:\n  moe_a2a_backend: no_such_backend\n", True),
+    (
+        "sglang-flag",
+        "sglang:\n  moe_a2a_backend: deepep\n  expert_parallel_size: 8\n  deepep_mode: low_latency\n",
+        False,
+    ),
+    # The layout belongs to its fields: extra_args may not set it behind plan's back.
+    ("sglang-flag-refused", "sglang:\n  extra_args: [--ep-size, '8']\n", True),
+    ("sglang-flag-refused", "sglang:\n  extra_args: [--enable-dp-attention]\n", True),
+    ("sglang-flag-refused", "sglang:\n  extra_args: [--moe-a2a-backend=deepep]\n", True),
+    ("sglang-flag-refused", "sglang:\n  extra_args: [--ep, '8']\n", True),  # an alias
     ("fp8-kv-eagle", "sglang:\n  kv_cache_dtype: fp8_e4m3\n", True),
     ("fp8-kv-eagle", "sglang:\n  kv_cache_dtype: auto\n", True),  # auto is FP8 on B200
     ("fp8-kv-eagle", "gpu:\n  type: H200\nsglang:\n  kv_cache_dtype: auto\n", False),
@@ -88,7 +120,7 @@ CASES = [
     ("kv-pool-empty", "gpu:\n  type: H200\n", False),
     ("context-beyond-positions", "sglang:\n  context_length: 262144\n", True),
     ("context-beyond-positions", "sglang:\n  context_length: 202752\n", False),
-    ("context-beyond-kv-pool", "sglang:\n  mem_fraction_static: 0.5\n", True),
+    ("context-beyond-kv-pool", "sglang:\n  mem_fraction_static: 0.55\n", True),
     (
         "context-beyond-kv-pool",
         "sglang:\n  mem_fraction_static: 0.55\n  context_length: 65536\n",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator import catalog
+from generator.capacity.layout import layout_of, weight_shares
 from generator.capacity.memory import (
     Capacity,
     KvLayout,
@@ -166,7 +167,13 @@ def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
     layout = kv_layout(d, model)
     per_param = bytes_per_param(model, cap.checkpoint.bytes)
     context = context_tokens(d, model)
-    weights = weight_bytes_per_step(model, tp, 1, per_param)
+    # What the layout keeps whole on more GPUs than TP splits (attention under DP attention, a
+    # dense MLP at a smaller dense TP) is read in full by each of them every step.
+    shares, parallel = weight_shares(model, cap.checkpoint.bytes), layout_of(d)
+    replicated = shares.attention * (1 / parallel.attn_tp - 1 / tp) + shares.dense_mlp * (
+        1 / parallel.dense - 1 / tp
+    )
+    weights = weight_bytes_per_step(model, tp, 1, per_param) + replicated
     step = weights + kv_read_bytes_per_step(model, layout, context, 1, model.num_layers)
     spec = d.sglang.speculative
     eagle = {}
@@ -175,8 +182,10 @@ def decode(d: Deployment, cap: Capacity | None) -> Decode | None:
         # num_draft_tokens tokens, yielding `accept` tokens. accept <= num_steps + 1.
         accept = min(assumed.eagle_accept_length, spec.num_steps + 1)
         n = spec.num_draft_tokens
-        verify = weight_bytes_per_step(model, tp, n, per_param) + kv_read_bytes_per_step(
-            model, layout, context, n, model.num_layers
+        verify = (
+            replicated
+            + weight_bytes_per_step(model, tp, n, per_param)
+            + kv_read_bytes_per_step(model, layout, context, n, model.num_layers)
         )
         draft = draft_step_bytes(model, tp, layout, context, per_param)
         eagle_step = verify + spec.num_steps * draft

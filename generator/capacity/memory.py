@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator import catalog
+from generator.capacity.layout import layout_of, weight_shares
 from generator.catalog import GpuSpec, ModelSpec, Unmodelled
 from generator.profile.checkpoint import (
     LOCK_FILE,
@@ -413,7 +414,7 @@ def _dcp_size(d: Deployment) -> int:
 
 
 def _dp_attention(d: Deployment) -> bool:
-    return "--enable-dp-attention" in d.sglang.extra_args
+    return d.sglang.enable_dp_attention
 
 
 def kv_layout(d: Deployment, model: ModelSpec) -> KvLayout:
@@ -506,8 +507,12 @@ def _capacity(d: Deployment) -> Capacity | None:
             f"{model.id}: a hybrid model's state pool under pipeline stages is not modelled "
             "(each stage holds its own linear-attention layers' state)"
         )
-    shards = d.sglang.tensor_parallel_size * layout.pipeline_stages  # TP x PP ranks split it
-    weights = weights_bytes_per_gpu(ckpt.bytes, shards)
+    if layout.pipeline_stages > 1:  # TP x PP ranks split it
+        weights = weights_bytes_per_gpu(
+            ckpt.bytes, d.sglang.tensor_parallel_size * layout.pipeline_stages
+        )
+    else:  # what the layout replicates (DP attention, dense TP) counts once per copy
+        weights = weight_shares(model, ckpt.bytes).per_gpu(layout_of(d))
     static = kv_pool_bytes_per_gpu(gpu, d.sglang.mem_fraction_static, weights)
     reserved = VLM_CACHE_MB / 1024 * GIB if model.multimodal else 0.0
     state = None
@@ -519,7 +524,9 @@ def _capacity(d: Deployment) -> Capacity | None:
     per_token = kv_bytes_per_token(model, layout)
     tokens = kv_pool_tokens(pool, per_token)
     context = context_tokens(d, model)
-    needed = d.sglang.max_running_requests * context
+    # Under DP attention each DP group holds its own pool and 1 / DP of the running requests
+    # (0.5.23 scheduler: max_running_requests // attn_dp_size).
+    needed = max(1, d.sglang.max_running_requests // d.sglang.attention_dp_size) * context
     # With a state pool the KV pool is only 1 / (1 + ratio) of what the state leaves: holding
     # `needed` tokens takes that many KV bytes x (1 + ratio) of budget, plus the fixed parts.
     fixed = reserved
@@ -554,11 +561,12 @@ def running_requests_advice(d: Deployment, cap: Capacity) -> list[str]:
     KV pool (empty when they do): the plan's advice and the rule's fix."""
     if cap.running_requests_fit:
         return []
-    mrr = d.sglang.max_running_requests
+    dp = d.sglang.attention_dp_size  # each DP-attention rank: its own pool, 1/DP of the requests
+    mrr = max(1, d.sglang.max_running_requests // dp)
     fit = cap.max_full_context_sequences
     options = []
     if fit:
-        options.append(f"set sglang.max_running_requests <= {fit}")
+        options.append(f"set sglang.max_running_requests <= {fit * dp}")
     if cap.kv_pool_tokens // mrr:
         options.append(f"cap sglang.context_length <= {cap.kv_pool_tokens // mrr:,}")
     # Above ~0.95 too little is left for activations, CUDA graphs and the EAGLE draft's pool.
@@ -570,8 +578,9 @@ def running_requests_advice(d: Deployment, cap: Capacity) -> list[str]:
             f"{cap.mem_fraction_needed:.2f}, beyond a safe 0.95)"
         )
     advice = [
-        f"at full length only {fit} of {mrr} running requests fit; SGLang queues or retracts "
-        "the rest (no crash, but latency)",
+        f"at full length only {fit} of {mrr} running requests fit"
+        + (f" on each of the {dp} DP-attention ranks" if dp > 1 else "")
+        + "; SGLang queues or retracts the rest (no crash, but latency)",
         f"to hold them all at full length: {options[0]}",
         *(f"or {option}" for option in options[1:]),
     ]

@@ -296,6 +296,46 @@ class Moe:
 
 
 @dataclass(frozen=True)
+class Quant:
+    """The checkpoint's weight quantisation, from config.json `quantization_config`."""
+
+    method: str  # "fp8", "compressed-tensors", or "" (unquantised, BF16)
+    block: tuple[int, int] | None  # FP8 `weight_block_size` (block_n, block_k)
+    group_size: int | None  # compressed-tensors weight group size (Kimi's INT4 experts)
+
+
+def _quant(config: dict, text: dict, where: str) -> Quant | None:
+    qc = config.get("quantization_config") or text.get("quantization_config")
+    if not isinstance(qc, dict):
+        return None
+    method = qc.get("quant_method")
+    if method == "fp8":
+        block = qc.get("weight_block_size")
+        if block is None:
+            return Quant("fp8", None, None)
+        if (
+            not isinstance(block, list)
+            or len(block) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in block)
+        ):
+            raise Unmodelled(f"{where}: quantization_config.weight_block_size must be [n, k]")
+        return Quant("fp8", (block[0], block[1]), None)
+    if method == "compressed-tensors":
+        sizes = {
+            g.get("weights", {}).get("group_size")
+            for g in (qc.get("config_groups") or {}).values()
+            if isinstance(g, dict) and isinstance(g.get("weights"), dict)
+        }
+        sizes.discard(None)
+        if len(sizes) != 1 or not all(isinstance(s, int) and s > 0 for s in sizes):
+            raise Unmodelled(
+                f"{where}: quantization_config.config_groups must name one weights.group_size"
+            )
+        return Quant("compressed-tensors", None, sizes.pop())
+    return Quant(str(method or ""), None, None)
+
+
+@dataclass(frozen=True)
 class Architecture:
     architecture: str  # config.json architectures[0]
     attention: str  # one of DESIGNS
@@ -314,6 +354,7 @@ class Architecture:
     gqa: Gqa | None
     linear: LinearAttention | None
     moe: Moe
+    quant: Quant | None = None  # None: config.json records no quantization_config
 
     @property
     def sparse_attention(self) -> str | None:
@@ -468,6 +509,7 @@ def parse(config: Any, where: str) -> Architecture:
         gqa=gqa,
         linear=linear,
         moe=moe,
+        quant=_quant(config, text, where),
     )
 
 

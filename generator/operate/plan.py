@@ -11,6 +11,7 @@ memory), GB = 10^9 bytes (checkpoint and volume throughput), TB/s = 10^12 bytes/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -24,6 +25,13 @@ from generator.capacity.costs import (
     scaledown_tail_usd,
 )
 from generator.capacity.decode import decode
+from generator.capacity.layout import (
+    Layout,
+    candidate_layouts,
+    layout_of,
+    load_problems,
+    weight_shares,
+)
 from generator.capacity.memory import (
     GB,
     GIB,
@@ -57,6 +65,9 @@ KEYS: dict[str, str] = {
     "nodes": "containers (hosts) per replica: cluster.nodes, 1 without a cluster",
     "sglang_version": "SGLang version of the serve image",
     "tensor_parallel_size": "SGLang --tp-size",
+    "layouts": "the profile's parallel layout (own: true) and the others that load on the same "
+    "GPUs (TP only, TP + EP, DP attention + EP), each with weights and KV pool per GPU, KV tokens "
+    "and running requests per DP-attention rank, and the batch-1 decode floor",
     "kv_cache_dtype": "KV dtype, with `auto` resolved for this model and GPU",
     "usable_gib_per_gpu": "GPU memory usable by PyTorch (hardware catalog), GiB",
     "mem_fraction_static": "sglang.mem_fraction_static",
@@ -146,6 +157,7 @@ def build(
         "nodes": d.nodes,
         "sglang_version": d.sglang.version,
         "tensor_parallel_size": d.sglang.tensor_parallel_size,
+        "layouts": _layouts(d),
         "kv_cache_dtype": cap.kv_cache_dtype,
         "usable_gib_per_gpu": cap.usable_gib_per_gpu,
         "mem_fraction_static": d.sglang.mem_fraction_static,
@@ -236,6 +248,66 @@ def build(
     return plan
 
 
+def _with_layout(d: Deployment, layout: Layout) -> Deployment:
+    """The deployment with another parallel layout on the same GPUs."""
+    s = d.sglang
+    runner = s.moe_runner_backend if not layout.a2a else None  # DeepEP runs its own MoE path
+    return dataclasses.replace(
+        d,
+        sglang=dataclasses.replace(
+            s,
+            expert_parallel_size=layout.ep,
+            data_parallel_size=layout.attn_dp,
+            enable_dp_attention=layout.attn_dp > 1,
+            moe_a2a_backend=layout.a2a,
+            moe_dense_tp_size=layout.dense_tp,
+            moe_runner_backend=runner,
+        ),
+    )
+
+
+def _layouts(d: Deployment) -> list[dict]:
+    """The profile's layout, then the others `plan` compares that load (capacity/layout.py)."""
+    model = known_model(d)
+    own = layout_of(d)
+    if model is None or d.cluster is not None:  # a cluster's layout is cluster.parallelism's
+        return []
+    out = []
+    others = [
+        lay for lay in candidate_layouts(own.tp, own.moe_runner) if lay.fields() != own.fields()
+    ]
+    for layout in (own, *others):
+        problems = load_problems(model, layout)
+        if problems and layout is not own:
+            continue
+        v = _with_layout(d, layout)
+        cap, dec = capacity(v), None
+        dec = decode(v, cap) if cap else None
+        dp = layout.attn_dp
+        floor = None
+        if dec is not None:
+            floor = dec.eagle_floor_ms if dec.eagle_floor_ms is not None else dec.floor_ms
+        out.append(
+            {
+                "layout": layout.name,
+                "own": layout is own,
+                "loads": not problems,
+                "settings": layout.settings(),
+                "weights_gib_per_gpu": _round(cap and cap.weights_bytes_per_gpu, 2, GIB),
+                "replicated_gb_per_gpu": _round(
+                    cap and weight_shares(model, cap.checkpoint.bytes).replicated, 2, GB
+                ),
+                "kv_pool_gib_per_gpu": _round(cap and cap.kv_pool_bytes_per_gpu, 2, GIB),
+                "dp_attention_ranks": dp,
+                "kv_tokens_per_dp_rank": cap.kv_pool_tokens if cap else None,
+                "kv_tokens_per_replica": cap.kv_pool_tokens * dp if cap else None,
+                "running_requests_per_dp_rank": max(1, d.sglang.max_running_requests // dp),
+                "decode_floor_ms": _round(floor, 3),
+            }
+        )
+    return out
+
+
 def _state_pool(cap: Capacity) -> dict | None:
     if cap.state is None:
         return None
@@ -281,6 +353,18 @@ def _n(value: float) -> str:
     return f"{value:,}"
 
 
+def _gib(value) -> str:
+    return "-" if value is None else f"{value:.2f} GiB"
+
+
+def _opt(value) -> str:
+    return "-" if value is None else _n(value)
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
 def format_table(p: dict) -> str:
     """The plan as a readable table: label, figure, how it was found."""
     dec = p["decode"]
@@ -303,10 +387,18 @@ def format_table(p: dict) -> str:
         f"{static:.2f} GiB",
         "weights + KV pool",
     )
+    own = next((lay for lay in p["layouts"] if lay["own"]), None)
+    split = f"/ TP {tp}"
+    if own and own["dp_attention_ranks"] > 1:
+        split = (
+            f"experts / TP {tp}, attention whole on each of {own['dp_attention_ranks']} DP ranks"
+        )
+    if own and own["replicated_gb_per_gpu"]:
+        split += f", of which {own['replicated_gb_per_gpu']:.2f} GB whole on every GPU"
     row(
         "- weights",
         f"{p['weights_gib_per_gpu']:.2f} GiB",
-        f"checkpoint {p['checkpoint_bytes'] / 1e9:,.1f} GB / TP {tp} ({p['checkpoint_source']})",
+        f"checkpoint {p['checkpoint_bytes'] / 1e9:,.1f} GB {split} ({p['checkpoint_source']})",
     )
     state = p["state_pool"]
     if state:
@@ -338,7 +430,8 @@ def format_table(p: dict) -> str:
     row("KV pool", f"{_n(p['kv_pool_tokens'])} tokens", "")
     row("context length", f"{_n(p['context_tokens'])} tokens", "")
     row("full-context sequences at once", str(p["max_full_context_sequences"]), "")
-    need = p["max_running_requests"] * p["context_tokens"]
+    per_rank = own["running_requests_per_dp_rank"] if own else p["max_running_requests"]
+    need = per_rank * p["context_tokens"]
     verdict = (
         "fits"
         if p["running_requests_fit"]
@@ -347,11 +440,40 @@ def format_table(p: dict) -> str:
             f"({need / max(p['kv_pool_tokens'], 1):.1f}x the pool)"
         )
     )
-    row(
-        f"max_running_requests {p['max_running_requests']} x context", f"{_n(need)} tokens", verdict
-    )
+    label = f"max_running_requests {p['max_running_requests']} x context"
+    if own and own["dp_attention_ranks"] > 1:
+        label = f"{per_rank} running per DP rank x context"
+    row(label, f"{_n(need)} tokens", verdict)
     for line in p["running_requests_advice"]:
         rows.append(f"    -> {line}")
+
+    if p["layouts"]:
+        section(
+            f"Layouts on the same {p['gpu']} (each loads in SGLang {p['sglang_version']}; * this profile)"
+        )
+        rows.append(
+            f"  {'layout':<40} {'weights':>10} {'KV pool':>10} {'KV tokens':>11} {'running':>8} "
+            f"{'decode':>10}"
+        )
+        rows.append(
+            f"  {'':<40} {'per GPU':>10} {'per GPU':>10} {'per DP rank':>11} {'per rank':>8} "
+            f"{'floor':>10}"
+        )
+        for lay in p["layouts"]:
+            mark = "*" if lay["own"] else " "
+            name = lay["layout"] if lay["loads"] else lay["layout"] + " (does NOT load)"
+            ranks = f" x {lay['dp_attention_ranks']}" if lay["dp_attention_ranks"] > 1 else ""
+            rows.append(
+                f"{mark} {name:<40} {_gib(lay['weights_gib_per_gpu']):>10} "
+                f"{_gib(lay['kv_pool_gib_per_gpu']):>10} "
+                f"{_opt(lay['kv_tokens_per_dp_rank']):>11}{ranks:<4} "
+                f"{lay['running_requests_per_dp_rank']:>4} "
+                f"{_ms(lay['decode_floor_ms']):>10}"
+            )
+        rows.append(
+            "    -> DP attention: a copy of the attention weights per rank (less KV room), a KV "
+            "pool and 1/DP of the requests per rank; decode floor at batch 1 (docs/layouts.md)"
+        )
 
     section(
         f"Decode floor (batch 1, {_n(dec['context_tokens'])}-token context, "

@@ -183,6 +183,11 @@ class SGLang:
     port: int
     tensor_parallel_size: int
     data_parallel_size: int
+    enable_dp_attention: bool
+    expert_parallel_size: int
+    moe_a2a_backend: str | None
+    deepep_mode: str | None
+    moe_dense_tp_size: int | None
     kv_cache_dtype: str
     mem_fraction_static: float
     max_running_requests: int
@@ -200,6 +205,26 @@ class SGLang:
     watchdog_timeout: float | None
     extra_args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
+
+    @property
+    def attention_dp_size(self) -> int:
+        """Attention data-parallel groups inside the TP group (1 without DP attention)."""
+        return self.data_parallel_size if self.enable_dp_attention else 1
+
+    @property
+    def attention_tp_size(self) -> int:
+        """GPUs one attention group spans: TP / DP under DP attention (SGLang's attn_tp_size)."""
+        return max(1, self.tensor_parallel_size // self.attention_dp_size)
+
+    @property
+    def moe_tp_size(self) -> int:
+        """GPUs each routed expert is sliced over: TP / EP (SGLang's moe_tp_size)."""
+        return max(1, self.tensor_parallel_size // self.expert_parallel_size)
+
+    @property
+    def dense_tp_size(self) -> int:
+        """GPUs a dense MLP layer is sliced over (--moe-dense-tp-size, else TP)."""
+        return self.moe_dense_tp_size or self.tensor_parallel_size
 
 
 @dataclass(frozen=True)

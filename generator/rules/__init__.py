@@ -9,6 +9,7 @@ rules with `@rule`, and they are reported in the order the modules are imported 
 from generator.rules import (
     release,
     sizing,
+    load,
     families,
     sglang_flags,
     environment,
@@ -22,6 +23,17 @@ from generator.rules import (
 from generator.rules.engine import RULES, Finding, Rule, run_rules, silenced_findings
 
 # Importing a topic registers its rules; this order is the order they are reported in.
-TOPICS = (release, sizing, families, sglang_flags, environment, modal, fallback, cluster, names)
+TOPICS = (
+    release,
+    sizing,
+    load,
+    families,
+    sglang_flags,
+    environment,
+    modal,
+    fallback,
+    cluster,
+    names,
+)
 
 __all__ = ["RULES", "Finding", "Rule", "run_rules", "silenced_findings"]

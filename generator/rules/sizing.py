@@ -35,7 +35,7 @@ def _model_not_in_catalog(d: Deployment):
 def _gpu_count(d: Deployment):
     s = d.sglang
     # With DP attention the DP ranks share the TP group's GPUs; otherwise each DP replica has its own.
-    dp_attention = "--enable-dp-attention" in s.extra_args
+    dp_attention = s.enable_dp_attention
     expected = (
         s.tensor_parallel_size if dp_attention else s.tensor_parallel_size * s.data_parallel_size
     )

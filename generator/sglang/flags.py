@@ -48,8 +48,16 @@ def flag_set(deployment: Deployment) -> list[Flag]:
     add("--host", "0.0.0.0")
     add("--port", s.port, "port")
     add("--tp-size", s.tensor_parallel_size, "tensor_parallel_size")
-    if s.data_parallel_size > 1:
+    if s.data_parallel_size > 1 and s.enable_dp_attention and words.attention_dp_flag:
+        add(words.attention_dp_flag, s.data_parallel_size, "data_parallel_size")
+    elif s.data_parallel_size > 1:
         add("--dp-size", s.data_parallel_size, "data_parallel_size")
+        add("--enable-dp-attention", s.enable_dp_attention, "enable_dp_attention")
+    if s.expert_parallel_size > 1:
+        add("--ep-size", s.expert_parallel_size, "expert_parallel_size")
+    add("--moe-a2a-backend", s.moe_a2a_backend, "moe_a2a_backend")
+    add("--deepep-mode", s.deepep_mode, "deepep_mode")
+    add("--moe-dense-tp-size", s.moe_dense_tp_size, "moe_dense_tp_size")
     if (
         deployment.cluster
     ):  # --node-rank and --dist-init-addr come from Modal at start (CLUSTER_ARGS)
@@ -267,6 +275,23 @@ def _why(flag: Flag) -> str:
         return "one replica across nodes; each adds its --node-rank and --dist-init-addr at start"
     if flag.option == "--pp-size":
         return "a pipeline stage per node"
+    if flag.option == "--attn-dp-size":
+        return (
+            "DP attention: each group of TP / DP GPUs runs its own requests and KV pool "
+            "(the recipes' --dp N --enable-dp-attention, which 0.5.23 deprecates for this)"
+        )
+    if flag.option == "--enable-dp-attention":
+        return "DP attention: each group of TP / DP GPUs runs its own requests and KV pool"
+    if flag.option == "--dp-size":
+        return "data-parallel groups: replicas, or attention groups with --enable-dp-attention"
+    if flag.option == "--ep-size":
+        return "routed experts split whole over the GPUs, not sliced (the load checks need it)"
+    if flag.option == "--moe-a2a-backend":
+        return "how tokens reach the GPU holding their expert (all-to-all, not all-reduce)"
+    if flag.option == "--deepep-mode":
+        return "DeepEP kernels: normal (prefill), low_latency (decode) or auto (both)"
+    if flag.option == "--moe-dense-tp-size":
+        return "TP of the dense MLP layers; 1 keeps a whole copy on each GPU"
     if flag.option == "--enable-metrics":
         return "Prometheus metrics at /metrics"
     if flag.option == "--enable-cache-report":

@@ -124,6 +124,7 @@ class Dialect:
     sparse_decode_flag: str
     sparse_attention_backend: str  # --attention-backend value for DSA models (GLM-5.x)
     allreduce_fusion: tuple[str, ...]  # the argv that turns FlashInfer all-reduce fusion on
+    attention_dp_flag: str | None  # --attn-dp-size N; None: --dp-size N --enable-dp-attention
 
 
 def _current(m: Manifest, *spellings: str) -> str:
@@ -148,6 +149,10 @@ def dialect(version: str) -> Dialect:
         sparse_decode_flag=_current(m, "--dsa-decode-backend", "--nsa-decode-backend"),
         sparse_attention_backend="dsa" if "dsa" in backend_choices else "nsa",
         allreduce_fusion=(fusion, "auto") if fusion.endswith("-backend") else (fusion,),
+        # 0.5.23 deprecates `--dp-size N --enable-dp-attention` for `--attn-dp-size N`, which its
+        # resolution turns the old pair into (srt/arg_groups/parallel_hook.py
+        # `handle_deprecated_dp_attention`); 0.5.10 has only the pair.
+        attention_dp_flag="--attn-dp-size" if "--attn-dp-size" in m.options else None,
     )
 
 
