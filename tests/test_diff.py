@@ -57,8 +57,8 @@ def test_diff_against_head_shows_settings_plan_and_app(repo, cli):
     assert "  serving.max_concurrency     96 -> 40\n" in out
     assert "  sglang.mem_fraction_static  0.9 -> 0.85\n" in out
     plan = out.split("\nplan: ")[1].split("\n\n")[0]
-    assert "KV pool per GPU" in plan and "72.09 GiB -> 63.19 GiB" in plan
-    assert "763,008 tokens -> 668,800 tokens" in plan
+    assert "KV pool per GPU" in plan and "70.11 GiB -> 61.21 GiB" in plan
+    assert "742,144 tokens -> 647,936 tokens" in plan
     assert "+ warning: [running-requests-above-max-concurrency] Modal answers 429 above 40" in plan
     assert "cost" not in plan  # the price did not change, so it is not listed
     assert '-        ["--mem-fraction-static", "0.9"],' in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import textwrap
 
@@ -253,9 +254,12 @@ def test_init_for_a_known_model_takes_its_recipe_and_validates(profiles, cli):
         "init", "g2", "--model", "zai-org/GLM-5.2-FP8", "--like", "prod", "--dir", str(root)
     )
     assert code == 0 and "validate: ok" in out
-    assert (
-        "context_length: 825344  # the model's window (1,048,576)" in (root / "g2.yaml").read_text()
+    written = re.search(
+        r"context_length: (\d+)  # the model's window \(1,048,576\) exceeds one KV pool "
+        r"\(([\d,]+) tokens\)",
+        (root / "g2.yaml").read_text(),
     )
+    assert written and 0 < int(written[1]) <= int(written[2].replace(",", ""))
 
 
 @pytest.mark.parametrize(

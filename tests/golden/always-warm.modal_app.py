@@ -10,7 +10,7 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
 Deploy:
     make deploy PROFILE=always-warm
 
-Runbook: profile always-warm, deploy tag always-warm-33054cfea6d5, Modal app glm51-always-warm.
+Runbook: profile always-warm, deploy tag always-warm-3701d61884b0, Modal app glm51-always-warm.
     Logs:       modal app logs glm51-always-warm
     Roll back:  make rollback PROFILE=always-warm   (to the previous deploy record)
     What runs:  make diff PROFILE=always-warm AGAINST=deployed

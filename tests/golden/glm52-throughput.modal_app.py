@@ -9,6 +9,12 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
     modal run build/glm52-throughput/modal_app.py
 Deploy:
     make deploy PROFILE=glm52-throughput
+
+Runbook: profile glm52-throughput, deploy tag glm52-throughput-e19c6c250eac, Modal app glm52-throughput-sglang.
+    Logs:       modal app logs glm52-throughput-sglang
+    Roll back:  make rollback PROFILE=glm52-throughput   (to the previous deploy record)
+    What runs:  make diff PROFILE=glm52-throughput AGAINST=deployed
+    Check:      make smoke URL=<endpoint> PROFILE=glm52-throughput
 """
 
 import json
@@ -31,6 +37,8 @@ APP_NAME = "glm52-throughput-sglang"
 MODEL_ID = "zai-org/GLM-5.2-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.2-FP8/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/zai-org/GLM-5.2-FP8/main"
 
 # GPUs of one replica. Kernels and compile caches are built for exactly this GPU type.
 GPU = "B200:8"
@@ -138,6 +146,8 @@ serve_image = modal.Image.from_registry(SERVE_IMAGE).env(
 # Serving containers copy the warm caches here, on local disk: what SGLang compiles while
 # serving stays in the container, so replicas never write over each other's cache files.
 LOCAL_CACHE_DIR = os.path.join(tempfile.gettempdir(), "sglang-cache")
+# What a replica without its weights tells you to run: download them, warm the caches.
+SETUP_COMMAND = "make setup PROFILE=glm52-throughput"
 STARTUP_TIMEOUT = 3600
 # Seconds in-flight requests get to finish when Modal stops a replica.
 EXIT_GRACE_PERIOD = 120
@@ -160,6 +170,32 @@ def download_model():
     print(f"{MODEL_ID}@{MODEL_REVISION} is in {MODEL_DIR}")
 
 
+# What SGLang's dummy loader reads from --model-path: the config, the tokenizer and chat
+# template, and any remote code (no *.safetensors; the index JSON is a few hundred KB).
+CONFIG_PATTERNS = ["*.json", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+
+
+@app.function(
+    image=download_image,
+    volumes={WEIGHTS_MOUNT: weights_volume},
+    secrets=[hf_secret],
+    timeout=600,
+)
+def download_config():
+    """The revision's config and tokenizer files alone, into CONFIG_DIR: a dummy-weights dry
+    run needs only these (a few MB), not the weights."""
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(
+        MODEL_ID,
+        revision=MODEL_REVISION,
+        local_dir=CONFIG_DIR,
+        allow_patterns=CONFIG_PATTERNS,
+    )
+    weights_volume.commit()
+    print(f"{MODEL_ID}@{MODEL_REVISION}: config and tokenizer in {CONFIG_DIR}")
+
+
 # Cold-start phases by SGLang's own log lines (generator/sglang/logs.py cites each in SGLang's
 # source); a line that repeats (target and draft model) counts at its last appearance.
 COLD_START_MARKERS = {
@@ -168,7 +204,7 @@ COLD_START_MARKERS = {
     "cuda_graphs_captured": "Capture .*graph end\\.",
     "healthy": "The server is fired up and ready to roll!",
 }
-COLD_START_PHASES = ["volumes_reloaded", "compile_cache_copied", *COLD_START_MARKERS]
+COLD_START_PHASES = ["compile_cache_copied", *COLD_START_MARKERS]
 
 
 class _Timeline:
@@ -237,10 +273,41 @@ def _cache_env(cache_dir: str) -> dict[str, str]:
     return {**os.environ, **caches}
 
 
+def _missing_weights(args: list[str]) -> tuple[str, str]:
+    """The folder SGLang reads (--model-path: the weights, or CONFIG_DIR for dummy weights) and
+    what it lacks ("" when complete): config.json, and every shard the index names unless
+    SGLang loads dummy weights."""
+    model_dir = args[args.index("--model-path") + 1]
+    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+        return model_dir, "config.json"
+    if ["--load-format", "dummy"] in [args[i : i + 2] for i in range(len(args))]:
+        return model_dir, ""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if not os.path.isfile(index):
+        shards = [n for n in os.listdir(model_dir) if n.endswith(".safetensors")]
+        if shards:
+            return model_dir, ""
+        return model_dir, "model.safetensors.index.json and every *.safetensors"
+    with open(index) as f:
+        shards = sorted(set(json.load(f)["weight_map"].values()))
+    missing = [s for s in shards if not os.path.isfile(os.path.join(model_dir, s))]
+    if not missing:
+        return model_dir, ""
+    return model_dir, f"{len(missing)} of {len(shards)} shards, e.g. {missing[0]}"
+
+
 def _start_sglang(
     args: list[str], cache_dir: str, key=True, timeline=None
 ) -> subprocess.Popen:
     """Start SGLang with its compile caches in cache_dir; its output goes to the container log."""
+    model_dir, missing = _missing_weights(args)
+    if missing:  # one line and a non-zero exit, not SGLang failing on every GPU
+        print(
+            f"weights missing from the Volume: {model_dir} has no {missing}; run "
+            f"`{SETUP_COMMAND}` to download {MODEL_ID}@{MODEL_REVISION}",
+            flush=True,
+        )
+        os._exit(1)
     command = [sys.executable, "-m", "sglang.launch_server", *args]
     if API_KEY_ENV and key:
         command += ["--api-key", os.environ[API_KEY_ENV]]
@@ -288,9 +355,11 @@ def _exit_when_dead(process: subprocess.Popen, stopping: threading.Event) -> Non
 def _stop_sglang(
     process: subprocess.Popen, stopping: threading.Event, grace: int
 ) -> None:
-    """SIGTERM makes SGLang drain: it refuses new requests, finishes the running ones, exits.
+    """SIGTERM makes SGLang drain: /health turns 503 but new requests are still accepted and
+    served; once none runs (checked every 5 s) it stops its ranks and exits 0
+    (tokenizer_manager.py sigterm_watchdog). Past `grace` seconds it is killed.
 
-    Only the main process gets it: it drains, then stops the ranks itself (tokenizer_manager.py).
+    Only the main process gets it: it drains, then stops the ranks itself.
     """
     stopping.set()
     process.terminate()
@@ -322,8 +391,8 @@ def warm_compile_caches():
 
     compile_deep_gemm runs without CUDA graphs and fills only DeepGEMM; a full start then runs
     what a replica runs (FlashInfer MoE autotune, Triton and JIT kernels, graph capture).
+    A new container sees each Volume's last commit (download_model's), so no reload().
     """
-    weights_volume.reload()
     gpu = _gpu()
     args, cache_dir = _args(gpu), COMPILE_CACHE_DIRS[gpu]
     command = [sys.executable, "-m", "sglang.compile_deep_gemm", *args]
@@ -366,10 +435,9 @@ class SGLangServer:
 
     @modal.enter()
     def start(self):
+        # No Volume.reload(): a container mounts each Volume at its last commit ("reload to see
+        # changes made since it was mounted", modal.Volume's docs), and these mounts are read-only.
         timeline = _Timeline()
-        weights_volume.reload()
-        cache_volume.reload()
-        timeline.mark("volumes_reloaded")
         self.stopping = threading.Event()
         gpu = _gpu()
         cache_dir = _local_cache(COMPILE_CACHE_DIRS[gpu])
@@ -382,14 +450,20 @@ class SGLangServer:
 
     @modal.exit()
     def stop(self):
+        # Modal is stopping this replica (scale-down, redeploy) and gives it EXIT_GRACE_PERIOD
+        # for in-flight requests (modal 1.6.4 app.server). SGLang keeps serving while it drains:
+        # a request Modal still routes here is answered, not refused, and the drain waits for it.
+        # Modal is told of no health path (modal 1.6.4's HTTPConfig: port, regions, timeouts,
+        # grace, concurrency), so the 503 SGLang's /health answers while draining steers nothing.
         # A few seconds under Modal's grace: SGLang checks for a finished drain every 5 s.
         _stop_sglang(self.process, self.stopping, max(1, EXIT_GRACE_PERIOD - 5))
 
 
 @app.local_entrypoint()
 def main():
-    """`modal run` this file once before the first deploy: weights, then compile caches on
-    each GPU type Modal may start (kernels are built per GPU type)."""
+    """`modal run` this file once before the first deploy: config and tokenizer files, weights,
+    then compile caches on each GPU type Modal may start (kernels are built per GPU type)."""
+    download_config.remote()
     download_model.remote()
     for gpu in SGLANG_FLAGS:
         warm_compile_caches.with_options(gpu=gpu).remote()

@@ -7,7 +7,8 @@ otherwise fail only after 8 GPUs were booked and a multi-GB image was pulled.
 
     modal run build/glm52-throughput/preflight.py
 
-Checks: the Secrets exist with the keys the app reads; the serve image's own SGLang accepts the
+Checks: the Secrets exist with the keys the app reads; the serve image holds the profile's
+SGLang version and a CUDA runtime every GPU type needs; the image's own SGLang accepts the
 rendered flags; the weights Volume holds the pinned revision; the compile caches were built for
 this GPU type and serve image.
 """
@@ -25,6 +26,8 @@ APP_NAME = "glm52-throughput-sglang"
 MODEL_ID = "zai-org/GLM-5.2-FP8"
 MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.2-FP8/main"
+# config.json, tokenizer files and remote code alone: all SGLang's --load-format dummy reads.
+CONFIG_DIR = "/model-cache/config-only/zai-org/GLM-5.2-FP8/main"
 
 # GPUs of one replica. Kernels and compile caches are built for exactly this GPU type.
 GPU = "B200:8"
@@ -115,6 +118,39 @@ APP_FILE = "build/glm52-throughput/modal_app.py"
 serve_image = modal.Image.from_registry(SERVE_IMAGE)
 
 
+# The oldest CUDA runtime with kernels for each GPU type's architecture (hardware catalog).
+CUDA_MIN = {
+    "B200:8": "12.8",
+}
+
+
+def _image_versions() -> tuple[str, str]:
+    """(sglang.__version__, torch.version.cuda) of the image: importable on a CPU."""
+    import sglang
+    import torch
+
+    return getattr(sglang, "__version__", "unknown"), torch.version.cuda or "none"
+
+
+def _check_image() -> tuple[bool, str]:
+    """A tag can point at another build (or CUDA lane): the image's own versions decide."""
+    version, cuda = _image_versions()
+    if version != SGLANG_VERSION:
+        return False, f"image has SGLang {version}, the profile says {SGLANG_VERSION}"
+
+    def release(text: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
+
+    short = [
+        f"{gpu} needs {need}"
+        for gpu, need in CUDA_MIN.items()
+        if cuda == "none" or release(cuda) < release(need)
+    ]
+    if short:
+        return False, f"image's CUDA runtime is {cuda}: {', '.join(short)}"
+    return True, f"SGLang {version}, CUDA runtime {cuda}"
+
+
 def _parse_flags() -> tuple[bool, str]:
     """Parse every GPU type's flag set with the image's SGLang parser (no GPU needed to parse)."""
     import argparse
@@ -189,6 +225,7 @@ def inspect_deployment(
     """Checks that run inside the exact serve image, on a CPU, with the Volumes mounted."""
     rows = []
     checks = [
+        ("serve image: SGLang and CUDA", _check_image, ()),
         ("SGLang accepts the flags", _parse_flags, ()),
         ("weights Volume", _check_weights, (model_dir,)),
         *(

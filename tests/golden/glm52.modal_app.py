@@ -10,7 +10,7 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
 Deploy:
     make deploy PROFILE=glm52
 
-Runbook: profile glm52, deploy tag glm52-6a2cad1ebb30, Modal app glm52-sglang.
+Runbook: profile glm52, deploy tag glm52-668bd0becbc9, Modal app glm52-sglang.
     Logs:       modal app logs glm52-sglang
     Roll back:  make rollback PROFILE=glm52   (to the previous deploy record)
     What runs:  make diff PROFILE=glm52 AGAINST=deployed

@@ -10,7 +10,7 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
 Deploy:
     make deploy PROFILE=kimi-k26
 
-Runbook: profile kimi-k26, deploy tag kimi-k26-2ad14d651df9, Modal app kimi-k26-sglang.
+Runbook: profile kimi-k26, deploy tag kimi-k26-d5918ad62f9b, Modal app kimi-k26-sglang.
     Logs:       modal app logs kimi-k26-sglang
     Roll back:  make rollback PROFILE=kimi-k26   (to the previous deploy record)
     What runs:  make diff PROFILE=kimi-k26 AGAINST=deployed

@@ -10,7 +10,7 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
 Deploy:
     make deploy PROFILE=long-context
 
-Runbook: profile long-context, deploy tag long-context-e2db108b6cdf, Modal app glm51-long-context.
+Runbook: profile long-context, deploy tag long-context-2efa3f78447a, Modal app glm51-long-context.
     Logs:       modal app logs glm51-long-context
     Roll back:  make rollback PROFILE=long-context   (to the previous deploy record)
     What runs:  make diff PROFILE=long-context AGAINST=deployed

@@ -10,7 +10,7 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
 Deploy:
     make deploy PROFILE=minimax-m27
 
-Runbook: profile minimax-m27, deploy tag minimax-m27-2468ef901141, Modal app minimax-m27-sglang.
+Runbook: profile minimax-m27, deploy tag minimax-m27-9905c08ad425, Modal app minimax-m27-sglang.
     Logs:       modal app logs minimax-m27-sglang
     Roll back:  make rollback PROFILE=minimax-m27   (to the previous deploy record)
     What runs:  make diff PROFILE=minimax-m27 AGAINST=deployed

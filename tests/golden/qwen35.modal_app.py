@@ -10,7 +10,7 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
 Deploy:
     make deploy PROFILE=qwen35
 
-Runbook: profile qwen35, deploy tag qwen35-818546969a97, Modal app qwen35-sglang.
+Runbook: profile qwen35, deploy tag qwen35-9e2766cf1b69, Modal app qwen35-sglang.
     Logs:       modal app logs qwen35-sglang
     Roll back:  make rollback PROFILE=qwen35   (to the previous deploy record)
     What runs:  make diff PROFILE=qwen35 AGAINST=deployed

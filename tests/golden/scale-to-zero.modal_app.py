@@ -10,7 +10,7 @@ One-time setup (weights into a Volume, then SGLang's compile caches warmed on th
 Deploy:
     make deploy PROFILE=scale-to-zero
 
-Runbook: profile scale-to-zero, deploy tag scale-to-zero-04438ccbe952, Modal app glm51-sglang.
+Runbook: profile scale-to-zero, deploy tag scale-to-zero-c24d8313a9e4, Modal app glm51-sglang.
     Logs:       modal app logs glm51-sglang
     Roll back:  make rollback PROFILE=scale-to-zero   (to the previous deploy record)
     What runs:  make diff PROFILE=scale-to-zero AGAINST=deployed
