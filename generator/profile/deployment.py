@@ -198,6 +198,7 @@ class SGLang:
     enable_metrics: bool
     enable_cache_report: bool
     watchdog_timeout: float | None
+    recipe: str | None  # the upstream recipe's mode to check against; None: chosen by TP
     extra_args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
 

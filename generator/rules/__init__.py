@@ -11,6 +11,7 @@ from generator.rules import (
     sizing,
     families,
     sglang_flags,
+    recipes,
     environment,
     modal,
     fallback,
@@ -22,6 +23,17 @@ from generator.rules import (
 from generator.rules.engine import RULES, Finding, Rule, run_rules, silenced_findings
 
 # Importing a topic registers its rules; this order is the order they are reported in.
-TOPICS = (release, sizing, families, sglang_flags, environment, modal, fallback, cluster, names)
+TOPICS = (
+    release,
+    sizing,
+    families,
+    sglang_flags,
+    recipes,
+    environment,
+    modal,
+    fallback,
+    cluster,
+    names,
+)
 
 __all__ = ["RULES", "Finding", "Rule", "run_rules", "silenced_findings"]
