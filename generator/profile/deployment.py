@@ -65,6 +65,8 @@ class Fallback:
     type: str
     mem_fraction_static: float | None = None
     max_running_requests: int | None = None
+    attention_backend: str | None = None
+    enable_flashinfer_allreduce_fusion: bool | None = None
     sparse_prefill_backend: str | None = None
     sparse_decode_backend: str | None = None
     moe_runner_backend: str | None = None
