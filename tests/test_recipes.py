@@ -187,6 +187,7 @@ def test_shipped_profiles_match_their_recipes_or_say_why(name):
 def test_flag_notes_carry_the_recipes_value_and_source():
     (b200,) = flag_sets(load("glm52").deployment)
     notes = {flag.argv[0]: flag.note for flag in b200.flags}
-    assert f"recipe: 0.8 (low-latency, {DOCS_NEW_GLM52})" in notes["--mem-fraction-static"]
-    assert f"recipe: 5 (low-latency, {DOCS_NEW_GLM52})" in notes["--speculative-num-steps"]
+    short = "sgl-project/sglang:glm-5.2.jsx@eb29f978dbc0"
+    assert f"recipe: 0.8 (low-latency, {short})" in notes["--mem-fraction-static"]
+    assert f"recipe: 5 (low-latency, {short})" in notes["--speculative-num-steps"]
     assert "recipe:" not in notes["--kv-cache-dtype"]  # the recipe leaves it to SGLang

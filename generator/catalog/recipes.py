@@ -39,6 +39,11 @@ class RecipeSource:
         """repo/path@commit, the commit shortened to 12 digits."""
         return f"{self.repo}/{self.path}@{self.commit[:12]}"
 
+    @property
+    def short(self) -> str:
+        """repo:file@commit, for a one-line note (recipes.yaml and docs/recipes.md hold the path)."""
+        return f"{self.repo}:{self.path.rsplit('/', 1)[-1]}@{self.commit[:12]}"
+
 
 @dataclass(frozen=True)
 class UpstreamRecipe:

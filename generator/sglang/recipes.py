@@ -163,4 +163,4 @@ def recipe_note(d: Deployment, flag: Flag) -> str:
     if wanted is None:
         return ""
     value = " ".join(wanted.values) if wanted.values else "on"
-    return f"recipe: {value} ({recipe.mode}, {recipe.source.cite})"
+    return f"recipe: {value} ({recipe.mode}, {recipe.source.short})"
