@@ -16,7 +16,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help render validate deploy setup pin-revision test lint recipes-doc sglang-manifest preflight plan diff rollback smoke bench clean
 
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
@@ -31,6 +31,7 @@ help:
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
 	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
+	@echo "make recipes-doc               write docs/recipes.md from generator/catalog/recipes.yaml"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
@@ -92,6 +93,9 @@ test: $(READY)
 lint: $(READY)
 	$(PY) -m ruff check generator tests scripts
 	$(PY) -m ruff format --check generator tests scripts
+
+recipes-doc: $(READY)
+	$(PY) scripts/recipes_doc.py
 
 sglang-manifest: $(READY)
 	@test -n "$$VERSION" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)

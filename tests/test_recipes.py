@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import PROFILES_DIR, SHIPPED_PROFILES
 
+from generator import REPO_ROOT
 from generator.catalog import entries
 from generator.catalog.recipes import MODES, recipes, recipes_for, sources
 from generator.errors import ProfileError
@@ -191,3 +192,15 @@ def test_flag_notes_carry_the_recipes_value_and_source():
     assert f"recipe: 0.8 (low-latency, {short})" in notes["--mem-fraction-static"]
     assert f"recipe: 5 (low-latency, {short})" in notes["--speculative-num-steps"]
     assert "recipe:" not in notes["--kv-cache-dtype"]  # the recipe leaves it to SGLang
+
+
+def test_docs_recipes_md_is_what_the_script_writes():
+    """docs/recipes.md is generated: `make recipes-doc` after changing recipes or profiles."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "recipes_doc", REPO_ROOT / "scripts" / "recipes_doc.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (REPO_ROOT / "docs" / "recipes.md").read_text(encoding="utf-8") == module.render()
