@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import PROFILES_DIR, SHIPPED_PROFILES
 
@@ -204,3 +206,15 @@ def test_docs_recipes_md_is_what_the_script_writes():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert (REPO_ROOT / "docs" / "recipes.md").read_text(encoding="utf-8") == module.render()
+
+
+def test_plan_prints_each_departure_with_its_reason(cli):
+    code, out, _ = cli("plan", "qwen35")
+    assert code == 0
+    assert (
+        "departs from the low-latency recipe on H200: `--tp 8`, here --tp-size 4: A fallback" in out
+    )
+    code, out, _ = cli("plan", "qwen35", "--json")
+    given = json.loads(out)["recipe_departures"]
+    assert {(g["gpu"], g["flag"]) for g in given} >= {("H200", "--tp"), ("H200", "--ep")}
+    assert all(g["source"].startswith("sgl-project/sglang/docs_new/") for g in given)

@@ -34,6 +34,18 @@ def _matches(key: str, dep: Departure, version: str) -> bool:
     return (setting(key, version) or key) == dep.wanted.setting
 
 
+def given_reasons(d: Deployment, profile: Profile) -> list[tuple[Departure, str]]:
+    """The departures the profile gives a reason for, with that reason (`plan` prints them)."""
+    version, out = d.sglang.version, []
+    for dep in _all_departures(d):
+        for key, by_gpu in _silences(profile).items():
+            reason = by_gpu.get(dep.gpu, by_gpu.get(None))
+            if reason is not None and _matches(key, dep, version):
+                out.append((dep, reason))
+                break
+    return out
+
+
 def _all_departures(d: Deployment) -> list[Departure]:
     return [dep for v in variants(d) for dep in departures(v, flag_set(v))]
 
