@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from generator.catalog.recipes import MODES, UpstreamRecipe, recipes_for
+from generator.profile.credentials import looks_secret
 from generator.profile.deployment import Deployment
 from generator.sglang.versions import Argument, Flag, _resolve_option, dialect, manifest
 
@@ -54,7 +55,12 @@ class Departure:
 
     @property
     def found_text(self) -> str:
-        return shlex.join(self.found.argv) if self.found else "not set"
+        """The flag set's flag as argv text; a value that looks like a credential is redacted."""
+        if self.found is None:
+            return "not set"
+        if any(looks_secret(v) for v in self.found.values):
+            return f"{self.found.option} <redacted>"
+        return shlex.join(self.found.argv)
 
 
 def _argument(option: str, version: str) -> Argument | None:
