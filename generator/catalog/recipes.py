@@ -42,7 +42,10 @@ class RecipeSource:
     @property
     def short(self) -> str:
         """repo:file@commit, for a one-line note (recipes.yaml and docs/recipes.md hold the path)."""
-        return f"{self.repo}:{self.path.rsplit('/', 1)[-1]}@{self.commit[:12]}"
+        name = self.path.rsplit("/", 1)[-1]
+        if name.startswith("index."):  # a component folder names it better than its index file
+            name = "/".join(self.path.split("/")[-2:])
+        return f"{self.repo}:{name}@{self.commit[:12]}"
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ def recipes_for(model_id: str, gpu_type: str) -> dict[str, UpstreamRecipe]:
     mine = [r for r in recipes() if r.model == model_id and r.gpu == gpu_type]
     for edition in _EDITIONS:
         chosen = [r for r in mine if r.source.edition == edition]
-        if chosen:
-            return {mode: r for mode in MODES for r in chosen if r.mode == mode}
+        if chosen:  # within an edition, the first recipe listed for a mode
+            by_mode: dict[str, UpstreamRecipe] = {}
+            for r in chosen:
+                by_mode.setdefault(r.mode, r)
+            return {mode: by_mode[mode] for mode in MODES if mode in by_mode}
     return {}

@@ -49,18 +49,24 @@ SGLANG_FLAGS = {
         ["--served-model-name", "glm-5.1-fp8"],
         ["--host", "0.0.0.0"],
         ["--port", "8000"],
+        # recipe: 8 (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--tp-size", "8"],
         # explicit: FP8 KV hurts GLM-5.1 accuracy (sglang#22671); overrides SGLang 0.5.23's fp8_e4m3
         ["--kv-cache-dtype", "bfloat16"],
-        # weights + KV pool; the rest is activations and CUDA graphs
+        # weights + KV pool; the rest is activations and CUDA graphs; recipe: 0.9 (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--mem-fraction-static", "0.9"],
         ["--max-running-requests", "48"],
+        # recipe: glm45 (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--reasoning-parser", "glm45"],
+        # recipe: glm47 (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--tool-call-parser", "glm47"],
-        # drafts with the checkpoint's MTP head: no draft model
+        # drafts with the checkpoint's MTP head: no draft model; recipe: EAGLE (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--speculative-algorithm", "EAGLE"],
+        # recipe: 3 (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--speculative-num-steps", "3"],
+        # recipe: 1 (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--speculative-eagle-topk", "1"],
+        # recipe: 4 (low-latency, sgl-project/sgl-cookbook:GLM51ConfigGenerator/index.js@7b5bd9c05e3d)
         ["--speculative-num-draft-tokens", "4"],
         # GLM-5.1's DeepSeek sparse attention (spelt nsa before SGLang 0.5.13); same as SGLang 0.5.23's own choice
         ["--attention-backend", "dsa"],
