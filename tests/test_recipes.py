@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -67,7 +68,9 @@ def test_every_recipe_flag_is_one_sglang_knows_except_the_pinned_few():
         (("--ep", "--ep-size", "--expert-parallel-size"), "ep_size"),
         (("--dp", "--dp-size", "--data-parallel-size"), "dp_size"),
         (("--speculative-algo", "--speculative-algorithm"), "speculative_algorithm"),
-        # 0.5.23 deprecates the switch for a backend choice: the same setting.
+        # 0.5.23 deprecates --enable-dp-attention for --attn-dp-size <dp-size> (its manifest's
+        # replaced_by), and the fusion switch for a backend choice: the same settings.
+        (("--enable-dp-attention", "--attn-dp-size"), "attn_dp_size"),
         (
             ("--enable-flashinfer-allreduce-fusion", "--flashinfer-allreduce-fusion-backend"),
             "flashinfer_allreduce_fusion_backend",
@@ -218,3 +221,22 @@ def test_plan_prints_each_departure_with_its_reason(cli):
     given = json.loads(out)["recipe_departures"]
     assert {(g["gpu"], g["flag"]) for g in given} >= {("H200", "--tp"), ("H200", "--ep")}
     assert all(g["source"].startswith("sgl-project/sglang/docs_new/") for g in given)
+
+
+def test_a_recipes_old_switch_is_met_by_its_successor_with_a_value():
+    """GLM-5.2's balanced recipe: `--enable-dp-attention` is met by 0.5.23's --attn-dp-size 8,
+    as a DP-attention layout setting may emit it; `--dp 8` by --dp-size 8."""
+    d = load("glm52").deployment
+    recipe = recipes_for(d.model.id, "B200")["balanced"]
+    layout = [
+        Flag("--dp-size", ("8",), ("sglang", "data_parallel_size")),
+        Flag("--attn-dp-size", ("8",), ("sglang", "x")),
+        Flag("--moe-a2a-backend", ("deepep",), ("sglang", "x")),
+    ]
+    balanced = dataclasses.replace(d, sglang=dataclasses.replace(d.sglang, recipe="balanced"))
+    assert recipe_of(balanced) is recipe
+    wanted = {dep.wanted.option for dep in departures(balanced, [*flag_set(balanced), *layout])}
+    assert not wanted & {"--dp", "--enable-dp-attention", "--moe-a2a-backend"}
+    assert {"--dp", "--enable-dp-attention"} <= {
+        dep.wanted.option for dep in departures(balanced, flag_set(balanced))
+    }

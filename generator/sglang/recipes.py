@@ -40,6 +40,7 @@ class RecipeFlag:
     values: tuple[str, ...]
     setting: str  # the argparse dest in the pinned version; the option itself if unknown there
     known: bool  # whether the pinned version has this flag at all
+    renamed: bool = False  # a deprecated flag read as its successor's setting
 
     @property
     def text(self) -> str:
@@ -71,12 +72,18 @@ def _argument(option: str, version: str) -> Argument | None:
 def setting(option: str, version: str) -> str | None:
     """The setting (argparse dest) an option names in `version`, or None if it names none.
 
-    `--enable-flashinfer-allreduce-fusion` is read as the backend flag where the version moved
-    fusion to a backend choice (dialect(): the profile's fusion switch is emitted that way).
+    A deprecated flag the manifest says is replaced names its replacement's setting (0.5.23:
+    `--enable-dp-attention` is `--attn-dp-size <dp-size>`). `--enable-flashinfer-allreduce-fusion`
+    is read as the backend flag where the version moved fusion to a backend choice (dialect():
+    the profile's fusion switch is emitted that way).
     """
     arg = _argument(option, version)
     if arg is None:
         return None
+    if arg.deprecated and arg.replaced_by:
+        successor = _argument(arg.replaced_by.split()[0], version)
+        if successor is not None:
+            return successor.dest
     fusion = dialect(version).allreduce_fusion[0]
     if arg.dest == "enable_flashinfer_allreduce_fusion" and fusion != option:
         moved = _argument(fusion, version)
@@ -120,13 +127,19 @@ def recipe_flags(recipe: UpstreamRecipe, version: str) -> dict[str, RecipeFlag]:
         dest = setting(option, version)
         if dest in _NOT_COMPARED:
             continue
-        out[dest or option] = RecipeFlag(option, tuple(values), dest or option, dest is not None)
+        own = _argument(option, version)
+        renamed = own is not None and own.dest != dest
+        out[dest or option] = RecipeFlag(
+            option, tuple(values), dest or option, dest is not None, renamed
+        )
     return out
 
 
 def _same(wanted: RecipeFlag, found: Flag) -> bool:
-    if wanted.setting == "flashinfer_allreduce_fusion_backend" and not wanted.values:
-        return True  # the recipe's switch: fusion on, any backend
+    if wanted.renamed and not wanted.values and found.values:
+        # The recipe's old switch for a setting that now takes a value (fusion on: any
+        # backend; DP attention on: any attention-DP size): on is what it asks.
+        return True
     if len(wanted.values) != len(found.values):
         return False
     for a, b in zip(wanted.values, found.values, strict=True):
