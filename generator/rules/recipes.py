@@ -82,7 +82,14 @@ def _departure(d: Deployment, profile: Profile) -> Iterator[Finding]:
             else f" (SGLang {version} has no {dep.wanted.option}: the recipe targets another "
             "version)"
         )
-        where = dep.found.field if dep.found and dep.found.field else ("sglang",)
+        # A flag left out is located at the mode the profile chose, else at its sglang section.
+        where = (
+            dep.found.field
+            if dep.found and dep.found.field
+            else ("sglang", "recipe")
+            if d.sglang.recipe
+            else ("sglang",)
+        )
         has = f"this flag set has {dep.found_text}" if dep.found else "this flag set leaves it out"
         yield Finding(
             f"on {dep.gpu}, {r.model}'s {r.mode} recipe passes `{dep.wanted.text}`{missing}; "
