@@ -18,7 +18,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint sglang-manifest sglang-history migrate preflight plan diff rollback smoke bench readme clean
+.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint recipes-doc sglang-manifest sglang-history migrate preflight plan diff rollback smoke bench readme clean
 
 help:
 	@echo "make init NAME=x MODEL=org/id LIKE=prod   a new profile (and a catalog stub for an unknown model)"
@@ -38,6 +38,7 @@ help:
 	@echo "make migrate  PROFILE=prod TO=0.5.23 [FORMAT=text|github|json] [WRITE=1]   what a new SGLang changes; WRITE=1 edits the profile"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make sglang-history             flag history of every SGLang release (what migrate reads)"
+	@echo "make recipes-doc               write docs/recipes.md from generator/catalog/recipes.yaml"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "make readme                    rerun the README's console blocks and rewrite them"
@@ -119,6 +120,9 @@ test: $(READY)
 lint: $(READY)
 	$(PY) -m ruff check generator tests scripts
 	$(PY) -m ruff format --check generator tests scripts
+
+recipes-doc: $(READY)
+	$(PY) scripts/recipes_doc.py
 
 sglang-manifest: $(READY)
 	@test -n "$$VERSION" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)

@@ -96,7 +96,7 @@ DESIGNS = {
             "mem-fraction-0.8": "sglang:\n  mem_fraction_static: 0.8\n",
         },
     ),
-    # Hybrid linear attention: 2 KV heads replicated over TP 8, the state pool carved out first,
+    # Hybrid linear attention: 2 KV heads replicated over TP 4, the state pool carved out first,
     # the speculative intermediate states, the radix-cache-off and no-overlap slot ratios.
     "hybrid_gdn": (
         "qwen35",
@@ -104,7 +104,8 @@ DESIGNS = {
             "no-speculative": "sglang:\n  speculative: {enabled: false}\n",
             "no-radix-cache": "sglang:\n  extra_args: [--disable-radix-cache]\n",
             "no-overlap": "sglang:\n  extra_args: [--disable-overlap-schedule]\n",
-            "mem-fraction-0.8": "sglang:\n  mem_fraction_static: 0.8\n",
+            "mem-fraction-0.9": "sglang:\n  mem_fraction_static: 0.9\n",
+            "tp-8": "gpu:\n  count: 8\nsglang:\n  tensor_parallel_size: 8\n",
             "few-requests": "sglang:\n  max_running_requests: 4\n",
             "ratio-0.5": "sglang:\n  extra_args: [--mamba-full-memory-ratio, '0.5']\n",
         },
@@ -236,9 +237,10 @@ def _the_variants_exercise_every_term(design: str, caps: dict) -> None:
         assert caps["dp-attention"].kv_bytes_per_token == 62 * 2 * 256 * 2  # 8 heads / TP 4
         assert caps["fp8-kv"].kv_bytes_per_token == 62 * 256
     else:
-        # 2 KV heads over 8 ranks: one (replicated) per rank, on the 15 full-attention layers.
+        # 2 KV heads over 4 ranks (the B200 recipe's TP 4): one (replicated) per rank, on the 15
+        # full-attention layers; each rank holds a quarter of the linear heads' state.
         assert caps["qwen35"].kv_bytes_per_token == 15 * 1 * 512 * 2
-        assert caps["qwen35"].state.bytes / (caps["qwen35"].state.slots + 1) == 24_007_680
+        assert caps["qwen35"].state.bytes / (caps["qwen35"].state.slots + 1) == 48_015_360
         assert caps["qwen35"].state.speculative_bytes > 0
         assert caps["no-speculative"].state.speculative_bytes == 0
         assert (

@@ -26,6 +26,11 @@ KIMI, MINIMAX, QWEN = "moonshotai/Kimi-K2.6", "MiniMaxAI/MiniMax-M2.7", "Qwen/Qw
 MAMBA_SIZE = "sglang:\n  extra_args: [--max-mamba-cache-size, '100']\n"
 
 CASES = [
+    # GLM-5.2 on B200 has an upstream low-latency recipe (EAGLE 5/1/6, mem 0.8); GLM-5.1-FP8 has none.
+    ("sglang-recipe-departure", "model:\n  id: zai-org/GLM-5.2-FP8\n", True),
+    ("sglang-recipe-departure", "", False),
+    ("sglang-recipe-silence", "sglang:\n  recipe_departures:\n    --tp: an old reason\n", True),
+    ("sglang-recipe-silence", "", False),
     # Modal's proxy auth still keeps strangers out.
     ("public-endpoint", "auth:\n  require_api_key: false\nserving:\n  proxy_auth: true\n", False),
     ("setup-timeout-short", "timeouts:\n  precompile: 3600\n", True),
@@ -534,6 +539,9 @@ def test_shipped_profiles_trip_no_sizing_rule(name):
         # The guide's 48 running requests are sized for turns far below the full window (prod
         # silences it with that reason; long-context is the profile where all of them fit).
         "running-requests-beyond-kv-pool",
+        # tests/test_recipes.py checks these on every shipped profile.
+        "sglang-recipe-departure",
+        "sglang-recipe-silence",
     }
     mine = {c[0] for c in CASES} - knowingly
     assert [str(p) for p in loaded.warnings if p.rule in mine or p.rule == "silence"] == []

@@ -48,6 +48,7 @@ from generator.profile.deployment import Deployment, build_deployment
 from generator.profile.load import Profile, load_profile
 from generator.profile.validate import validate_profile
 from generator.rules import run_rules, silenced_findings
+from generator.rules.recipes import given_reasons
 from generator.sglang.caches import cold_cache_costs
 from generator.sglang.defaults import unrecorded
 from generator.sglang.fallback import variants
@@ -123,6 +124,8 @@ KEYS: dict[str, str] = {
     "(null when the defaults manifest records the model's architecture)",
     "findings": "the rules' results, each in `validate --format json`'s problem shape",
     "silenced": "warnings the profile silenced: [{rule, reason, message}]",
+    "recipe_departures": "flags departing from the upstream recipe with the profile's reason "
+    "(sglang.recipe_departures): [{gpu, mode, flag, recipe, found, reason, source}]",
 }
 
 
@@ -242,6 +245,18 @@ def build(
         "silenced": [
             {"rule": rule_id, "reason": redacted(silence[rule_id]), "message": finding.message}
             for rule_id, finding in silenced_findings(d, profile)
+        ],
+        "recipe_departures": [
+            {
+                "gpu": dep.gpu,
+                "mode": dep.recipe.mode,
+                "flag": dep.wanted.option,
+                "recipe": dep.wanted.text,
+                "found": dep.found_text,
+                "reason": redacted(reason),
+                "source": dep.recipe.source.cite,
+            }
+            for dep, reason in given_reasons(d, profile)
         ],
     }
     assert list(plan) == list(KEYS), "plan keys and KEYS out of step"
@@ -589,6 +604,11 @@ def format_table(p: dict) -> str:
             rows.append(f"      {f['hint']}")
     for s in p["silenced"]:
         rows.append(f"  silenced: [{s['rule']}] {s['reason']}")
+    for r in p["recipe_departures"]:
+        rows.append(
+            f"  departs from the {r['mode']} recipe on {r['gpu']}: `{r['recipe']}`, here "
+            f"{r['found']}: {r['reason']}"
+        )
 
     width = max(len(r[0]) for r in rows if isinstance(r, tuple))
     vwidth = max(len(r[1]) for r in rows if isinstance(r, tuple))

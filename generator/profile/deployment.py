@@ -65,6 +65,8 @@ class Fallback:
     type: str
     mem_fraction_static: float | None = None
     max_running_requests: int | None = None
+    attention_backend: str | None = None
+    enable_flashinfer_allreduce_fusion: bool | None = None
     sparse_prefill_backend: str | None = None
     sparse_decode_backend: str | None = None
     moe_runner_backend: str | None = None
@@ -203,6 +205,7 @@ class SGLang:
     enable_metrics: bool
     enable_cache_report: bool
     watchdog_timeout: float | None
+    recipe: str | None  # the upstream recipe's mode to check against; None: chosen by TP
     extra_args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
 

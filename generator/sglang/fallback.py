@@ -98,6 +98,7 @@ def on_fallback(d: Deployment, fallback: Fallback) -> Deployment:
         fusion = bool(_own(d, "enable_flashinfer_allreduce_fusion", gpu, unset=(None,)))
     attention = dataclasses.replace(
         attention,
+        backend=fallback.attention_backend or attention.backend,
         sparse_prefill_backend=fallback.sparse_prefill_backend or attention.sparse_prefill_backend,
         sparse_decode_backend=fallback.sparse_decode_backend or attention.sparse_decode_backend,
     )
@@ -105,7 +106,9 @@ def on_fallback(d: Deployment, fallback: Fallback) -> Deployment:
         s,
         attention=attention,
         moe_runner_backend=fallback.moe_runner_backend or moe,
-        enable_flashinfer_allreduce_fusion=fusion,
+        enable_flashinfer_allreduce_fusion=fusion
+        if fallback.enable_flashinfer_allreduce_fusion is None
+        else fallback.enable_flashinfer_allreduce_fusion,
         mem_fraction_static=fallback.mem_fraction_static
         or gpu.fallback_mem_fraction_static
         or s.mem_fraction_static,

@@ -10,6 +10,7 @@ from generator import catalog
 from generator.profile.checkpoint import known_model
 from generator.profile.deployment import Deployment
 from generator.sglang.defaults import choice, effective
+from generator.sglang.recipes import recipe_note
 from generator.sglang.versions import Flag, dialect
 
 __all__ = [
@@ -246,6 +247,9 @@ def _note(flag: Flag, deployment: Deployment, own: OwnChoice | None) -> str:
         if own.setting == "kv_cache_dtype" and own.overrides:
             said = f"overrides SGLang {deployment.sglang.version}'s {own.sglang_choice}"
         note = f"{note}; {said}" if note else said
+    upstream = recipe_note(deployment, flag)
+    if upstream:
+        note = f"{note}; {upstream}" if note else upstream
     return note
 
 
