@@ -164,8 +164,14 @@ def departures(d: Deployment, flags: list[Flag]) -> list[Departure]:
         dest = setting(flag.option.split("=")[0], version)
         if dest:
             emitted[dest] = flag
+    wants = recipe_flags(recipe, version)
+    if "attn_dp_size" in wants and "attn_dp_size" in emitted and "dp_size" not in emitted:
+        # 0.5.23 reads the recipes' `--dp N --enable-dp-attention` as `--attn-dp-size N`
+        # (srt/arg_groups/parallel_hook.py:50-57, dp_size moves to attn_dp_size), the spelling the
+        # flag set emits.
+        emitted["dp_size"] = emitted["attn_dp_size"]
     out = []
-    for wanted in recipe_flags(recipe, version).values():
+    for wanted in wants.values():
         found = emitted.get(wanted.setting)
         if found is None or not _same(wanted, found):
             out.append(Departure(d.gpu.type, recipe, wanted, found))
