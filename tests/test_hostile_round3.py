@@ -6,9 +6,14 @@ failed on the code before its mechanism existed.
 
 from __future__ import annotations
 
+import io
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import BASE_PROFILE, load_modal_app
+from test_container import _get, running  # noqa: F401 (a fixture)
 from test_hostile import BASE, run_cli
 
 from generator import PROFILES_DIR
@@ -148,3 +153,95 @@ def test_env_refuses_code_loading_and_peer_classes(tmp_path, name):
 )
 def test_env_classes_leave_ordinary_settings_alone(name):
     assert env_refusal(name) is None
+
+
+# --- The API key never reaches the container log; the log pump is bounded -----------------------
+
+
+@pytest.mark.parametrize("version", ["0.5.10", "0.5.23"])
+def test_the_api_key_is_masked_in_sglangs_start_line(running, version):
+    """The real rendered app under the real modal package; the stand-in SGLang prints its
+    `server_args=` line as each version does (tests/fake_sglang_pkg/sglang/launch_server.py)."""
+    key = "k3y-with-'quote\"-" + version
+    container, base, _ = running("server", SGLANG_API_KEY=key, FAKE_SGLANG_LOG_FORMAT=version)
+    container.wait_for("[cold-start] total")
+    assert _get(f"{base}/v1/models", key=key) == 200  # SGLang still got the real key
+    start = next(line for _, line in container.lines if "server_args=" in line)
+    masked = "api_key='<redacted>'" if version == "0.5.10" else "'api_key': '<redacted>'"
+    assert masked in start and start.startswith("[20"), start
+    assert key not in container.log and "k3y" not in container.log
+    assert "[cold-start] +" in container.log and " sglang_started" in container.log
+
+
+class _Process:
+    def __init__(self, text: str) -> None:
+        self.stdout = io.StringIO(text)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The rendered app's module, loaded by the real modal package."""
+    out = tmp_path_factory.mktemp("app") / "modal_app.py"
+    return load_modal_app(render_to_file(load(BASE_PROFILE), out))
+
+
+def _pump(app, text: str, key: str, capsys, timeline=None) -> str:
+    app._stream_output(_Process(text), timeline, app._Redactor([key]))
+    return capsys.readouterr().out
+
+
+def test_a_long_line_is_cut_and_a_key_across_the_cut_is_masked(app, capsys):
+    key = "secret-key-0123456789"
+    limit = app.MAX_LOG_LINE
+    for split in range(1, len(key)):  # the cut falls inside the key
+        line = "x" * (limit - split) + key + "y" * 3 * limit + "\n"
+        out = _pump(app, line + "next line\n", key, capsys)
+        first, second = out.splitlines()
+        assert len(first) <= limit + 40 and first.endswith("characters cut]")
+        kept, cut = first.rsplit(" [", 1)
+        assert kept == "x" * len(kept) and second == "next line"  # no piece of the key
+        assert len(kept) + int(cut.split()[0]) == len(line) - 1  # every character counted
+
+
+def test_the_key_is_masked_by_field_even_when_the_value_differs(app, capsys):
+    out = _pump(
+        app, "server_args={'api_key': 'other', 'admin_api_key': \"x'y\"}\n", "unrelated", capsys
+    )
+    assert out == "server_args={'api_key': '<redacted>', 'admin_api_key': '<redacted>'}\n"
+
+
+def test_matching_happens_off_the_draining_thread(app, capsys):
+    """A timeline stuck matching cannot hold the log back."""
+    timeline = app._Timeline()
+    stuck = threading.Event()
+
+    class Stuck(dict):
+        def items(self):
+            stuck.wait()
+            return {}.items()
+
+    markers, app.COLD_START_MARKERS = app.COLD_START_MARKERS, Stuck()
+    try:
+        done = threading.Event()
+        text = "".join(f"line {i}\n" for i in range(10_000))
+        threading.Thread(
+            target=lambda: (_pump(app, text, "k", capsys, timeline), done.set())
+        ).start()
+        assert done.wait(30), "the pump waited for the matcher"
+    finally:
+        stuck.set()
+        app.COLD_START_MARKERS = markers
+
+
+def test_markers_are_literal_pieces_found_in_order(app, capsys):
+    assert all(
+        isinstance(pieces, tuple) and all(isinstance(p, str) for p in pieces)
+        for pieces in app.COLD_START_MARKERS.values()
+    )
+    timeline = app._Timeline()
+    text = "graph end. then Capture nothing\n" + "Capture " * 8000 + "\n"
+    _pump(app, text + "Capture decode CUDA graph end.\n", "k", capsys, timeline)
+    deadline = time.monotonic() + 10
+    while "cuda_graphs_captured" not in timeline.seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(timeline.seen) == ["cuda_graphs_captured"]

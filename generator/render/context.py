@@ -130,10 +130,16 @@ def app_context(
         "proxy_auth": serving.proxy_auth,
         "unauthenticated": not serving.proxy_auth,
         "cold_start_markers": [
-            (python_literal(phase), python_literal(pattern))
-            for phase, pattern in cold_start_markers(d.sglang.version)
+            (python_literal(phase), _tuple_items(pieces))
+            for phase, pieces in cold_start_markers(d.sglang.version)
         ],
         "proxy_auth_comment": "Modal-Key/Modal-Secret checked at Modal's edge, then SGLang's key"
         if serving.proxy_auth
         else "no Modal proxy auth: SGLang's API key is the only check",
     }
+
+
+def _tuple_items(values) -> Emitted:
+    """The inside of a tuple literal: `"a",` for one item, `"a", "b"` for more."""
+    items = code(*(python_literal(v) for v in values))
+    return Emitted(f"{items},") if len(values) == 1 else items
