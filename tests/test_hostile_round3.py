@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BASE_PROFILE, load_modal_app
-from test_container import _get, running  # noqa: F401 (a fixture)
+from test_container import _get, running  # noqa: F401, F811 (a fixture)
 from test_hostile import BASE, run_cli
 
 from generator import PROFILES_DIR
@@ -159,7 +159,7 @@ def test_env_classes_leave_ordinary_settings_alone(name):
 
 
 @pytest.mark.parametrize("version", ["0.5.10", "0.5.23"])
-def test_the_api_key_is_masked_in_sglangs_start_line(running, version):
+def test_the_api_key_is_masked_in_sglangs_start_line(running, version):  # noqa: F811
     """The real rendered app under the real modal package; the stand-in SGLang prints its
     `server_args=` line as each version does (tests/fake_sglang_pkg/sglang/launch_server.py)."""
     key = "k3y-with-'quote\"-" + version
