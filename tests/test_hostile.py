@@ -1233,7 +1233,9 @@ def test_pin_refuses_a_lock_symlink_that_leaves_the_folder(tmp_path, cli, hub):
     assert victim.read_text() == "{}\n" and "revision: main" in (repo / "p.yaml").read_text()
 
 
-def test_pin_follows_a_lock_symlink_inside_the_repository(tmp_path, cli, hub):
+def test_pin_refuses_a_lock_symlink_even_inside_the_repository(tmp_path, cli, hub):
+    """Round 3: a committed record is never read or written through a link, wherever it points
+    (generator/profile/committed.py)."""
     hub["sha"] = "0123456789abcdef0123456789abcdef01234567"
     repo = _repo(tmp_path)
     (repo / "data").mkdir()
@@ -1241,8 +1243,8 @@ def test_pin_follows_a_lock_symlink_inside_the_repository(tmp_path, cli, hub):
     (repo / "checkpoints.lock.json").symlink_to(repo / "data" / "lock.json")
     (repo / "p.yaml").write_text(BASE + "model:\n  revision: main\n")
     code, _, err = cli("pin-revision", str(repo / "p.yaml"))
-    assert code == 0, err
-    assert LOCK_KEY in json.loads((repo / "data" / "lock.json").read_text())
+    assert code == 1 and "checkpoints.lock.json: is a symbolic link" in err, err
+    assert (repo / "data" / "lock.json").read_text() == "{}\n"
 
 
 def test_plan_json_is_strict_json(tmp_path):

@@ -7,6 +7,8 @@ failed on the code before its mechanism existed.
 from __future__ import annotations
 
 import io
+import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from test_container import _get, running  # noqa: F401, F811 (a fixture)
 from test_hostile import BASE, run_cli
 
 from generator import PROFILES_DIR
+from generator.errors import UserError
 from generator.pipeline import load, render_to_file
 from generator.rules.environment import env_refusal
 
@@ -245,3 +248,127 @@ def test_markers_are_literal_pieces_found_in_order(app, capsys):
     while "cuda_graphs_captured" not in timeline.seen and time.monotonic() < deadline:
         time.sleep(0.01)
     assert list(timeline.seen) == ["cuda_graphs_captured"]
+
+
+# --- Committed records: read and written only as regular files, never through a link ------------
+
+
+def _record(profile: str = "prod") -> dict:
+    from generator.operate import deploy as deploy_module
+
+    return deploy_module.make_record(load(profile), "app")
+
+
+@pytest.fixture
+def deploys(tmp_path, monkeypatch):
+    from generator.operate import deploy as deploy_module
+
+    repo = tmp_path / "repo"
+    (repo / "deploys").mkdir(parents=True)
+    monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", repo / "deploys")
+    return repo / "deploys"
+
+
+def test_history_is_never_written_through_a_link_inside_the_repository(deploys):
+    from generator.operate import deploy as deploy_module
+
+    (deploys / "prod").mkdir()
+    (deploys / "other").mkdir()
+    elsewhere = deploys / "other" / "history.json"  # another profile's record: still refused
+    elsewhere.write_text("[]\n")
+    (deploys / "prod" / "history.json").symlink_to(elsewhere)
+    with pytest.raises(UserError, match="history.json: is a symbolic link"):
+        deploy_module.write_record(_record(), "app")
+    assert elsewhere.read_text() == "[]\n"
+
+
+def test_a_rendered_copy_is_never_written_through_a_linked_folder(deploys):
+    from generator.operate import deploy as deploy_module
+
+    record = _record()
+    (deploys / "prod").mkdir()
+    target = deploys.parent / "generator"
+    target.mkdir()
+    (deploys / "prod" / record["tag"]).symlink_to(target)
+    with pytest.raises(UserError, match="is a symbolic link"):
+        deploy_module.write_record(record, "print('pwned')")
+    assert list(target.iterdir()) == []
+
+
+def test_a_fifo_history_is_refused_without_blocking(deploys):
+    from generator.operate import deploy as deploy_module
+
+    (deploys / "prod").mkdir()
+    os.mkfifo(deploys / "prod" / "history.json")
+    done = []
+    worker = threading.Thread(
+        target=lambda: done.append(_raises(deploy_module.read_history, "prod")), daemon=True
+    )
+    worker.start()
+    worker.join(10)
+    assert done and "not a regular file" in done[0]
+
+
+def _raises(function, *args) -> str:
+    try:
+        function(*args)
+    except UserError as exc:
+        return str(exc)
+    return "no error"
+
+
+def test_a_history_record_of_another_app_is_refused(deploys, cli):
+    from generator.operate import deploy as deploy_module
+
+    first, second = _record(), _record()
+    second["app_name"] = "someone-elses-app"
+    (deploys / "prod").mkdir()
+    (deploys / "prod" / "history.json").write_text(json.dumps([first, second]))
+    assert deploy_module.read_history("prod")  # the shape alone is fine
+    code, _, err = cli("rollback", "prod", "--dry-run")
+    assert code == 1 and "record [1] lacks or mistypes app_name 'someone-elses-app'" in err
+    assert "modal app rollback" not in err
+
+
+def test_non_finite_numbers_are_refused_in_committed_json(deploys):
+    from generator.operate import deploy as deploy_module
+
+    (deploys / "prod").mkdir()
+    (deploys / "prod" / "history.json").write_text('[{"x": 1e999}]')
+    assert "not a finite number" in _raises(deploy_module.read_history, "prod")
+    record = _record()
+    record["settings"] = {"gates": {"slo": float("inf")}}
+    (deploys / "prod" / "history.json").unlink()
+    assert "Out of range float values are not JSON compliant" in _raises(
+        deploy_module.write_record, record, None
+    )
+    assert not (deploys / "prod" / "history.json").exists()
+
+
+def test_a_lock_is_parsed_once_per_version_of_the_file(tmp_path, monkeypatch):
+    from generator.profile import committed
+
+    path = tmp_path / "lock.json"
+    path.write_text('{"a": 1}')
+    parses = []
+    real = committed._parse
+    monkeypatch.setattr(committed, "_parse", lambda *a: parses.append(1) or real(*a))
+    for _ in range(50):
+        assert committed.read_json(path, "restore", tmp_path) == {"a": 1}
+    assert len(parses) == 1
+    path.write_text('{"a": 22}')
+    assert committed.read_json(path, "restore", tmp_path) == {"a": 22} and len(parses) == 2
+
+
+def test_bench_outputs_are_never_written_through_links(tmp_path):
+    from generator.operate.bench import plot  # noqa: F401 (the writer bench uses)
+    from generator.render.write import write_committed
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (out / "latest.json").symlink_to(victim)
+    with pytest.raises(UserError, match="latest.json: is a symbolic link"):
+        write_committed(out / "latest.json", "{}", out)
+    assert victim.read_text() == "keep"

@@ -14,6 +14,7 @@ from generator.errors import UserError
 from generator.operate import deploy
 from generator.operate.report import emit_line
 from generator.pipeline import load, render_app
+from generator.profile.committed import committed_exists, read_committed
 
 MISSING = object()
 
@@ -46,14 +47,20 @@ def diff(ref: str, against: str = "deployed") -> int:
     _, new_app = render_app(loaded)
     name = loaded.profile.name
     if against == "deployed":
-        history = deploy.live_records(deploy.read_history(name))
+        app_name = loaded.deployment.app_name
+        history = deploy.live_records(deploy.read_history(name, app_name))
         if not history:
             raise UserError(f"no deploy record for {name} in {deploy.DEPLOYS_DIR}: deploy it first")
         last = history[-1]
         old_label = f"deployed {last['tag']} ({last['time']})"
         old_settings = last["settings"]
         old_file = deploy.DEPLOYS_DIR / name / last["tag"] / "modal_app.py"
-        old_app = old_file.read_text(encoding="utf-8") if old_file.is_file() else ""
+        root = deploy.DEPLOYS_DIR.parent
+        old_app = (
+            read_committed(old_file, root, deploy.HISTORY_RESTORE).decode("utf-8", "replace")
+            if committed_exists(old_file, root)
+            else ""
+        )
     else:
         other = load(against)
         old_label = f"profile {other.profile.name}"

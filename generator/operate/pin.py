@@ -16,8 +16,9 @@ from generator.capacity.memory import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
 from generator.profile.checkpoint import CONFIG_MAX_BYTES
+from generator.profile.committed import dumps
 from generator.profile.load import profile_root
-from generator.render.write import check_contained, write_atomic
+from generator.render.write import check_contained, write_atomic, write_committed
 
 WEIGHT_SUFFIX = ".safetensors"
 
@@ -113,7 +114,7 @@ def record_checkpoint(directory, model_id: str, resolved: Revision) -> str:
         entry["config"] = resolved.config
         entry["config_source"] = f"Hub, {CONFIG_FILE} at {resolved.commit}"
     lock[lock_key(model_id, resolved.commit)] = entry
-    write_atomic(path, json.dumps(dict(sorted(lock.items())), indent=2) + "\n")
+    write_committed(path, dumps(dict(sorted(lock.items())), path), profile_root(path))
     return str(path)
 
 

@@ -319,7 +319,7 @@ def release(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: bool = Fa
 def _roll_back(loaded: Loaded, record: dict[str, Any], steps: _Steps, write) -> int:
     """The live smoke failed after a promote: `modal app rollback` to the version before it."""
     d = loaded.deployment
-    before = deploy_module.live_records(deploy_module.read_history(loaded.profile.name))
+    before = deploy_module.live_records(deploy_module.read_history(loaded.profile.name, d.app_name))
     command = deploy_module.rollback_command(d.app_name)
     code, _ = _capture(command)
     steps.add("rollback", code == 0, f"modal app rollback exit {code}", command=command[1:])

@@ -26,7 +26,9 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 
-from generator.render.write import write_atomic
+from generator.errors import UserError
+from generator.profile.committed import dumps
+from generator.render.write import write_committed
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~757 GB weights, JIT, graphs
@@ -465,10 +467,10 @@ def run_smoke(
         first = next(c for c in checks.values() if c.status == "fail")
         summary = f"smoke: FAIL ({n_pass}/{len(checks)} passed); {first.name}: {first.detail}"
     try:
-        write_atomic(report_path, json.dumps(report, indent=2) + "\n")
+        write_committed(report_path, dumps(report, report_path), Path(report_path).parent)
         summary += f"\nreport: {report_path}"
-    except OSError as e:
-        print(f"error: cannot write report {report_path}: {e.strerror or e}", file=sys.stderr)
+    except UserError as e:
+        print(f"error: cannot write report {report_path}: {e}", file=sys.stderr)
         passed = False
     print(summary, file=out)
     return 0 if passed else 1

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from generator import catalog
 from generator.catalog import ModelSpec, Unmodelled
-from generator.profile.committed import DataFileError, read_json
+from generator.profile.committed import DataFileError, committed_exists, read_json
 from generator.profile.deployment import Deployment
+from generator.profile.load import profile_root
 
 LOCK_FILE = "checkpoints.lock.json"
 CONFIG_MAX_BYTES = 1 << 20  # a config.json is a few KB; a lock entry beyond this is not believed
@@ -34,9 +35,10 @@ LOCK_RESTORE = "restore it from git, or delete it and run `make pin-revision`"
 
 def read_lock(path: Path) -> dict:
     """The lock file's entries ({} when there is none); a malformed file is a located error."""
-    if not path.is_file():
+    root = profile_root(path)
+    if not committed_exists(path, root):
         return {}
-    data = read_json(path, LOCK_RESTORE)
+    data = read_json(path, LOCK_RESTORE, root)
     if not isinstance(data, dict):
         raise DataFileError(f"{path.name}: expected an object of entries; {LOCK_RESTORE}")
     return data
