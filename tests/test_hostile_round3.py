@@ -372,3 +372,75 @@ def test_bench_outputs_are_never_written_through_links(tmp_path):
     with pytest.raises(UserError, match="latest.json: is a symbolic link"):
         write_committed(out / "latest.json", "{}", out)
     assert victim.read_text() == "keep"
+
+
+# --- The lock's config.json against the catalog ----------------------------------------------------
+
+LOCK_KEY = "zai-org/GLM-5.1-FP8@0123456789abcdef0123456789abcdef01234567"
+PINNED = "model:\n  revision: 0123456789abcdef0123456789abcdef01234567\n"
+
+
+def _lock_config(**changes) -> dict:
+    from generator import catalog
+
+    config = dict(catalog.entry("zai-org/GLM-5.1-FP8").config)
+    for name, value in changes.items():
+        if value is None:
+            config.pop(name)
+        else:
+            config[name] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"architectures": ["DeepseekV3ForCausalLM"]}, "cannot change the model's class"),
+        ({"index_topk": None}, "config.json lacks `index_topk`, which the catalog's config"),
+        ({"kv_lora_rank": None}, "config.json lacks `kv_lora_rank`"),
+        ({"num_hidden_layers": 10**9}, "`num_hidden_layers` = 1000000000 is outside"),
+        ({"hidden_size": 1 << 40}, "`hidden_size` = 1099511627776 is outside"),
+        ({"vocab_size": -1}, "`vocab_size` must be an integer >= 1"),
+        ({"num_experts_per_tok": 2.5}, "`num_experts_per_tok` must be an integer"),
+        ({"max_position_embeddings": "202752"}, "`max_position_embeddings` must be an integer"),
+        ({"text_config": {"num_hidden_layers": 78}}, "`text_config` nesting differs"),
+    ],
+)
+def test_a_lock_config_is_checked_against_the_catalog(tmp_path, changes, message):
+    """validate --format json still prints JSON, with the other profile's verdict beside it."""
+    (tmp_path / "p.yaml").write_text(BASE + PINNED)
+    entry = {"bytes": 757_000_000_000, "source": "Hub", "config": _lock_config(**changes)}
+    (tmp_path / "checkpoints.lock.json").write_text(json.dumps({LOCK_KEY: entry}))
+    (tmp_path / "good.yaml").write_text(BASE)
+    code, out, err = run_cli(
+        "validate", "--format", "json", str(tmp_path / "p.yaml"), str(tmp_path / "good.yaml")
+    )
+    assert code == 1 and "Traceback" not in err, err
+    verdicts = {p["profile"]: p for p in json.loads(out)["profiles"]}
+    assert verdicts["good"]["status"] == "ok" and verdicts["p"]["status"] == "invalid"
+    messages = [q["message"] for q in verdicts["p"]["problems"] if q["severity"] == "error"]
+    assert any(message in m and "checkpoints.lock.json" in m for m in messages), messages
+
+
+def test_a_layer_count_changed_within_bounds_is_still_sized_by_the_lock(tmp_path):
+    """A new commit may change a value (pin-revision records it so): only the class and the
+    presence of the fields are fixed (test_pin.py sizes 80 layers from a lock)."""
+    from generator.profile.checkpoint import model_spec
+
+    (tmp_path / "p.yaml").write_text(BASE + PINNED)
+    entry = {
+        "bytes": 757_000_000_000,
+        "source": "Hub",
+        "config": _lock_config(num_hidden_layers=80),
+    }
+    (tmp_path / "checkpoints.lock.json").write_text(json.dumps({LOCK_KEY: entry}))
+    assert model_spec(load(tmp_path / "p.yaml").deployment).num_layers == 80
+
+
+def test_every_catalog_config_is_inside_the_bounds():
+    from generator import catalog
+    from generator.catalog.architecture import check_recorded_config
+
+    for model_id, entry in catalog.entries().items():
+        check_recorded_config(entry.config, entry.config, model_id)
+        catalog.spec(model_id, entry.config, "test")  # parse applies CONFIG_BOUNDS

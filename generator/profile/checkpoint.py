@@ -13,6 +13,7 @@ from pathlib import Path
 
 from generator import catalog
 from generator.catalog import ModelSpec, Unmodelled
+from generator.catalog.architecture import check_recorded_config
 from generator.profile.committed import DataFileError, committed_exists, read_json
 from generator.profile.deployment import Deployment
 from generator.profile.load import profile_root
@@ -71,6 +72,7 @@ def model_spec(d: Deployment) -> ModelSpec | None:
     if recorded is None:
         return catalog.model(d.model.id)
     config, where = recorded
+    check_recorded_config(config, catalog.entry(d.model.id).config, f"{d.model.id} ({where})")
     return _spec(d.model.id, json.dumps(config, sort_keys=True), where)
 
 
