@@ -113,6 +113,18 @@ CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
 CONFIG_TEXT_FIELDS = ("model_type", "indexer_types", "layer_types", "mamba_ssm_dtype")
 
 
+def _refuse_unmodelled(config: dict, where: str) -> None:
+    text = text_config(config)
+    for shows, design, missing in _REFUSED:
+        if shows(config, text):
+            raise Unmodelled(
+                f"{where}: {_arch(config)} uses {design}, which the memory model does not cover: "
+                f"it has no arithmetic for {missing}. `plan` and the sizing rules refuse rather "
+                "than guess; serve it with a profile whose capacity you measured, or add the "
+                "design to generator/capacity/memory.py with a ground-truth test"
+            )
+
+
 def check_recorded_config(config: Any, catalog_config: dict, where: str) -> None:
     """A config.json recorded for one commit of a catalog model (the lock's, or a user catalog's)
     against the catalog's own: the architecture class cannot change, no field the arithmetic or a
@@ -120,6 +132,7 @@ def check_recorded_config(config: Any, catalog_config: dict, where: str) -> None
     CONFIG_BOUNDS (parse checks each as it reads it). Raises Unmodelled, located at `where`."""
     if not isinstance(config, dict):
         raise Unmodelled(f"{where}: config.json is not a mapping")
+    _refuse_unmodelled(config, where)  # an unmodelled design says so first
     recorded, found = _arch(catalog_config), _arch(config)
     if found != recorded:
         raise Unmodelled(
@@ -241,14 +254,7 @@ def parse(config: Any, where: str) -> Architecture:
     if not arch:
         raise Unmodelled(f"{where}: config.json has no `architectures` list")
     text = text_config(config)
-    for shows, design, missing in _REFUSED:
-        if shows(config, text):
-            raise Unmodelled(
-                f"{where}: {arch} uses {design}, which the memory model does not cover: it has "
-                f"no arithmetic for {missing}. `plan` and the sizing rules refuse rather than "
-                "guess; serve it with a profile whose capacity you measured, or add the design "
-                "to generator/capacity/memory.py with a ground-truth test"
-            )
+    _refuse_unmodelled(config, where)
     r = _Reader(text, where, arch)
     layers = r.int("num_hidden_layers")
     mla = dsa = gqa = linear = None
