@@ -444,3 +444,51 @@ def test_every_catalog_config_is_inside_the_bounds():
     for model_id, entry in catalog.entries().items():
         check_recorded_config(entry.config, entry.config, model_id)
         catalog.spec(model_id, entry.config, "test")  # parse applies CONFIG_BOUNDS
+
+
+# --- Release thresholds: bounded, and null means off ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("probe_min_accuracy: 0", "release.probe_min_accuracy"),
+        ("probe_min_accuracy: 0.1", "release.probe_min_accuracy"),
+        ("ttft_p50_ms: 1.0e+300", "release.ttft_p50_ms"),
+        ("tpot_p50_ms: 100000", "release.tpot_p50_ms"),
+        ("cold_start_max_ratio: 1000", "release.cold_start_max_ratio"),
+    ],
+)
+def test_a_threshold_that_gates_nothing_is_refused(tmp_path, text, where):
+    err = _refused(tmp_path, f"release:\n  {text}\n")
+    assert f"{where}:" in err
+
+
+def test_null_turns_a_gate_off_even_over_an_inherited_value(tmp_path):
+    (tmp_path / "parent.yaml").write_text(BASE + "release:\n  probe_min_accuracy: 0.95\n")
+    child = "extends: parent\nrelease:\n  probe_min_accuracy: null\n  ttft_p50_ms: null\n"
+    (tmp_path / "child.yaml").write_text(child)
+    release = load(tmp_path / "child.yaml").deployment.release
+    assert release.probe_min_accuracy is None and release.ttft_p50_ms is None
+    assert release.tpot_p50_ms == 30  # untouched: the default
+    (tmp_path / "plain.yaml").write_text(BASE + "release:\n  tpot_p50_ms: null\n")
+    assert load(tmp_path / "plain.yaml").deployment.release.tpot_p50_ms is None
+
+
+def test_null_is_a_setting_exactly_where_the_schema_says_so():
+    """Every nullable field whose default is not null: null there must not mean the default."""
+    from generator.profile.load import NULL_IS_A_SETTING
+    from generator.profile.validate import _resolve, schema
+
+    found = set()
+
+    def walk(node, path):
+        for key, prop in _resolve(node).get("properties", {}).items():
+            prop = _resolve(prop)
+            kinds = prop.get("type")
+            if isinstance(kinds, list) and "null" in kinds and prop.get("default") is not None:
+                found.add((*path, key))
+            walk(prop, (*path, key))
+
+    walk(schema(), ())
+    assert found == set(NULL_IS_A_SETTING)
