@@ -17,6 +17,7 @@ import pytest
 from conftest import BASE_PROFILE, load_modal_app
 from test_container import _get, running  # noqa: F401, F811 (a fixture)
 from test_hostile import BASE, run_cli
+from test_pin import hub, hub_config  # noqa: F401, F811 (fixtures: the Hub at its client boundary)
 
 from generator import PROFILES_DIR
 from generator.errors import UserError
@@ -492,3 +493,45 @@ def test_null_is_a_setting_exactly_where_the_schema_says_so():
 
     walk(schema(), ())
     assert found == set(NULL_IS_A_SETTING)
+
+
+# --- Non-finite numbers, and what a gate keeps in the history --------------------------------------
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
+def test_a_hub_config_with_a_non_finite_number_is_not_recorded(
+    profile_tree,
+    cli,
+    hub,
+    hub_config,
+    monkeypatch,
+    number,  # noqa: F811
+):
+    from huggingface_hub import HfApi
+
+    def download(self, repo_id, filename, *, revision=None, local_dir=None, **kwargs):
+        path = Path(local_dir) / filename
+        path.write_text(json.dumps(hub_config)[:-1] + f', "rope_theta": {number}}}')
+        return str(path)
+
+    monkeypatch.setattr(HfApi, "hf_hub_download", download)
+    root = profile_tree({"p.yaml": BASE_PROFILE.read_text()})
+    code, _, err = cli("pin-revision", str(root / "p.yaml"))
+    assert code == 1 and "config.json is not JSON" in err and "Traceback" not in err
+    assert not (root / "checkpoints.lock.json").exists()
+
+
+def test_gate_details_kept_in_the_history_are_bounded_and_finite():
+    from generator.operate.gates import Gate
+
+    gate = Gate(
+        "smoke",
+        False,
+        "x" * 1_000_000,
+        {"ttft_p50_ms": float("nan"), "rate": float("inf"), "n": 3, "deep": [[[[[1]]]]]},
+        ["detail"] * 10_000,
+    )
+    kept = gate.as_dict()
+    text = json.dumps(kept, allow_nan=False)  # strict JSON
+    assert len(text) < 50_000 and kept["numbers"]["ttft_p50_ms"] is None
+    assert kept["numbers"]["n"] == 3 and kept["summary"].endswith("(999,500 characters cut)")

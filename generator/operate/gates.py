@@ -35,6 +35,7 @@ from generator.operate.smoke import (
     check_models,
     describe_error,
 )
+from generator.profile.committed import bounded
 
 BOOKING_TOOL = {
     "type": "function",
@@ -92,7 +93,8 @@ class Gate:
     details: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What the deploy history keeps: bounded, finite (generator/profile/committed.py)."""
+        return bounded(asdict(self))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ the profile): the architecture the memory model sizes is the pinned checkpoint's
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from generator.capacity.memory import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
 from generator.profile.checkpoint import CONFIG_MAX_BYTES
-from generator.profile.committed import dumps
+from generator.profile.committed import dumps, loads
 from generator.profile.load import profile_root
 from generator.render.write import check_contained, write_atomic, write_committed
 
@@ -80,8 +79,8 @@ def _config(api, model_id: str, commit: str, size: object) -> dict:
     if len(text) > CONFIG_MAX_BYTES:
         raise UserError(f"{model_id}@{commit}: config.json is larger than {CONFIG_MAX_BYTES:,} B")
     try:
-        data = json.loads(text)
-    except ValueError as exc:
+        data = loads(text)  # finite numbers only: NaN would reach the lock and the arithmetic
+    except (ValueError, RecursionError) as exc:
         raise UserError(f"{model_id}@{commit}: config.json is not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise UserError(f"{model_id}@{commit}: config.json is not a JSON object")

@@ -137,14 +137,15 @@ def read_json(path: Path, restore: str, root: Path) -> Any:
     return copy.deepcopy(_PARSED[absolute][1])
 
 
+def loads(text: str) -> Any:
+    """JSON text with finite numbers of at most MAX_DATA_DIGITS digits (ValueError otherwise;
+    RecursionError past the parser's depth)."""
+    return json.loads(text, parse_int=_number, parse_float=_number, parse_constant=_refuse_constant)
+
+
 def _parse(path: Path, raw: bytes, restore: str) -> Any:
     try:
-        data = json.loads(
-            raw.decode("utf-8"),
-            parse_int=_number,
-            parse_float=_number,
-            parse_constant=_refuse_constant,
-        )
+        data = loads(raw.decode("utf-8"))
     except RecursionError:
         raise DataFileError(
             f"{Location(path)}: nested deeper than {MAX_DATA_DEPTH} levels; {restore}"
@@ -156,3 +157,29 @@ def _parse(path: Path, raw: bytes, restore: str) -> Any:
             f"{Location(path)}: nested deeper than {MAX_DATA_DEPTH} levels; {restore}"
         )
     return data
+
+
+# What a committed record keeps of text and numbers an endpoint reported (gate details in the
+# deploy history): bounded in size, finite numbers only (a NaN or infinity becomes null).
+MAX_KEPT_TEXT = 500  # characters of one string
+MAX_KEPT_ITEMS = 50  # entries of one list or mapping
+MAX_KEPT_DEPTH = 4
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """`value` cut to what a committed record keeps (MAX_KEPT_*): JSON types only."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        cut = len(value) - MAX_KEPT_TEXT
+        return value if cut <= 0 else f"{value[:MAX_KEPT_TEXT]}... ({cut:,} characters cut)"
+    if depth >= MAX_KEPT_DEPTH:
+        return bounded(str(value)[:MAX_KEPT_TEXT])
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_KEPT_ITEMS]
+        return {str(k)[:100]: bounded(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [bounded(v, depth + 1) for v in value[:MAX_KEPT_ITEMS]]
+    return bounded(str(value))
