@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (pytest fixtures imported from other test modules are redefined as arguments)
 """Hostile input, round 3 (issue 24): the mechanisms each case is fixed at, one section each.
 
 Modal's servers cannot exist here: where they would answer, a stand-in says so. Every test here
