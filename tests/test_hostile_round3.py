@@ -536,3 +536,67 @@ def test_gate_details_kept_in_the_history_are_bounded_and_finite():
     text = json.dumps(kept, allow_nan=False)  # strict JSON
     assert len(text) < 50_000 and kept["numbers"]["ttft_p50_ms"] is None
     assert kept["numbers"]["n"] == 3 and kept["summary"].endswith("(999,500 characters cut)")
+
+
+# --- Smaller: dummy variants, the revision's folder, Volumes over the image -----------------------
+
+
+@pytest.mark.parametrize(
+    "revision", ["main/../../../../usr/lib", "..", "a/./b", "main/.hidden", "a//b", "main/"]
+)
+def test_a_revision_cannot_leave_the_weights_folder(tmp_path, revision):
+    err = _refused(tmp_path, f"model:\n  revision: '{revision}'\n")
+    assert "model.revision" in err
+
+
+def test_a_branch_with_slashes_is_still_a_revision(tmp_path):
+    (tmp_path / "p.yaml").write_text(BASE + "model:\n  revision: release/v1.2\n")
+    assert load(tmp_path / "p.yaml").deployment.model_dir.endswith("/release/v1.2")
+
+
+@pytest.mark.parametrize(
+    "mount",
+    [
+        "/usr/local/lib/python3.12/dist-packages",
+        "/opt/conda/lib/python3.11/site-packages",
+        "/root/.local/lib",
+        "/home/user/.local",
+        "/sgl-workspace/sglang/python",
+        "/var/lib",
+        "/tmp/sglang-cache",
+        "/tmp/sglang-cache/deep_gemm",
+    ],
+)
+def test_a_volume_cannot_hide_the_images_python_or_sglang(tmp_path, mount):
+    text = f"volumes:\n  weights:\n    name: w\n    mount_path: {mount}\n"
+    err = _refused(tmp_path, text)
+    assert "[volume-mounts] volumes.weights.mount_path" in err and "hides the image" in err
+
+
+def test_a_dummy_variant_cannot_take_a_real_profiles_name_app_or_records(profile_tree, cli):
+    root = profile_tree(
+        {
+            "prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n",
+            "other.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\napp:\n  name: glm51-prod-dummy\n",
+        }
+    )
+    code, _, err = cli("deploy", str(root / "prod.yaml"), "--dummy-weights", "--dry-run")
+    assert code == 1 and "other.yaml" in err and "its app is glm51-prod-dummy" in err
+    (root / "other.yaml").unlink()
+    (root / "prod-dummy.yaml").write_text(f"extends: {PROFILES_DIR / 'prod.yaml'}\n")
+    code, _, err = cli("deploy", str(root / "prod.yaml"), "--dummy-weights", "--dry-run")
+    assert code == 1 and "a real profile is named prod-dummy" in err
+    (root / "prod-dummy.yaml").unlink()
+    (root / "prod.yaml").write_text(f"extends: {PROFILES_DIR / 'prod.yaml'}\n{PINNED}")
+    code, out, err = cli("deploy", str(root / "prod.yaml"), "--dummy-weights", "--dry-run")
+    assert code == 0, err
+
+
+def test_a_dummy_variant_cannot_write_into_a_real_profiles_history(profile_tree, cli, deploys):
+    root = profile_tree({"prod.yaml": f"extends: {PROFILES_DIR / 'prod.yaml'}\n"})
+    record = _record()
+    record.update(profile="prod-dummy", tag="prod-dummy-0123456789ab")
+    (deploys / "prod-dummy").mkdir()
+    (deploys / "prod-dummy" / "history.json").write_text(json.dumps([record]))
+    code, _, err = cli("deploy", str(root / "prod.yaml"), "--dummy-weights", "--dry-run")
+    assert code == 1 and "holds records of a real profile named prod-dummy" in err
