@@ -207,14 +207,12 @@ SYSTEM_PATHS = (
     "/boot",
     "/dev",
     "/etc",
-    "/home",
     "/lib",
     "/lib32",
     "/lib64",
     "/libx32",
     "/opt",
     "/proc",
-    "/root",
     "/run",
     "/sbin",
     "/sgl-workspace",
@@ -223,10 +221,23 @@ SYSTEM_PATHS = (
     "/usr",
     "/var",
 )
+# Home folders: their hidden folders hold user site-packages (~/.local) and caches.
+HOMES = ("/root", "/home")
 # The container's local disk: the app copies the compile caches to /tmp/sglang-cache
 # (tempfile.gettempdir()); a Volume there would take every replica's writes.
 LOCAL_CACHE = "/tmp/sglang-cache"
-SYSTEM_MOUNT_POINTS = {"/", "/tmp", *SYSTEM_PATHS}
+SYSTEM_MOUNT_POINTS = {"/", "/tmp", *HOMES, *SYSTEM_PATHS}
+
+
+def _hides_image_files(path: str) -> bool:
+    under_home = path.startswith(tuple(h + "/" for h in HOMES))
+    return (
+        path in SYSTEM_MOUNT_POINTS
+        or path.startswith(tuple(p + "/" for p in SYSTEM_PATHS))
+        or (under_home and any(part.startswith(".") for part in path.split("/")))
+        or path == LOCAL_CACHE
+        or path.startswith(LOCAL_CACHE + "/")
+    )
 
 
 @rule("volume-mounts", "error", "Volume mount paths that collide, nest, or hide system folders.")
@@ -240,12 +251,7 @@ def _volume_mounts(d: Deployment):
             yield Finding(
                 f"write the mount path without '.', '..' or '//' segments. Found: {path}", field
             )
-        elif (
-            path in SYSTEM_MOUNT_POINTS
-            or path.startswith(tuple(p + "/" for p in SYSTEM_PATHS))
-            or path == LOCAL_CACHE
-            or path.startswith(LOCAL_CACHE + "/")
-        ):
+        elif _hides_image_files(path):
             yield Finding(
                 "a Volume mounted here hides the image's own files; mount it at a folder of its "
                 f"own such as /{volume.name}. Found: {path}",
