@@ -114,7 +114,7 @@ def _settings(d: Deployment) -> Iterator[tuple[tuple[str, ...], str]]:
     "error",
     "An environment variable the generator owns, or one that redirects code, libraries or "
     "credential-bearing traffic.",
-    "README, Profiles from pull requests: the environment policy",
+    "docs/security.md: the environment policy",
 )
 def _env_policy(d: Deployment):
     for path, name in _settings(d):
