@@ -7,6 +7,7 @@ failed on the code before its mechanism existed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -21,15 +22,20 @@ from test_hostile import BASE, run_cli
 from test_pin import hub, hub_config  # noqa: F401, F811 (fixtures: the Hub at its client boundary)
 
 from generator import PROFILES_DIR
+from generator.cli import main
 from generator.errors import UserError
 from generator.pipeline import load, render_to_file
 from generator.rules.environment import env_refusal
 
 
 def _refused(tmp_path: Path, text: str, base: str = BASE) -> str:
-    """Validate and render a profile that must fail: exit 1, no traceback, nothing written."""
+    """Validate and render a profile that must fail: exit 1, no traceback, nothing written
+    (the CLI in-process: these are many, and a subprocess each costs a second)."""
     (tmp_path / "p.yaml").write_text(base + text, encoding="utf-8")
-    code, _, err = run_cli("render", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "a.py"))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["render", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "a.py")])
+    err = err.getvalue()
     assert code == 1 and "Traceback" not in err, err
     assert not (tmp_path / "a.py").exists()
     return err
