@@ -268,9 +268,12 @@ def schema_problems(profile: Profile) -> list[Problem]:
         problems.extend(_problems_for(jsonschema.exceptions.best_match([error]), profile))
     # A Modal name removed in 1.4.0 gets its rule's "renamed to ..." message, not "unknown field".
     knobs = removed_knob_problems(profile)
-    controls = control_character_problems(profile)
-    replaced = {p.path for p in knobs + controls}
-    return knobs + controls + [p for p in problems if p.path not in replaced]
+    replaced = {p.path for p in knobs}
+    return (
+        knobs
+        + control_character_problems(profile)
+        + [p for p in problems if p.path not in replaced]
+    )
 
 
 def validate_profile(profile: Profile) -> Profile:
