@@ -38,7 +38,7 @@ from generator.operate.smoke import (
     resolve_proxy_headers,
     served_gpu,
 )
-from generator.profile.committed import dumps
+from generator.profile.committed import dumps, output_root
 from generator.render.write import write_committed
 
 # Reference figures from the guide's "Performance snapshot" (glm51-modal-guide.txt): GLM-5.1-FP8
@@ -427,9 +427,9 @@ def run_bench(
         "files": {k: str(v) for k, v in files.items()},
     }
     for key in ("json", "latest_json"):
-        write_committed(files[key], dumps(result, files[key]), out_dir)
+        write_committed(files[key], dumps(result, files[key]), output_root(out_dir))
     chart = plot(result, files["png"])
-    write_committed(files["latest_png"], chart, out_dir)
+    write_committed(files["latest_png"], chart, output_root(out_dir))
     print_report(result, out)
     if interrupted:
         raise BenchInterrupted(len(levels), files["json"])
@@ -551,7 +551,7 @@ def run_agent_bench(
         "files": {k: str(v) for k, v in files.items()},
     }
     for key in ("json", "latest_json"):
-        write_committed(files[key], dumps(result, files[key]), out_dir)
+        write_committed(files[key], dumps(result, files[key]), output_root(out_dir))
     print_agent_report(result, out)
     return result
 
@@ -693,7 +693,7 @@ def plot(result: dict[str, Any], path: Path) -> bytes:
         fig.savefig(png, dpi=100, format="png")
     finally:
         plt.close(fig)
-    write_committed(path, png.getvalue(), path.parent)
+    write_committed(path, png.getvalue(), output_root(path.parent))
     return png.getvalue()
 
 

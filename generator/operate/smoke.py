@@ -27,7 +27,7 @@ import httpx
 import openai
 
 from generator.errors import UserError
-from generator.profile.committed import dumps
+from generator.profile.committed import dumps, output_root
 from generator.render.write import write_committed
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
@@ -467,7 +467,9 @@ def run_smoke(
         first = next(c for c in checks.values() if c.status == "fail")
         summary = f"smoke: FAIL ({n_pass}/{len(checks)} passed); {first.name}: {first.detail}"
     try:
-        write_committed(report_path, dumps(report, report_path), Path(report_path).parent)
+        write_committed(
+            report_path, dumps(report, report_path), output_root(Path(report_path).parent)
+        )
         summary += f"\nreport: {report_path}"
     except UserError as e:
         print(f"error: cannot write report {report_path}: {e}", file=sys.stderr)

@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from generator import REPO_ROOT
 from generator.errors import Location, UserError
 
 MAX_DATA_BYTES = 16 * 1024 * 1024  # a deploy record is a few KiB; thousands of deploys fit
@@ -59,6 +60,14 @@ def check_committed_path(path: Path, root: Path) -> Path:
                 f"written only as regular files (replace it with a file or folder in {base})"
             )
     return absolute
+
+
+def output_root(folder: Path) -> Path:
+    """The root an output folder's files are checked under: the repository when the folder is in
+    it (build/bench, build/smoke: a committed link anywhere below the checkout is refused), else
+    the folder the user named."""
+    absolute = Path(os.path.abspath(folder))
+    return REPO_ROOT if absolute.is_relative_to(REPO_ROOT) else absolute
 
 
 def committed_exists(path: Path, root: Path) -> bool:
