@@ -985,7 +985,8 @@ def test_render_prints_flag_values_escaped(tmp_path):
         BASE + 'sglang:\n  extra_args: ["--log-lev=info\\n::error::forged"]\n'
     )
     code, _, err = run_cli("render", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "o" / "a.py"))
-    assert code == 1 and "info\\x0a::error::forged" in err
+    # Round 3: the newline is refused at validation (control characters), shown escaped there.
+    assert code == 1 and "info\\n::error::forged" in err
     assert not any(line.startswith("::") for line in err.splitlines())
 
 
