@@ -7,7 +7,8 @@ control plane keeps for this purpose: each app's versions (deployment tags, newe
 whether it is deployed or stopped. Everything else is UNIMPLEMENTED, so a CLI that starts
 calling something new fails loudly instead of passing by accident. Nothing is built or run: an
 image "builds" at once and a Server's URL is whatever the test maps the app name to (a stand-in
-SGLang), printed by the real CLI as Modal's would be.
+SGLang), printed by the real CLI as Modal's would be and answered to `Server.from_name(...)
+.get_url()` / `Function.from_name(...).get_web_url()` (FunctionGet).
 
     with FakeModalPlane(urls={"my-app": "http://127.0.0.1:..."}) as plane:
         env = {"MODAL_SERVER_URL": plane.url, "MODAL_TOKEN_ID": "ak-x", ...}
@@ -51,6 +52,8 @@ class FakeModalPlane:
     def __init__(self, urls: dict[str, str] | None = None) -> None:
         self.urls = dict(urls or {})
         self.apps: dict[str, dict[str, Any]] = {}  # name -> {"id", "versions", "state"}
+        # (app name, function name) -> (function id, FunctionData, URL), as deployed
+        self.functions: dict[tuple[str, str], tuple[str, Any, str]] = {}
         self.calls: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -107,12 +110,28 @@ class FakeModalPlane:
             response.handle_metadata.CopyFrom(
                 function_metadata(fn.function_name, fn.function_type, r.app_id)
             )
+            name = self._app_names.get(r.app_id, "")
+            url = self.urls.get(name, f"https://ws--{name}-{fn.function_name.lower()}.modal.run")
             if fn.is_server:  # modal/_output/status.py prints flash_service_urls[0]
-                name = self._app_names.get(r.app_id, "")
-                response.function.flash_service_urls.append(
-                    self.urls.get(name, f"https://ws--{name}-sglangserver.modal.run")
-                )
+                response.function.flash_service_urls.append(url)
+            self.functions[(name, fn.function_name)] = (response.function_id, data, url)
             return response
+
+        def function_get(r):
+            """`Function.from_name` / `Server.from_name`: the deployed function's metadata, with
+            its URL where modal 1.6.4 reads it (_functions.py `_hydrate_metadata`)."""
+            found = self.functions.get((r.app_name, r.object_tag))
+            if found is None:
+                raise GRPCError(Status.NOT_FOUND, f"no {r.object_tag} in {r.app_name}")
+            function_id, data, url = found
+            metadata = function_metadata(r.object_tag, 0, "")
+            if data.ranked_functions[0].function.is_server:
+                metadata._experimental_flash_urls.append(url)
+            else:
+                metadata.web_url = url
+            return api_pb2.FunctionGetResponse(
+                function_id=function_id, handle_metadata=metadata, function=data
+            )
 
         def app_publish(r):
             name = r.name
@@ -182,6 +201,7 @@ class FakeModalPlane:
                 handle_metadata=function_metadata(r.function_name, r.function_type, r.app_id),
             ),
             "FunctionCreate": function_create,
+            "FunctionGet": function_get,
             "AppPublish": app_publish,
             "AppGetByDeploymentName": app_by_name,
             "AppStop": app_stop,

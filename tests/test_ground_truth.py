@@ -103,6 +103,15 @@ ARGVS = [
     (["0.5.10"], ["--attn-dp-size", "8"], False),
     # What the flag policy refuses in extra_args parses: the refusal is the policy's, not a typo's.
     (VERSIONS, ["--enable-custom-logit-processor", "--custom-weight-loader", "pkg.loader"], True),
+    (
+        VERSIONS,
+        # The flags that join or trust another host (refused in extra_args, owned by cluster:).
+        ["--nnodes", "2", "--node-rank", "1", "--dist-init-addr", "10.0.0.1:5000"]
+        + ["--disaggregation-mode", "prefill", "--otlp-traces-endpoint", "collector:4317"]
+        + ["--remote-instance-weight-loader-seed-instance-ip", "10.0.0.2"]
+        + ["--encoder-urls", "http://10.0.0.3:8000"],
+        True,
+    ),
 ]
 
 

@@ -277,17 +277,48 @@ def test_canary_name_too_long_is_refused(cli, profile_tree, control_plane):
     assert control_plane.calls() == []
 
 
-def test_endpoint_url_skips_dashboard_links():
-    from generator.operate.release import endpoint_url
+def test_the_canary_url_comes_from_modal_not_from_the_deploy_output(
+    control_plane, cli, released_prod, monkeypatch
+):
+    """An image build's log (or a profile value) printed in `modal deploy`'s output can hold any
+    URL; the gates call the URL Modal's API reports (FunctionGet in the stand-in plane)."""
+    from generator.operate import release
 
-    out = (
-        "\x1b[32m✓\x1b[0m Created objects.\n├── 🔨 Created server SGLangServer\n"
-        "│   └── \x1b]8;;https://ws--app-sglangserver.modal.run\x1b\\"
-        "https://ws--app-sglangserver.modal.run\x1b]8;;\x1b\\ 🔑\n"
-        "View Deployment: https://modal.com/apps/ws/main/deployed/app\n"
-    )
-    assert endpoint_url(out) == "https://ws--app-sglangserver.modal.run"
-    assert endpoint_url("View Deployment: https://modal.com/apps/x") is None
+    real_capture = release._capture
+    evil = "https://evil.example/collect"
+
+    def capture_with_a_build_log(command):
+        code, out = real_capture(command)
+        return code, f"Step 3/9 RUN echo {evil}\n{out}"
+
+    monkeypatch.setattr(release, "_capture", capture_with_a_build_log)
+    with _fake() as canary, _fake() as live:
+        control_plane.set(urls={"glm51-prod-canary": canary, "glm51-prod": live}, apps=LIVE_BEFORE)
+        code, out, err = cli("deploy", released_prod)
+    assert code == 0, out + err
+    [record] = control_plane.history()
+    first = record["release"]["steps"][0]
+    assert first["step"] == "canary_deploy" and first["detail"].endswith(f"endpoint {canary}")
+    assert evil not in json.dumps(record)
+
+
+@pytest.mark.parametrize(
+    ("url", "usable"),
+    [
+        ("https://ws--glm51-prod-canary-sglangserver.modal.run", True),
+        ("http://127.0.0.1:8000", True),  # a stand-in on this machine
+        ("http://ws--app.modal.run", False),  # the key would cross the network in clear
+        ("https://user:pass@ws--app.modal.run", False),
+        ("https://ws--app.modal.run/\x1b[2J", False),
+        ("javascript:alert(1)", False),
+        (None, False),
+        (["https://x.modal.run"], False),
+    ],
+)
+def test_only_a_plausible_endpoint_url_is_used(url, usable):
+    from generator.operate.release import _plausible_url
+
+    assert _plausible_url(url) is usable
 
 
 def test_dummy_weights_run_never_touches_the_live_app(control_plane, cli, released_prod):
@@ -377,26 +408,3 @@ def test_rollback_record_names_the_version_it_returned_to(control_plane, cli, pr
     ]
     code, out, _ = cli("rollback", str(profile))  # Modal's rule: back once more is the promote
     assert code == 0 and f"to {promoted['tag']}" in out
-
-
-@pytest.mark.parametrize("terminal", [True, False])
-def test_endpoint_url_from_modals_own_formatting(terminal, monkeypatch):
-    """The URL line as modal 1.6.4 formats it (modal/_output/status.py `_format_url`, rendered
-    by rich to a terminal with OSC 8 links, or plain when piped); COLUMNS as release.py sets
-    it, so rich does not wrap a long URL."""
-    import io
-
-    from modal._output.status import _format_url
-    from rich.console import Console
-
-    from generator.operate.release import endpoint_url
-
-    monkeypatch.setenv("COLUMNS", "400")
-    url = "https://my-workspace--glm51-prod-canary-sglangserver-" + "x" * 60 + ".modal.run"
-    buf = io.StringIO()
-    console = Console(file=buf, force_terminal=terminal)
-    console.print(
-        "View Deployment: [link=https://modal.com/apps/ws]https://modal.com/apps/ws[/link]"
-    )
-    console.print(f"└── {_format_url(url)} 🔑")
-    assert endpoint_url(buf.getvalue()) == url

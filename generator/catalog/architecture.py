@@ -55,7 +55,7 @@ _REFUSED = (
     (
         lambda c, t: (
             bool(t.get("sliding_window"))
-            or any("sliding" in str(x) for x in t.get("layer_types") or ())
+            or any("sliding" in str(x) for x in _list(t.get("layer_types")))
         ),
         "sliding-window attention layers (`sliding_window` / `layer_types`)",
         "the hybrid SWA pools (SGLang `HybridSWAPoolConfigurator`)",
@@ -249,6 +249,85 @@ def check_fields(config: dict, where: str) -> None:
         raise problems[0]
 
 
+# Plausible bounds of every config.json integer the memory arithmetic or a rule reads. The
+# largest checkpoints in the catalog sit far inside them (GLM-5.1: 78 layers, hidden 6144, 256
+# experts, 202,752 positions, vocab 154,880); a value outside is a broken or hostile config, and
+# the bounds keep the arithmetic's cost bounded too (loops run over layers, never over a value).
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
+    "num_hidden_layers": (1, 1024),
+    "hidden_size": (1, 1 << 17),
+    "num_attention_heads": (1, 1024),
+    "num_key_value_heads": (1, 1024),
+    "head_dim": (1, 4096),
+    "v_head_dim": (1, 4096),
+    "kv_lora_rank": (1, 1 << 16),
+    "qk_rope_head_dim": (1, 4096),
+    "q_lora_rank": (0, 1 << 16),
+    "qk_nope_head_dim": (1, 4096),
+    "index_n_heads": (1, 1024),
+    "index_head_dim": (1, 4096),
+    "index_topk": (1, 1 << 20),
+    "full_attention_interval": (1, 1024),
+    "linear_num_key_heads": (1, 1024),
+    "linear_num_value_heads": (1, 1024),
+    "linear_key_head_dim": (1, 4096),
+    "linear_value_head_dim": (1, 4096),
+    "linear_conv_kernel_dim": (1, 64),
+    "num_nextn_predict_layers": (0, 16),
+    "mtp_num_hidden_layers": (0, 16),
+    "n_routed_experts": (1, 1 << 14),
+    "num_experts": (1, 1 << 14),
+    "num_local_experts": (1, 1 << 14),
+    "num_experts_per_tok": (1, 1024),
+    "n_shared_experts": (0, 1024),
+    "moe_intermediate_size": (1, 1 << 20),
+    "intermediate_size": (0, 1 << 20),
+    "first_k_dense_replace": (0, 1024),
+    "vocab_size": (1, 1 << 23),
+    "max_position_embeddings": (1, 1 << 26),
+}
+# Fields read for their text: what names the design or lays out its layers.
+CONFIG_TEXT_FIELDS = ("model_type", "indexer_types", "layer_types", "mamba_ssm_dtype")
+
+
+def _refuse_unmodelled(config: dict, where: str) -> None:
+    text = text_config(config)
+    for shows, design, missing in _REFUSED:
+        if shows(config, text):
+            raise Unmodelled(
+                f"{where}: {_arch(config)} uses {design}, which the memory model does not cover: "
+                f"it has no arithmetic for {missing}. `plan` and the sizing rules refuse rather "
+                "than guess; serve it with a profile whose capacity you measured, or add the "
+                "design to generator/capacity/memory.py with a ground-truth test"
+            )
+
+
+def check_recorded_config(config: Any, catalog_config: dict, where: str) -> None:
+    """A config.json recorded for one commit of a catalog model (the lock's, or a user catalog's)
+    against the catalog's own: the architecture class cannot change, no field the arithmetic or a
+    rule reads that the catalog has may disappear, and every integer among them is within
+    CONFIG_BOUNDS (parse checks each as it reads it). Raises Unmodelled, located at `where`."""
+    if not isinstance(config, dict):
+        raise Unmodelled(f"{where}: config.json is not a mapping")
+    _refuse_unmodelled(config, where)  # an unmodelled design says so first
+    recorded, found = _arch(catalog_config), _arch(config)
+    if found != recorded:
+        raise Unmodelled(
+            f"{where}: architectures[0] is {found[:80]!r}, the catalog's model is {recorded!r}; "
+            "a commit cannot change the model's class: restore the lock entry from git (or "
+            "`make pin-revision` again), or add the other model to the catalog"
+        )
+    text, catalog_text = text_config(config), text_config(catalog_config)
+    if ("text_config" in config) != ("text_config" in catalog_config):
+        raise Unmodelled(f"{where}: `text_config` nesting differs from the catalog's config")
+    for name in [*CONFIG_BOUNDS, *CONFIG_TEXT_FIELDS]:
+        if name in catalog_text and text.get(name) is None:
+            raise Unmodelled(
+                f"{where}: config.json lacks `{name}`, which the catalog's config of this model "
+                "has and the sizing reads; restore the lock entry from git or pin again"
+            )
+
+
 @dataclass(frozen=True)
 class Mla:
     kv_lora_rank: int
@@ -365,6 +444,10 @@ class Architecture:
         return self.num_layers - self.dense_layers
 
 
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _arch(config: dict) -> str:
     archs = config.get("architectures")
     return archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else ""
@@ -389,14 +472,7 @@ def parse(config: Any, where: str) -> Architecture:
     if not arch:
         raise Unmodelled(f"{where}: config.json has no `architectures` list")
     text = text_config(config)
-    for shows, design, missing in _REFUSED:
-        if shows(config, text):
-            raise Unmodelled(
-                f"{where}: {arch} uses {design}, which the memory model does not cover: it has "
-                f"no arithmetic for {missing}. `plan` and the sizing rules refuse rather than "
-                "guess; serve it with a profile whose capacity you measured, or add the design "
-                "to generator/capacity/memory.py with a ground-truth test"
-            )
+    _refuse_unmodelled(config, where)
     check_fields(config, where)
     r = _Reader(text, where, arch)
     layers = r.int("num_hidden_layers")
@@ -538,8 +614,12 @@ class _Reader:
                         f"{self.where}: config.json `{name}` must be an integer >= {minimum}; "
                         f"found {value!r}"
                     )
-                if value > 10**9:
-                    raise Unmodelled(f"{self.where}: config.json `{name}` = {value} is implausible")
+                low, high = CONFIG_BOUNDS.get(name, (minimum, 10**9))
+                if not low <= value <= high:
+                    raise Unmodelled(
+                        f"{self.where}: config.json `{name}` = {value} is outside the plausible "
+                        f"{low}..{high:,} (catalog/architecture.py CONFIG_BOUNDS)"
+                    )
                 return value
         if default is not None:
             return default

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import os
 import random
 import re
@@ -41,7 +40,8 @@ from generator.operate.smoke import (
     resolve_proxy_headers,
     served_gpu,
 )
-from generator.render.write import write_atomic
+from generator.profile.committed import dumps, output_root
+from generator.render.write import write_committed
 
 # Reference figures from the guide's "Performance snapshot" (glm51-modal-guide.txt): GLM-5.1-FP8
 # with SGLang on 8xB200, EAGLE speculative decoding. Order-of-magnitude, not targets.
@@ -432,9 +432,9 @@ def run_bench(
         "files": {k: str(v) for k, v in files.items()},
     }
     for key in ("json", "latest_json"):
-        write_atomic(files[key], json.dumps(result, indent=2) + "\n")
-    plot(result, files["png"])
-    write_atomic(files["latest_png"], files["png"].read_bytes())
+        write_committed(files[key], dumps(result, files[key]), output_root(out_dir))
+    chart = plot(result, files["png"])
+    write_committed(files["latest_png"], chart, output_root(out_dir))
     print_report(result, out)
     if interrupted:
         raise BenchInterrupted(len(levels), files["json"])
@@ -588,7 +588,7 @@ def run_agent_bench(
         "files": {k: str(v) for k, v in files.items()},
     }
     for key in ("json", "latest_json"):
-        write_atomic(files[key], json.dumps(result, indent=2) + "\n")
+        write_committed(files[key], dumps(result, files[key]), output_root(out_dir))
     print_agent_report(result, out)
     return result
 
@@ -682,7 +682,7 @@ def _check_out_dir(out_dir: Path) -> None:
         raise BenchError(f"--out-dir {out_dir}: not writable")
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
+def plot(result: dict[str, Any], path: Path) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -730,7 +730,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         fig.savefig(png, dpi=100, format="png")
     finally:
         plt.close(fig)
-    write_atomic(path, png.getvalue())
+    write_committed(path, png.getvalue(), output_root(path.parent))
+    return png.getvalue()
 
 
 def _usd(value: float | None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hashlib
-import json
 import os
 import re
 import shlex
@@ -24,8 +23,8 @@ from generator.errors import Location, UserError
 from generator.operate.report import emit_line
 from generator.pipeline import Loaded, load, render_to_file
 from generator.profile.checkpoint import image_digest
-from generator.profile.committed import read_json
-from generator.render.write import check_contained, folder_lock, write_atomic
+from generator.profile.committed import committed_exists, dumps, read_json
+from generator.render.write import check_contained, folder_lock, write_committed
 
 DEPLOYS_DIR = REPO_ROOT / "deploys"
 
@@ -132,12 +131,14 @@ HISTORY_RESTORE = "restore the file from git"
 _APP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
-def read_history(profile_name: str) -> list[dict[str, Any]]:
-    """The deploy records, oldest first; a malformed file is a located error, not a traceback."""
+def read_history(profile_name: str, app_name: str | None = None) -> list[dict[str, Any]]:
+    """The deploy records, oldest first; a malformed file is a located error, not a traceback.
+    With `app_name` (the profile's app), a record of another app is an error too: rollback and
+    diff act on the app a record names."""
     path = history_path(profile_name)
-    if not path.is_file():
+    if not committed_exists(path, DEPLOYS_DIR.parent):
         return []
-    history = read_json(path, HISTORY_RESTORE)
+    history = read_json(path, HISTORY_RESTORE, DEPLOYS_DIR.parent)
     if not isinstance(history, list):
         raise UserError(f"{Location(path)}: expected a list of deploy records; restore it from git")
     tag = re.compile(re.escape(profile_name) + r"-[0-9a-f]{12}")
@@ -154,6 +155,7 @@ def read_history(profile_name: str) -> list[dict[str, Any]]:
                     ("profile", record["profile"] == profile_name),
                     ("tag", tag.fullmatch(record["tag"])),
                     ("app_name", _APP_NAME.fullmatch(record["app_name"])),
+                    ("app_name", app_name is None or record["app_name"] == app_name),
                 )
                 if not ok
             ]
@@ -195,13 +197,10 @@ def write_record(record: dict, rendered: str | None) -> Path:
     # The lock is on deploys/ itself: each file write below locks the folder it writes in.
     with folder_lock(path.parent.parent):
         if rendered is not None:
-            write_atomic(
-                path.parent / record["tag"] / "modal_app.py", rendered, within=DEPLOYS_DIR.parent
-            )
-        history = [*read_history(record["profile"]), record]
-        write_atomic(
-            path, json.dumps(history, indent=2, sort_keys=True) + "\n", within=DEPLOYS_DIR.parent
-        )
+            copy = path.parent / record["tag"] / "modal_app.py"
+            write_committed(copy, rendered, DEPLOYS_DIR.parent)
+        history = [*read_history(record["profile"], record["app_name"]), record]
+        write_committed(path, dumps(history, path, sort_keys=True), DEPLOYS_DIR.parent)
     return path
 
 
@@ -292,8 +291,9 @@ def previous_deploy(history: list[dict]) -> tuple[dict, dict]:
 
 
 def rollback(ref: str, *, dry_run: bool = False) -> int:
-    name = load(ref).profile.name
-    current, target = previous_deploy(read_history(name))
+    loaded = load(ref)
+    name = loaded.profile.name
+    current, target = previous_deploy(read_history(name, loaded.deployment.app_name))
     command = rollback_command(current["app_name"])
     print(
         emit_line(

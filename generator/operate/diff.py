@@ -30,8 +30,9 @@ from generator.operate.plan import build as build_plan
 from generator.operate.report import emit_line
 from generator.pipeline import Loaded, load, render_app
 from generator.profile import at_ref
-from generator.profile.checkpoint import LOCK_FILE
-from generator.profile.load import resolve_profile_path
+from generator.profile.checkpoint import LOCK_FILE, LOCK_RESTORE
+from generator.profile.committed import committed_exists, read_committed
+from generator.profile.load import profile_root, resolve_profile_path
 
 MISSING = object()
 DEFAULT_AGAINST = "HEAD"
@@ -142,9 +143,9 @@ def _deployed_profile(path: Path, settings: dict) -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="modal-sglang-deployed-"))
     try:
         (folder / ".git").mkdir()
-        lock = path.parent / LOCK_FILE
-        if lock.is_file():
-            shutil.copyfile(lock, folder / LOCK_FILE)
+        lock, root = path.parent / LOCK_FILE, profile_root(path)
+        if committed_exists(lock, root):  # inside the repository, no link, bounded
+            (folder / LOCK_FILE).write_bytes(read_committed(lock, root, LOCK_RESTORE))
         target = folder / path.name
         target.write_text(json.dumps(settings), encoding="utf-8")  # JSON is YAML
         yield target
@@ -154,13 +155,18 @@ def _deployed_profile(path: Path, settings: dict) -> Iterator[Path]:
 
 def deployed_side(loaded: Loaded) -> Side:
     name = loaded.profile.name
-    history = deploy.live_records(deploy.read_history(name))
+    history = deploy.live_records(deploy.read_history(name, loaded.deployment.app_name))
     if not history:
         raise UserError(f"no deploy record for {name} in {deploy.DEPLOYS_DIR}: deploy it first")
     last = history[-1]
     label = f"deployed {last['tag']} ({last['time']})"
     old_file = deploy.DEPLOYS_DIR / name / last["tag"] / "modal_app.py"
-    app = old_file.read_text(encoding="utf-8") if old_file.is_file() else ""
+    root = deploy.DEPLOYS_DIR.parent
+    app = (
+        read_committed(old_file, root, deploy.HISTORY_RESTORE).decode("utf-8", "replace")
+        if committed_exists(old_file, root)
+        else ""
+    )
     plan, note = None, ""
     try:
         with _deployed_profile(loaded.profile.path, last["settings"]) as path:
@@ -253,7 +259,9 @@ def deploy_preview_lines(loaded: Loaded) -> list[str]:
     if silenced:
         out.append(f"  (silenced with a reason in the profile: {', '.join(sorted(silenced))})")
     out.append("")
-    history = deploy.live_records(deploy.read_history(loaded.profile.name))
+    history = deploy.live_records(
+        deploy.read_history(loaded.profile.name, loaded.deployment.app_name)
+    )
     against = "deployed" if history else DEFAULT_AGAINST
     try:
         out += diff_lines(loaded, against)

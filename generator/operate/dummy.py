@@ -21,6 +21,8 @@ import copy
 import dataclasses
 from pathlib import Path
 
+from generator import PROFILES_DIR
+from generator.errors import Location, UserError
 from generator.operate import deploy as deploy_module
 from generator.pipeline import Loaded, complete, load
 from generator.profile.load import Profile, load_profile
@@ -35,6 +37,7 @@ def dummy_profile(ref: str) -> Profile:
     keeps its place in the real files for errors."""
     load(ref)  # the real profile must be valid on its own
     real = load_profile(ref)
+    _check_no_collision(real)
     data = copy.deepcopy(real.data)
     data["description"] = f"Dummy-weights dry run of {real.name}: never the live app."
     data["app"]["name"] += SUFFIX
@@ -42,6 +45,35 @@ def dummy_profile(ref: str) -> Profile:
     sglang["extra_args"] = [*sglang.get("extra_args", []), *DUMMY_FLAGS]
     data["release"] = {**(data.get("release") or {}), "canary": False}
     return dataclasses.replace(real, name=real.name + SUFFIX, data=data)
+
+
+def _check_no_collision(real: Profile) -> None:
+    """The variant's name, app and records folder must not be a real profile's: its records
+    would mix with that profile's history, and its `modal app stop` would stop that app."""
+    name, app = real.name + SUFFIX, real.data["app"]["name"] + SUFFIX
+    folders = dict.fromkeys([real.path.parent, PROFILES_DIR])
+    for folder in folders:
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem == name:
+                raise UserError(
+                    f"{Location(path)}: a real profile is named {name}, the dummy-weights "
+                    f"variant of {real.name}; rename one of them"
+                )
+            try:
+                other = load_profile(path)
+            except UserError:
+                continue  # an invalid profile deploys nothing
+            if path != real.path and (other.data.get("app") or {}).get("name") == app:
+                raise UserError(
+                    f"{Location(path)}: its app is {app}, the dummy-weights variant's app of "
+                    f"{real.name}; a dry run would replace and stop it. Rename one of them"
+                )
+    records = deploy_module.read_history(name)
+    if any(record.get("action") != "dummy-run" for record in records):
+        raise UserError(
+            f"{deploy_module.history_path(name)}: holds records of a real profile named {name}; "
+            "the dummy-weights variant writes its records there. Rename one of them"
+        )
 
 
 def prepare(ref: str) -> tuple[Loaded, Path, str]:

@@ -43,6 +43,7 @@ from generator.operate.smoke import (  # the smoke checks are re-exported for th
     describe_error,
     type_errors,
 )
+from generator.profile.committed import bounded
 
 __all__ = ["ANSWER_SCHEMA", "BOOKING_TOOL", "type_errors"]
 
@@ -61,7 +62,8 @@ class Gate:
     details: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What the deploy history keeps: bounded, finite (generator/profile/committed.py)."""
+        return bounded(asdict(self))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ the profile): the architecture the memory model sizes is the pinned checkpoint's
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -16,8 +15,9 @@ from generator.capacity.memory import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
 from generator.profile.checkpoint import CONFIG_MAX_BYTES
+from generator.profile.committed import dumps, loads
 from generator.profile.load import profile_root
-from generator.render.write import check_contained, write_atomic
+from generator.render.write import check_contained, write_atomic, write_committed
 
 WEIGHT_SUFFIX = ".safetensors"
 
@@ -101,8 +101,8 @@ def _config(api, model_id: str, commit: str, size: object) -> dict:
     if len(text) > CONFIG_MAX_BYTES:
         raise UserError(f"{model_id}@{commit}: config.json is larger than {CONFIG_MAX_BYTES:,} B")
     try:
-        data = json.loads(text)
-    except ValueError as exc:
+        data = loads(text)  # finite numbers only: NaN would reach the lock and the arithmetic
+    except (ValueError, RecursionError) as exc:
         raise UserError(f"{model_id}@{commit}: config.json is not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise UserError(f"{model_id}@{commit}: config.json is not a JSON object")
@@ -135,7 +135,7 @@ def record_checkpoint(directory, model_id: str, resolved: Revision) -> str:
         entry["config"] = resolved.config
         entry["config_source"] = f"Hub, {CONFIG_FILE} at {resolved.commit}"
     lock[lock_key(model_id, resolved.commit)] = entry
-    write_atomic(path, json.dumps(dict(sorted(lock.items())), indent=2) + "\n")
+    write_committed(path, dumps(dict(sorted(lock.items())), path), profile_root(path))
     return str(path)
 
 

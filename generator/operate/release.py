@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import os
-import re
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from generator.capacity.costs import cold_start, replica_hour_usd
 from generator.errors import UserError
@@ -45,10 +46,57 @@ from generator.pipeline import Loaded, load
 
 CANARY_SUFFIX = "-canary"
 MODAL_NAME_LIMIT = 64  # modal 1.6.4 modal/_utils/name_utils.py is_valid_object_name
-# Links `modal deploy` prints that are not the endpoint: the dashboard and its docs.
-_NOT_ENDPOINT_HOSTS = ("modal.com",)
-_URL = re.compile(r"https?://[^\s\x1b\]\[<>'\"]+")
-_ANSI = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-9;?]*[A-Za-z]")
+# The endpoint's URL is asked of Modal's API for the deployed app, in a process of its own (the
+# modal client caches one connection per process): never read from `modal deploy`'s output,
+# where an image build's log or a profile value can print any URL first.
+# modal 1.6.4: `Server.get_url` (_server.py: the service function's flash URLs) and
+# `Function.get_web_url` (_functions.py: the web URL in the function's metadata).
+_URL_LOOKUP = """
+import json, sys, modal
+app, server = sys.argv[1], sys.argv[2] == "server"
+if server:
+    url = modal.Server.from_name(app, "SGLangServer").get_url()
+else:
+    url = modal.Function.from_name(app, "serve").get_web_url()
+print(json.dumps(url))
+"""
+URL_LOOKUP_TIMEOUT_S = 120
+MAX_URL_CHARS = 2048
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")  # a stand-in endpoint (tests, local runs)
+
+
+def modal_endpoint_url(app_name: str, is_server: bool) -> tuple[str | None, str]:
+    """(URL, why not) of the deployed app's endpoint, as Modal's API reports it. Only an https
+    URL (http to a loopback stand-in) with a host and no credentials in it is used."""
+    command = [sys.executable, "-c", _URL_LOOKUP, app_name, "server" if is_server else "web"]
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=URL_LOOKUP_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"Modal did not say the endpoint URL within {URL_LOOKUP_TIMEOUT_S} s"
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, f"cannot ask Modal for the endpoint URL: {last[:200]}"
+    try:
+        url = json.loads(lines[-1])
+    except ValueError:
+        url = None
+    return (url, "") if _plausible_url(url) else (None, "Modal reported no usable endpoint URL")
+
+
+def _plausible_url(url: object) -> bool:
+    if not isinstance(url, str) or len(url) > MAX_URL_CHARS or not url.isprintable():
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or parts.username or parts.password or " " in url:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK)
 
 
 def canary_name(app_name: str) -> str:
@@ -59,16 +107,6 @@ def canary_name(app_name: str) -> str:
             f"over Modal's {MODAL_NAME_LIMIT} (modal/_utils/name_utils.py); shorten app.name"
         )
     return name
-
-
-def endpoint_url(output: str) -> str | None:
-    """The web endpoint `modal deploy` printed (modal/_output/status.py prints it under the
-    serving function); links to Modal's dashboard are not it."""
-    for url in _URL.findall(_ANSI.sub("", output)):
-        host = re.sub(r"^https?://", "", url).split("/")[0].split(":")[0].lower()
-        if not any(host == h or host.endswith("." + h) for h in _NOT_ENDPOINT_HOSTS):
-            return url.rstrip(".,);")
-    return None
 
 
 def _now() -> str:
@@ -239,12 +277,12 @@ def release(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: bool = Fa
     try:
         code, out = _capture(canary_deploy)
         canary_up = code == 0
-        url = endpoint_url(out) if code == 0 else None
+        url, why = modal_endpoint_url(canary, d.serving.is_server) if code == 0 else (None, "")
         deployed_at = time.monotonic()
         steps.add(
             "canary_deploy",
             url is not None,
-            f"exit {code}" + (f", endpoint {url}" if url else ", no endpoint URL in its output"),
+            f"exit {code}" + (f", endpoint {url}" if url else f", {why}" if why else ""),
             command=canary_deploy[1:],
         )
         if url is None:
@@ -280,11 +318,11 @@ def release(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: bool = Fa
             write(record, False)
             raise UserError(f"modal deploy of {d.app_name} failed with exit code {code}")
         record["release"]["outcome"] = "promoted"
-        live_url = endpoint_url(out)
         smoke_rc = None
         if d.release.smoke_after_promote:
+            live_url, why = modal_endpoint_url(d.app_name, d.serving.is_server)
             if live_url is None:
-                steps.add("smoke_live", False, "no endpoint URL in the promote's output")
+                steps.add("smoke_live", False, why)
                 smoke_rc = 1
             else:
                 smoke_rc = run_smoke(
@@ -309,7 +347,7 @@ def release(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: bool = Fa
 def _roll_back(loaded: Loaded, record: dict[str, Any], steps: _Steps, write) -> int:
     """The live smoke failed after a promote: `modal app rollback` to the version before it."""
     d = loaded.deployment
-    before = deploy_module.live_records(deploy_module.read_history(loaded.profile.name))
+    before = deploy_module.live_records(deploy_module.read_history(loaded.profile.name, d.app_name))
     command = deploy_module.rollback_command(d.app_name)
     code, _ = _capture(command)
     steps.add("rollback", code == 0, f"modal app rollback exit {code}", command=command[1:])
@@ -367,9 +405,9 @@ def dummy_run(loaded: Loaded, app_file: Path, rendered: str, *, dry_run: bool = 
     try:
         code, out = _capture(deploy_command)
         up = code == 0
-        url = endpoint_url(out) if code == 0 else None
+        url, why = modal_endpoint_url(d.app_name, d.serving.is_server) if up else (None, "")
         deployed_at = time.monotonic()
-        steps.add("dummy_deploy", url is not None, f"exit {code}, endpoint {url}")
+        steps.add("dummy_deploy", url is not None, f"exit {code}, endpoint {url or why}")
         results = (
             run_gates(
                 loaded, normalize_base_url(url), key, headers, deployed_at, dummy_weights=True

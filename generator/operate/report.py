@@ -173,7 +173,7 @@ def write_json(results: Iterable[ProfileResult]) -> bool:
         )
     valid = all(p["status"] == "ok" for p in profiles)
     document = {"status": "ok" if valid else "invalid", "profiles": profiles}
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
     return valid
 
 

@@ -29,7 +29,9 @@ import httpx
 import openai
 
 from generator.endpoint.http import Deadline, Endpoint, printable, refusal
-from generator.render.write import write_atomic
+from generator.errors import UserError
+from generator.profile.committed import dumps, output_root
+from generator.render.write import write_committed
 
 DEFAULT_REPORT = Path("build/smoke/report.json")
 DEFAULT_TIMEOUT_S = 1800.0  # cold start of an 8xB200 replica: image, ~757 GB weights, JIT, graphs
@@ -634,10 +636,12 @@ def run_smoke(
         summary = f"smoke: FAIL ({n_pass}/{len(checks)} passed); {first.name}: "
         summary += printable(first.detail)
     try:
-        write_atomic(report_path, json.dumps(report, indent=2) + "\n")
+        write_committed(
+            report_path, dumps(report, report_path), output_root(Path(report_path).parent)
+        )
         summary += f"\nreport: {report_path}"
-    except OSError as e:
-        print(f"error: cannot write report {report_path}: {e.strerror or e}", file=sys.stderr)
+    except UserError as e:
+        print(f"error: cannot write report {report_path}: {e}", file=sys.stderr)
         passed = False
     print(summary, file=out)
     return 0 if passed else 1

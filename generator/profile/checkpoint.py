@@ -15,8 +15,10 @@ from pathlib import Path
 
 from generator import catalog
 from generator.catalog import ModelSpec, Unmodelled
-from generator.profile.committed import DataFileError, read_json
+from generator.catalog.architecture import check_recorded_config
+from generator.profile.committed import DataFileError, committed_exists, read_json
 from generator.profile.deployment import Deployment
+from generator.profile.load import profile_root
 from generator.profile.models import catalog_entry, entry_source, fingerprint
 
 LOCK_FILE = "checkpoints.lock.json"
@@ -37,9 +39,10 @@ LOCK_RESTORE = "restore it from git, or delete it and run `make pin-revision`"
 
 def read_lock(path: Path) -> dict:
     """The lock file's entries ({} when there is none); a malformed file is a located error."""
-    if not path.is_file():
+    root = profile_root(path)
+    if not committed_exists(path, root):
         return {}
-    data = read_json(path, LOCK_RESTORE)
+    data = read_json(path, LOCK_RESTORE, root)
     if not isinstance(data, dict):
         raise DataFileError(f"{path.name}: expected an object of entries; {LOCK_RESTORE}")
     return data
@@ -75,6 +78,7 @@ def model_spec(d: Deployment) -> ModelSpec | None:
         config, where = entry.config, f"catalog: the recorded config.json in {source}"
     else:
         config, where = recorded
+        check_recorded_config(config, entry.config, f"{d.model.id} ({where})")
     key = (
         d.model.id,
         json.dumps(config, sort_keys=True),

@@ -347,19 +347,27 @@ class _NodeWalk:
             )
 
 
-def merge(parent: Any, child: Any) -> Any:
+# Fields where null is itself a setting, not "use the default": the release gates' thresholds,
+# whose null turns the gate off (schema: nullable, with a default that is not null).
+NULL_IS_A_SETTING: frozenset[FieldPath] = frozenset(
+    {("release", "probe_min_accuracy"), ("release", "ttft_p50_ms"), ("release", "tpot_p50_ms")}
+)
+
+
+def merge(parent: Any, child: Any, path: FieldPath = ()) -> Any:
     """Maps merge deeply; lists and scalars in the child replace the parent's value.
 
-    A null in a map removes the key (an inherited one too), so the schema default applies.
+    A null in a map removes the key (an inherited one too), so the schema default applies;
+    where null is a setting (NULL_IS_A_SETTING) it is kept, and replaces the parent's value.
     """
     if not isinstance(child, dict):
         return child
     merged = dict(parent) if isinstance(parent, dict) else {}
     for key, value in child.items():
-        if value is None:
+        if value is None and path + (key,) not in NULL_IS_A_SETTING:
             merged.pop(key, None)
         else:
-            merged[key] = merge(merged.get(key), value)
+            merged[key] = merge(merged.get(key), value, path + (key,))
     return merged
 
 

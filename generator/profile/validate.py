@@ -228,6 +228,62 @@ def removed_knob_problems(profile: Profile) -> list[Problem]:
     return problems
 
 
+# --- Control characters ---------------------------------------------------------------------------
+# No control character may reach an image definition, an environment or an argv: modal 1.6.4's
+# `Image.env` writes `ENV K=<shlex-quoted value>` into a Dockerfile, where a newline inside the
+# value starts a new instruction, and a NUL byte cannot be in any argv or environment (execve).
+# Free text that is only ever a comment or a printed note may span lines (tabs and newlines).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_FREE_TEXT = {("description",), ("silence", None)}  # None: any key
+
+
+def _free_text(path: FieldPath) -> bool:
+    return any(
+        len(path) == len(p) and all(a is None or a == b for a, b in zip(p, path, strict=True))
+        for p in _FREE_TEXT
+    )
+
+
+def control_character_problems(profile: Profile) -> list[Problem]:
+    """A located error for every key or string value carrying a control character."""
+    problems: list[Problem] = []
+
+    def check(text: str, path: FieldPath, pattern: re.Pattern, what: str) -> None:
+        found = pattern.search(text)
+        if found:
+            char = f"U+{ord(found.group()):04X}"
+            shown = text if len(text) <= 80 else text[:80] + "..."
+            shown = "<redacted>" if looks_secret(text) else repr(shown)
+            problems.append(
+                Problem(
+                    f"{what} carries the control character {char} at position {found.start()}; "
+                    "control characters cannot reach an image, an environment or an argument "
+                    "(a newline in an image's ENV is a new build instruction, a NUL ends the "
+                    "value). Found: " + shown,
+                    profile.locate(path),
+                    path,
+                    severity="error",
+                )
+            )
+
+    def walk(node: Any, path: FieldPath) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str):
+                    check(key, path + (key,), _CONTROL, "the key")
+                walk(value, path + (key,))
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, path + (index,))
+        elif isinstance(node, str):
+            multiline = _free_text(path)
+            check(node, path, _TEXT_CONTROL if multiline else _CONTROL, "the value")
+
+    walk(profile.data, ())
+    return problems
+
+
 def schema_problems(profile: Profile) -> list[Problem]:
     validator = profile_validator()
     problems: list[Problem] = []
@@ -238,7 +294,11 @@ def schema_problems(profile: Profile) -> list[Problem]:
     # A Modal name removed in 1.4.0 gets its rule's "renamed to ..." message, not "unknown field".
     knobs = removed_knob_problems(profile)
     replaced = {p.path for p in knobs}
-    return knobs + [p for p in problems if p.path not in replaced]
+    return (
+        knobs
+        + control_character_problems(profile)
+        + [p for p in problems if p.path not in replaced]
+    )
 
 
 def validate_profile(profile: Profile) -> Profile:

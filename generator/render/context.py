@@ -138,8 +138,8 @@ def app_context(
         "proxy_auth": serving.proxy_auth,
         "unauthenticated": not serving.proxy_auth,
         "cold_start_markers": [
-            (python_literal(phase), python_literal(pattern))
-            for phase, pattern in cold_start_markers(d.sglang.version)
+            (python_literal(phase), _tuple_items(pieces))
+            for phase, pieces in cold_start_markers(d.sglang.version)
         ],
         "proxy_auth_comment": "Modal-Key/Modal-Secret checked at Modal's edge, then SGLang's key"
         if serving.proxy_auth
@@ -151,3 +151,9 @@ def _serve_image(d: Deployment) -> str:
     """repository@sha256:... once `pin-image` recorded the tag's digest, else repository:tag."""
     digest = image_digest(d)
     return f"{d.images.serve.repository}@{digest}" if digest else d.images.serve.ref
+
+
+def _tuple_items(values) -> Emitted:
+    """The inside of a tuple literal: `"a",` for one item, `"a", "b"` for more."""
+    items = code(*(python_literal(v) for v in values))
+    return Emitted(f"{items},") if len(values) == 1 else items

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from generator import BUILD_DIR
 from generator.errors import Location, UserError
+from generator.profile.committed import check_committed_path, forget
 from generator.profile.deployment import Deployment
 from generator.profile.load import profile_root
 
@@ -147,3 +148,12 @@ def write_atomic(path: Path, data: str | bytes, *, within: Path | None = None) -
     repository when `path` is in it, else its folder); an existing file keeps its mode."""
     check_contained(path, within or profile_root(path))
     write_files([(path.resolve() if path.is_symlink() else path, data)])
+
+
+def write_committed(path: Path, data: str | bytes, root: Path) -> None:
+    """Write a committed record (deploy history, its rendered copies, the lock, bench and smoke
+    outputs) atomically, never through a symbolic link, wherever it points: `path` must lie in
+    `root` with no link on the way (generator/profile/committed.py)."""
+    absolute = check_committed_path(path, root)
+    write_files([(absolute, data)])
+    forget(absolute)

@@ -216,21 +216,47 @@ def _buffer_above_max(d: Deployment):
         )
 
 
-# Mounting a Volume here would hide the image's own files (or the kernel's).
+# Mounting a Volume at or under these would hide the image's own files (or the kernel's): its
+# Python and packages (/usr, /opt: conda; /root/.local and /home/*/.local: user site-packages)
+# and SGLang itself (/sgl-workspace: the lmsysorg/sglang images install SGLang from source there,
+# docker/Dockerfile `WORKDIR /sgl-workspace`, a guess for future images). A Volume's files
+# would then be imported as SGLang or Python code.
 SYSTEM_PATHS = (
     "/bin",
     "/boot",
     "/dev",
     "/etc",
     "/lib",
+    "/lib32",
     "/lib64",
+    "/libx32",
+    "/opt",
     "/proc",
     "/run",
     "/sbin",
+    "/sgl-workspace",
+    "/srv",
     "/sys",
     "/usr",
+    "/var",
 )
-SYSTEM_MOUNT_POINTS = {"/", "/root", "/tmp", "/var", "/home", "/opt", *SYSTEM_PATHS}
+# Home folders: their hidden folders hold user site-packages (~/.local) and caches.
+HOMES = ("/root", "/home")
+# The container's local disk: the app copies the compile caches to /tmp/sglang-cache
+# (tempfile.gettempdir()); a Volume there would take every replica's writes.
+LOCAL_CACHE = "/tmp/sglang-cache"
+SYSTEM_MOUNT_POINTS = {"/", "/tmp", *HOMES, *SYSTEM_PATHS}
+
+
+def _hides_image_files(path: str) -> bool:
+    under_home = path.startswith(tuple(h + "/" for h in HOMES))
+    return (
+        path in SYSTEM_MOUNT_POINTS
+        or path.startswith(tuple(p + "/" for p in SYSTEM_PATHS))
+        or (under_home and any(part.startswith(".") for part in path.split("/")))
+        or path == LOCAL_CACHE
+        or path.startswith(LOCAL_CACHE + "/")
+    )
 
 
 @rule("volume-mounts", "error", "Volume mount paths that collide, nest, or hide system folders.")
@@ -244,7 +270,7 @@ def _volume_mounts(d: Deployment):
             yield Finding(
                 f"write the mount path without '.', '..' or '//' segments. Found: {path}", field
             )
-        elif path in SYSTEM_MOUNT_POINTS or path.startswith(tuple(p + "/" for p in SYSTEM_PATHS)):
+        elif _hides_image_files(path):
             yield Finding(
                 "a Volume mounted here hides the image's own files; mount it at a folder of its "
                 f"own such as /{volume.name}. Found: {path}",

@@ -62,7 +62,8 @@ def _sglang_env(d: Deployment):
 @rule(
     "sglang-flag-refused",
     "error",
-    "An extra_args flag that runs or loads code, or merges flags the validator never sees.",
+    "An extra_args flag that runs or loads code, joins or trusts another host, or merges flags "
+    "the validator never sees.",
 )
 def _sglang_flag_refused(d: Deployment):
     for flag in flag_set(d):

@@ -19,6 +19,7 @@ Runbook: profile glm52, deploy tag glm52-db568a627e1a, Modal app glm52-sglang.
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -200,24 +201,54 @@ def download_config():
 
 
 # Cold-start phases by SGLang's own log lines (generator/sglang/logs.py cites each in SGLang's
-# source); a line that repeats (target and draft model) counts at its last appearance.
+# source); a line that repeats (target and draft model) counts at its last appearance. Each is
+# a sequence of literal pieces found in order with str.find: linear in the line, always.
 COLD_START_MARKERS = {
-    "sglang_started": "server_args=",
-    "weights_loaded": "Load weight end\\.",
-    "cuda_graphs_captured": "Capture .*graph end\\.",
-    "healthy": "The server is fired up and ready to roll!",
+    "sglang_started": ("server_args=",),
+    "weights_loaded": ("Load weight end.",),
+    "cuda_graphs_captured": ("Capture ", "graph end."),
+    "healthy": ("The server is fired up and ready to roll!",),
 }
 COLD_START_PHASES = ["compile_cache_copied", *COLD_START_MARKERS]
+# Characters of one SGLang line that reach the log and the timeline; the rest is cut (counted).
+MAX_LOG_LINE = 65536
+
+# SGLang logs every server argument at start, its API key among them (0.5.10:
+# `server_args=ServerArgs(..., api_key='...')`, 0.5.23: `server_args={..., 'api_key': '...'}`,
+# srt/entrypoints/engine.py): the key is masked before a line reaches the log Modal keeps.
+_KEY_FIELD = re.compile(
+    r"""((?:admin_)?api_key['"]?\s*[:=]\s*)('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?)"""
+)
+
+
+class _Redactor:
+    """Masks the API key in a line: by field name (any value) and by value, as SGLang prints it
+    raw, in a repr and in JSON."""
+
+    def __init__(self, secrets: list[str]):
+        forms = [(s, repr(s)[1:-1], json.dumps(s)[1:-1]) for s in secrets if s]
+        forms = {f for group in forms for f in group}
+        self.forms = sorted(forms, key=len, reverse=True)
+        self.longest = len(self.forms[0]) if self.forms else 0
+
+    def __call__(self, line: str) -> str:
+        line = _KEY_FIELD.sub(r"\1'<redacted>'", line)
+        for form in self.forms:
+            line = line.replace(form, "<redacted>")
+        return line
 
 
 class _Timeline:
     """Seconds from the start of the serving code to each cold-start phase, logged as they
-    happen, then one summary line with the total once SGLang is healthy."""
+    happen, then one summary line with the total once SGLang is healthy. Lines are matched on
+    a thread of its own: the thread that drains SGLang's output only hands them over."""
 
     def __init__(self):
         self.start = time.monotonic()
         self.seen = {}
         self.lock = threading.Lock()
+        self.lines = queue.SimpleQueue()
+        threading.Thread(target=self._match, daemon=True).start()
 
     def mark(self, phase: str) -> None:
         with self.lock:
@@ -236,14 +267,40 @@ class _Timeline:
                 print(f"{total}: {', '.join(parts)}", flush=True)
 
     def watch(self, line: str) -> None:
-        for phase, pattern in COLD_START_MARKERS.items():
-            if re.search(pattern, line):
-                self.mark(phase)
+        if "healthy" not in self.seen:  # after that no phase is left to see
+            self.lines.put(line)  # never blocks the caller
+
+    def _match(self) -> None:
+        while True:
+            line = self.lines.get()
+            for phase, pieces in COLD_START_MARKERS.items():
+                at = 0
+                for piece in pieces:
+                    at = line.find(piece, at)
+                    if at < 0:
+                        break
+                    at += len(piece)
+                else:
+                    self.mark(phase)
 
 
-def _stream_output(process: subprocess.Popen, timeline: "_Timeline | None") -> None:
-    """Copy SGLang's output to the container log, which Modal streams to the dashboard."""
-    for line in process.stdout:
+def _stream_output(
+    process: subprocess.Popen, timeline: "_Timeline | None", redact: _Redactor
+) -> None:
+    """Copy SGLang's output to the container log, which Modal streams to the dashboard: each
+    line at most MAX_LOG_LINE characters, its API key masked."""
+    while line := process.stdout.readline(MAX_LOG_LINE):
+        if len(line) == MAX_LOG_LINE and line[-1] != "\n":  # longer: keep its start
+            cut, rest = 0, ""
+            while not rest.endswith("\n"):
+                rest = process.stdout.readline(MAX_LOG_LINE)
+                cut += len(rest.rstrip("\n"))
+                if not rest:
+                    break
+            # What may be the start of a key cut in two goes too.
+            keep = max(0, len(line) - redact.longest)
+            line = f"{line[:keep]} [{len(line) - keep + cut} characters cut]\n"
+        line = redact(line)
         print(line, end="", flush=True)
         if timeline is not None:
             timeline.watch(line)
@@ -314,6 +371,7 @@ def _start_sglang(
     command = [sys.executable, "-m", "sglang.launch_server", *args]
     if API_KEY_ENV and key:
         command += ["--api-key", os.environ[API_KEY_ENV]]
+    secrets = [os.environ.get(API_KEY_ENV, "")] if API_KEY_ENV else []
     process = subprocess.Popen(
         command,
         env=_cache_env(cache_dir),
@@ -322,7 +380,7 @@ def _start_sglang(
         text=True,
         start_new_session=True,  # its own process group: signals to this one miss it
     )
-    watch = (process, timeline)
+    watch = (process, timeline, _Redactor(secrets))
     threading.Thread(target=_stream_output, args=watch, daemon=True).start()
     return process
 

@@ -8,7 +8,8 @@ ones finish, then it exits 0; a dead scheduler ends it by SIGKILL (exit code -9)
 FAKE_SGLANG_STARTUP_S (load time), FAKE_SGLANG_TPOT_S (per token), FAKE_SGLANG_EXIT_AT_START
 (exit with this code while loading), FAKE_SGLANG_CRASH_AFTER_S (exit 3 this long after start),
 FAKE_SGLANG_PID_FILE (write the pid, so a test can tear the "container" down),
-FAKE_SGLANG_ARGV_FILE (write the argv it was started with, as JSON).
+FAKE_SGLANG_ARGV_FILE (write the argv it was started with, as JSON), FAKE_SGLANG_LOG_FORMAT
+(0.5.10 or 0.5.23: the `server_args=` line as that version prints it, API key included).
 
 Across nodes (--nnodes > 1) it does what SGLang 0.5.23 does where a test can see it: the address
 in --dist-init-addr is parsed as `NetworkAddress.parse` does (an IPv6 literal must be bracketed),
@@ -21,9 +22,11 @@ serves no API, only SGLang's dummy /health once joined (engine.py
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.server
 import ipaddress
 import json
+import logging
 import os
 import signal
 import socket
@@ -72,12 +75,7 @@ def main() -> int:
         log_requests=True,
     )
     server = FakeSGLang(config)
-    # SGLang logs every server argument once at start, the API key included (0.5.23
-    # srt/entrypoints/engine.py:311 `server_args=...`; its helper redacts only watermark
-    # fields, engine.py:173). The form is 0.5.17's, as a real run printed it
-    # (../shared/reference/real-engine-run.md): `server_args=ServerArgs(..., api_key='...')`.
-    key = "None" if args.api_key is None else repr(args.api_key)
-    print(f"server_args=ServerArgs(model_path='fake', port={args.port}, api_key={key})", flush=True)
+    _log_server_args(args)
     threading.Thread(target=_load_log, args=(config.startup_s,), daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -112,6 +110,47 @@ def main() -> int:
 
 
 _peer_lost = threading.Event()
+
+
+@dataclasses.dataclass
+class ServerArgs:
+    """A few of SGLang's ServerArgs fields, in its order (api_key after the port's group)."""
+
+    model_path: str
+    port: int
+    api_key: str | None
+    admin_api_key: str | None = None
+    watermark_key: str | None = None
+
+
+def _log_server_args(args: argparse.Namespace) -> None:
+    """The start line SGLang prints, through logging with SGLang's format (srt/utils/common.py
+    `configure_logger`: "[%(asctime)s] %(message)s"). 0.5.10 srt/entrypoints/engine.py:181
+    `logger.info(f"{server_args=}")` prints the dataclass repr; 0.5.23 engine.py:311
+    `logger.info(f"server_args={_server_args_for_logging(server_args)}")` prints a dict
+    (`resolved_dict()` with only the watermark secrets hidden)."""
+    version = os.environ.get("FAKE_SGLANG_LOG_FORMAT")
+    if not version:
+        # 0.5.17's form, as a real run printed it (../shared/reference/real-engine-run.md),
+        # the key included: SGLang does not hide it.
+        key = "None" if args.api_key is None else repr(args.api_key)
+        print(
+            f"server_args=ServerArgs(model_path='fake', port={args.port}, api_key={key})",
+            flush=True,
+        )
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("sglang.srt.entrypoints.engine")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    server_args = ServerArgs("/models/fake", args.port, args.api_key)
+    if version == "0.5.10":
+        logger.info(f"{server_args=}")
+    else:
+        resolved = {**dataclasses.asdict(server_args), "watermark_key": None}
+        logger.info(f"server_args={resolved}")
+    handler.flush()
 
 
 def _address(text: str) -> tuple[str, int]:
