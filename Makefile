@@ -11,12 +11,13 @@ UTILIZATION ?=
 CONCURRENCY ?= 1,8,32
 DUMMY ?=
 WORKLOAD ?=
+WHEELS ?= build/real-engine
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean
+.PHONY: help render validate deploy setup pin-revision test lint sglang-manifest preflight plan diff rollback smoke bench clean real-engine-wheels real-engine
 
 help:
 	@echo "make render   [PROFILE=prod]   render build/<profile>/modal_app.py"
@@ -31,11 +32,13 @@ help:
 	@echo "make smoke    URL=... [PROFILE=prod]   check a deployed endpoint (API_KEY from the environment)"
 	@echo "make bench    URL=... [CONCURRENCY=1,8,32] [WORKLOAD=agent]   latency/throughput/cost sweep (API_KEY from the environment)"
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
+	@echo "make real-engine-wheels        download, trim and split the real-engine wheel set (build/real-engine)"
+	@echo "make real-engine [WHEELS=dir]  on the GPU machine: install it offline, run the lane (docs/real-engine.md)"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD
+USER_VARIABLES := PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD WHEELS
 $(foreach v,$(USER_VARIABLES),$(if $(filter undefined,$(origin $(v))),,$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
 
@@ -96,6 +99,15 @@ lint: $(READY)
 sglang-manifest: $(READY)
 	@test -n "$$VERSION" || (echo "usage: make sglang-manifest VERSION=0.5.23" >&2; exit 2)
 	$(PY) scripts/sglang_manifest.py --version "$$VERSION"
+
+# The real-engine lane (docs/real-engine.md). The wheel set is built here, from the package
+# index; the lane runs on the GPU machine, which has no network and no venv: its python3 holds
+# torch, and the wheel set the rest.
+real-engine-wheels: $(READY)
+	$(PY) scripts/real_engine/wheelset.py --out "$$WHEELS"
+
+real-engine:
+	scripts/real_engine/lane.sh "$$WHEELS"
 
 clean:
 	rm -rf build

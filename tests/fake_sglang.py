@@ -51,6 +51,8 @@ class FakeConfig:
     # SGLang's --enable-cache-report: usage.prompt_tokens_details.cached_tokens, the prompt's
     # longest shared prefix with an earlier request (what the radix cache would hold).
     cache_report: bool = False
+    # SGLang's --context-length: a longer prompt is refused with 400, as 0.5.17 does.
+    context_length: int | None = None
     # How a family's chat template turns thinking off: GLM-5.x and Qwen3.5 read
     # chat_template_kwargs.enable_thinking, Kimi K2.x `thinking`; None: it always thinks
     # (MiniMax-M2.x). A model that thinks at length spends a short budget on reasoning alone.
@@ -215,6 +217,18 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"object": "error", "message": "invalid JSON", "code": 400})
             return
+        limit = self.fake.config.context_length
+        n_prompt = self._plan(req)[2]
+        if limit and n_prompt >= limit:
+            # SGLang 0.5.17 managers/tokenizer_manager.py `_validate_one_request`, as a 400.
+            message = (
+                f"The input ({n_prompt} tokens) is longer than the model's context length "
+                f"({limit} tokens)."
+            )
+            self._send_json(
+                400, {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+            )
+            return
         self.fake._track(+1)
         if self.fake.config.log_requests:
             print(f"fake-sglang: request in, {self.fake.in_flight} running", flush=True)
@@ -242,10 +256,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _usage(self, req: dict[str, Any], n_prompt: int, n: int) -> dict[str, Any]:
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n}
+        # SGLang 0.5.17 always sends prompt_tokens_details, null unless --enable-cache-report
+        # is on and something was cached (entrypoints/openai/usage_processor.py
+        # `_details_if_cached`), and reasoning_tokens beside it (protocol.py UsageInfo).
+        usage["prompt_tokens_details"] = None
         if self.fake.config.cache_report:
             text = "".join(_text(m.get("content")) for m in req.get("messages", []))
             text += json.dumps(req.get("tools") or [])
-            usage["prompt_tokens_details"] = {"cached_tokens": self.fake.cached_tokens(text)}
+            cached = self.fake.cached_tokens(text)
+            usage["prompt_tokens_details"] = {"cached_tokens": cached} if cached else None
+        usage["reasoning_tokens"] = self._plan(req)[1]
         return usage
 
     def _special(self, req: dict[str, Any]) -> str | None:

@@ -41,9 +41,10 @@ KV_PAGE_TOKENS = 64
 KV_DTYPE_BYTES = {"bfloat16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 # 0.5.13 renamed NSA to DSA and moved sizing into mem_cache/kv_cache_configurator.py and
-# model_executor/pool_configurator.py; by 0.5.23 the pool also holds the EAGLE draft's KV.
+# model_executor/pool_configurator.py; by 0.5.17 (the earliest checked, against its own code in
+# tests/test_capacity_ground_truth.py) the pool also holds the EAGLE draft's KV.
 # 0.5.10 sizes in model_executor/model_runner_kv_cache_mixin.py.
-DRAFT_IN_POOL_SINCE = "0.5.23"
+DRAFT_IN_POOL_SINCE = "0.5.17"
 
 # The lock beside the profile (generator/profile/checkpoint.py) holds each pinned commit's size and
 # config.json; its helpers are re-exported here for `pin-revision`.

@@ -154,6 +154,13 @@ def summarize_turns(results: list[Turn]) -> dict[str, Any]:
     import numpy as np
 
     ok = [r for r in results if r.ok]
+    # SGLang 0.5.17 sends prompt_tokens_details only when something was cached (null for a
+    # miss: entrypoints/openai/usage_processor.py `_details_if_cached`). Once any turn reports
+    # cached tokens the server has --enable-cache-report on, so a null is a miss (0), not a
+    # turn to leave out (which would count only the hits).
+    if any(r.cached_tokens is not None for r in ok):
+        for r in ok:
+            r.cached_tokens = r.cached_tokens or 0
     reported = [r for r in ok if r.cached_tokens is not None and r.prompt_tokens]
 
     def hit_rate(rows: list[Turn]) -> float | None:

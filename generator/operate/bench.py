@@ -530,7 +530,17 @@ def run_agent_bench(
     )
     if not any(lv["turns"] and lv["turns"][0]["completed"] for lv in levels):
         errors = sorted({e for lv in levels for e in lv["errors"]})[:3]
-        raise BenchError(f"no agent turn completed against {display_url(url)}: {errors}")
+        # SGLang 0.5.17 refuses a prompt past --context-length with HTTP 400 "The input (N
+        # tokens) is longer than the model's context length (M tokens)" (tokenizer_manager.py
+        # `_validate_one_request`); the real engine's first agent run died on it unexplained.
+        why = ""
+        if any("context length" in e for e in errors):
+            why = (
+                f"; the shared system prompt (--system-tokens {system_tokens}) and "
+                f"{turns} turns of {user_tokens} + {output_tokens} tokens do not fit the "
+                "server's context length: lower --system-tokens"
+            )
+        raise BenchError(f"no agent turn completed against {display_url(url)}: {errors}{why}")
     add_costs(levels, replica_hour_usd)
     files = {"json": out_dir / f"agent-{stamp}.json", "latest_json": out_dir / "latest-agent.json"}
     result = {

@@ -41,6 +41,8 @@ def main() -> int:
     parser.add_argument("--nnodes", type=int, default=1)
     parser.add_argument("--node-rank", type=int, default=0)
     parser.add_argument("--dist-init-addr")
+    parser.add_argument("--context-length", type=int)
+    parser.add_argument("--enable-cache-report", action="store_true")
     args, _ = parser.parse_known_args()
     env = os.environ
     if env.get("FAKE_SGLANG_PID_FILE"):
@@ -68,6 +70,9 @@ def main() -> int:
         startup_s=float(env.get("FAKE_SGLANG_STARTUP_S", "0")),
         tpot_s=float(env.get("FAKE_SGLANG_TPOT_S", "0")),
         log_requests=True,
+        context_length=args.context_length,
+        cache_report=args.enable_cache_report,
+        server_info=_server_info(sys.argv[1:]),
     )
     server = FakeSGLang(config)
     print(f"server_args=ServerArgs(model_path='fake', port={args.port})", flush=True)
@@ -92,6 +97,17 @@ def main() -> int:
 
 
 _peer_lost = threading.Event()
+
+
+def _server_info(argv: list[str]) -> dict:
+    """/server_info: SGLang returns every ServerArgs field (`dataclasses.asdict`); here the
+    ones the flags set, by dest, values as given (the key left out)."""
+    info = {}
+    for option, value in zip(argv, [*argv[1:], ""], strict=True):
+        if option.startswith("--") and option != "--api-key":
+            has_value = value and not value.startswith("--")
+            info[option[2:].replace("-", "_")] = value if has_value else True
+    return info
 
 
 def _address(text: str) -> tuple[str, int]:
