@@ -17,6 +17,6 @@ PARTS=${PARTS:-$(ls -d "$WHEELS"/part*)}
 scripts/real_engine/install.sh "$WHEELS/wheelset.json" $PARTS || exit 2
 . "${ROOT:-/tmp/real-engine}/sglang_env.sh"
 export PYTHONPATH="$PWD:$PYTHONPATH"
-python3 -m generator render "$PROFILE" || exit 2
+python3 -m generator render "$PROFILE" || exit 2  # the normal pipeline (ruff formats it)
 PYTHONUNBUFFERED=1 python3 scripts/real_engine/run.py \
   --app "build/$PROFILE/modal_app.py" --profile "$PROFILE" --out "$REPORT"

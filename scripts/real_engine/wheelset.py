@@ -147,6 +147,8 @@ WHEELS: tuple[Wheel, ...] = (
     Wheel("types-certifi", "2021.10.8.3", "modal"),
     Wheel("types-toml", "0.10.8.20260518", "modal"),
     Wheel("watchfiles", "1.3.0", "modal"),
+    # The generator renders the lane's profile on the machine itself (`render` formats with it).
+    Wheel("ruff", "0.17.6", "the rendered app is formatted by ruff (pyproject.toml pins it)"),
 )
 
 
@@ -155,8 +157,10 @@ def canonical(name: str) -> str:
 
 
 def wheel_file_matches(path: Path, wheel: Wheel) -> bool:
+    """The published wheel of this pin (not a trimmed copy: those carry the 1slim build tag)."""
     parts = path.name.removesuffix(".whl").split("-")
-    return canonical(parts[0]) == canonical(wheel.name) and parts[1] == wheel.version
+    published = len(parts) == 5
+    return published and canonical(parts[0]) == canonical(wheel.name) and parts[1] == wheel.version
 
 
 def trim(src: Path, dst: Path, drop: tuple[str, ...]) -> list[str]:
