@@ -41,10 +41,9 @@ KV_PAGE_TOKENS = 64
 KV_DTYPE_BYTES = {"bfloat16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 # 0.5.13 renamed NSA to DSA and moved sizing into mem_cache/kv_cache_configurator.py and
-# model_executor/pool_configurator.py; by 0.5.17 (the earliest checked, against its own code in
-# tests/test_capacity_ground_truth.py) the pool also holds the EAGLE draft's KV.
+# model_executor/pool_configurator.py; by 0.5.23 the pool also holds the EAGLE draft's KV.
 # 0.5.10 sizes in model_executor/model_runner_kv_cache_mixin.py.
-DRAFT_IN_POOL_SINCE = "0.5.17"
+DRAFT_IN_POOL_SINCE = "0.5.23"
 
 # The lock beside the profile (generator/profile/checkpoint.py) holds each pinned commit's size and
 # config.json; its helpers are re-exported here for `pin-revision`.
@@ -205,7 +204,11 @@ def kv_bytes_per_token(model: ModelSpec, layout: KvLayout) -> int:
     """
     dcp = layout.dcp_size
     if model.attention in ("gqa", "hybrid_gdn"):
-        if version_tuple(layout.version) < version_tuple(DRAFT_IN_POOL_SINCE):
+        # GQA without a draft is heads x (head_dim + v_head_dim) x layers x dtype in every
+        # version read (0.5.17 pool_configurator.py `_compute_cell_size`, its last branch); the
+        # draft's share and the hybrid state pool are checked against 0.5.23's code only.
+        plain_gqa = model.attention == "gqa" and not layout.draft_layers
+        if not plain_gqa and version_tuple(layout.version) < version_tuple(DRAFT_IN_POOL_SINCE):
             raise Unmodelled(
                 f"{model.id}: the memory model covers {model.attention} for SGLang "
                 f"{DRAFT_IN_POOL_SINCE} only (found {layout.version})"
