@@ -51,7 +51,10 @@ class FakeConfig:
     # SGLang's --enable-cache-report: usage.prompt_tokens_details.cached_tokens, the prompt's
     # longest shared prefix with an earlier request (what the radix cache would hold).
     cache_report: bool = False
-    # SGLang's --context-length: a longer prompt is refused with 400, as 0.5.17 does.
+    # SGLang 0.5.17 sends prompt_tokens_details: null on a cache miss even with the cache report
+    # (usage_processor.py `_details_if_cached`); 0.5.23 sends {cached_tokens: 0}.
+    null_details_on_miss: bool = False
+    # SGLang's --context-length: a longer prompt is refused with 400 (0.5.17 and 0.5.23).
     context_length: int | None = None
     # How a family's chat template turns thinking off: GLM-5.x and Qwen3.5 read
     # chat_template_kwargs.enable_thinking, Kimi K2.x `thinking`; None: it always thinks
@@ -256,15 +259,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _usage(self, req: dict[str, Any], n_prompt: int, n: int) -> dict[str, Any]:
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n}
-        # SGLang 0.5.17 always sends prompt_tokens_details, null unless --enable-cache-report
-        # is on and something was cached (entrypoints/openai/usage_processor.py
-        # `_details_if_cached`), and reasoning_tokens beside it (protocol.py UsageInfo).
+        # SGLang always sends prompt_tokens_details (null without --enable-cache-report, and in
+        # 0.5.17 on a miss too: entrypoints/openai/usage_processor.py), and reasoning_tokens
+        # beside it (protocol.py UsageInfo).
         usage["prompt_tokens_details"] = None
         if self.fake.config.cache_report:
             text = "".join(_text(m.get("content")) for m in req.get("messages", []))
             text += json.dumps(req.get("tools") or [])
             cached = self.fake.cached_tokens(text)
-            usage["prompt_tokens_details"] = {"cached_tokens": cached} if cached else None
+            if cached or not self.fake.config.null_details_on_miss:
+                usage["prompt_tokens_details"] = {"cached_tokens": cached}
         usage["reasoning_tokens"] = self._plan(req)[1]
         return usage
 

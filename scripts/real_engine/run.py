@@ -274,6 +274,7 @@ class Lane:
             smi.chmod(0o755)
             env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
             env.setdefault("FAKE_SGLANG_STARTUP_S", "1")
+            env.setdefault("FAKE_SGLANG_VERSION", "0.5.17")  # the lane's SGLang
             env.setdefault("FAKE_SGLANG_TPOT_S", "0.01")
         self.container_env = env
         cli_env = {k: v for k, v in env.items() if k != self.app.API_KEY_ENV}

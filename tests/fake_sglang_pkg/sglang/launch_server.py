@@ -6,7 +6,8 @@ SIGTERM refuses new requests, lets running ones finish, then exits 0. Switches (
 FAKE_SGLANG_STARTUP_S (load time), FAKE_SGLANG_TPOT_S (per token), FAKE_SGLANG_EXIT_AT_START
 (exit with this code while loading), FAKE_SGLANG_CRASH_AFTER_S (exit 3 this long after start),
 FAKE_SGLANG_PID_FILE (write the pid, so a test can tear the "container" down),
-FAKE_SGLANG_ARGV_FILE (write the argv it was started with, as JSON).
+FAKE_SGLANG_ARGV_FILE (write the argv it was started with, as JSON), FAKE_SGLANG_VERSION
+(0.5.17: that version's null prompt_tokens_details on a cache miss).
 
 Across nodes (--nnodes > 1) it does what SGLang 0.5.23 does where a test can see it: the address
 in --dist-init-addr is parsed as `NetworkAddress.parse` does (an IPv6 literal must be bracketed),
@@ -73,6 +74,8 @@ def main() -> int:
         context_length=args.context_length,
         cache_report=args.enable_cache_report,
         server_info=_server_info(sys.argv[1:]),
+        # FAKE_SGLANG_VERSION=0.5.17: that version's usage (the real-engine lane's SGLang).
+        null_details_on_miss=env.get("FAKE_SGLANG_VERSION") == "0.5.17",
     )
     server = FakeSGLang(config)
     print(f"server_args=ServerArgs(model_path='fake', port={args.port})", flush=True)
