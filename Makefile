@@ -13,12 +13,13 @@ DUMMY ?=
 TO ?=
 WRITE ?=
 WORKLOAD ?=
+WHEELS ?= build/real-engine
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint recipes-doc sglang-manifest sglang-history migrate preflight plan diff rollback smoke bench readme clean
+.PHONY: help init render validate deploy setup pin-revision pin-image gates test lint recipes-doc sglang-manifest sglang-history migrate preflight plan diff rollback smoke bench readme clean real-engine-wheels real-engine
 
 help:
 	@echo "make init NAME=x MODEL=org/id LIKE=prod   a new profile (and a catalog stub for an unknown model)"
@@ -39,12 +40,14 @@ help:
 	@echo "make sglang-manifest VERSION=x   extract a flag manifest from the real SGLang"
 	@echo "make sglang-history             flag history of every SGLang release (what migrate reads)"
 	@echo "make recipes-doc               write docs/recipes.md from generator/catalog/recipes.yaml"
+	@echo "make real-engine-wheels        download, trim and split the real-engine wheel set (build/real-engine)"
+	@echo "make real-engine [WHEELS=dir]  on the GPU machine: install it offline, run the lane (docs/real-engine.md)"
 	@echo "make test                      run the test suite"
 	@echo "make lint                      ruff check + format check"
 	@echo "make readme                    rerun the README's console blocks and rewrite them"
 	@echo "each target is also a command of .venv/bin/modal-sglang (see modal-sglang --help)"
 
-USER_VARIABLES := NAME MODEL LIKE PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD TO WRITE
+USER_VARIABLES := NAME MODEL LIKE PROFILE URL AGAINST UTILIZATION CONCURRENCY VERSION API_KEY FORMAT DUMMY WORKLOAD TO WRITE WHEELS
 $(foreach v,$(USER_VARIABLES),$(if $(filter undefined,$(origin $(v))),,$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARIABLES)
 
@@ -136,6 +139,15 @@ readme: $(READY)
 # Every release's flag changes between the oldest and newest supported version, from the wheels.
 sglang-history: $(READY)
 	$(PY) scripts/sglang_manifest.py --history
+
+# The real-engine lane (docs/real-engine.md). The wheel set is built here, from the package
+# index; the lane runs on the GPU machine, which has no network and no venv: its python3 holds
+# torch, and the wheel set the rest.
+real-engine-wheels: $(READY)
+	$(PY) scripts/real_engine/wheelset.py --out "$$WHEELS"
+
+real-engine:
+	scripts/real_engine/lane.sh "$$WHEELS"
 
 clean:
 	rm -rf build

@@ -183,26 +183,35 @@ _SIZING_0_5_23 = [
     "sniffio==1.3.1",
 ]
 
+_EXTRA_0_5_10 = [
+    *_TORCH_CUDA_2_14,
+    *_SIZING_0_5_10,
+    "dill==0.4.1",
+    "distro==1.9.0",
+    "filelock==4.0.8",
+    "h11==0.16.0",
+    "httpcore==1.0.9",
+    "httpx==0.28.1",
+    "huggingface-hub==1.33.0",
+    "openai==2.6.1",  # sglang 0.5.10's own pin
+    "partial-json-parser==0.2.1.1.post7",
+    "pyyaml==6.0.3",
+    "regex==2026.9.29",
+    "safetensors==0.8.0",
+    "sentencepiece==0.2.2",
+    "sniffio==1.3.1",
+    "tokenizers==0.22.2",
+    "transformers==5.3.0",  # sglang 0.5.10's own pin
+]
+
 _EXTRA = {
-    "0.5.10": [
-        *_TORCH_CUDA_2_14,
-        *_SIZING_0_5_10,
-        "dill==0.4.1",
-        "distro==1.9.0",
-        "filelock==4.0.8",
-        "h11==0.16.0",
-        "httpcore==1.0.9",
-        "httpx==0.28.1",
-        "huggingface-hub==1.33.0",
-        "openai==2.6.1",  # sglang 0.5.10's own pin
-        "partial-json-parser==0.2.1.1.post7",
-        "pyyaml==6.0.3",
-        "regex==2026.9.29",
-        "safetensors==0.8.0",
-        "sentencepiece==0.2.2",
-        "sniffio==1.3.1",
-        "tokenizers==0.22.2",
-        "transformers==5.3.0",  # sglang 0.5.10's own pin
+    "0.5.10": _EXTRA_0_5_10,
+    # 0.5.17 imports xgrammar's StructuralTag at module level (srt/function_call/
+    # inkling_detector.py), and xgrammar imports tvm_ffi; the rest is 0.5.10's set.
+    "0.5.17": [
+        *_EXTRA_0_5_10,
+        "apache-tvm-ffi==0.1.11",
+        "xgrammar==0.2.1",
     ],
     "0.5.23": [*_TORCH_CPU, *_SIZING_0_5_23],
 }

@@ -51,6 +51,12 @@ class FakeConfig:
     # SGLang's --enable-cache-report: usage.prompt_tokens_details.cached_tokens, the prompt's
     # longest shared prefix with an earlier request (what the radix cache would hold).
     cache_report: bool = False
+    # SGLang 0.5.17 sends prompt_tokens_details: null on a cache miss even with the cache report
+    # (usage_processor.py `_details_if_cached`); 0.5.23 sends {cached_tokens: 0}.
+    null_details_on_miss: bool = False
+    # SGLang's --context-length: a longer prompt is refused with a 400 in SGLang's words (0.5.17
+    # and 0.5.23 srt/managers/tokenizer_manager.py `_validate_one_request`).
+    context_length: int | None = None
     # How a family's chat template turns thinking off: GLM-5.x and Qwen3.5 read
     # chat_template_kwargs.enable_thinking, Kimi K2.x `thinking`; None: it always thinks
     # (MiniMax-M2.x). A model that thinks at length spends a short budget on reasoning alone.
@@ -61,9 +67,6 @@ class FakeConfig:
     log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
     # /server_info's resolved settings (SGLang 0.5.23 returns every ServerArgs field there).
     server_info: dict[str, Any] | None = None
-    # --context-length: a longer prompt is refused with a 400 in SGLang 0.5.23's words
-    # (srt/managers/tokenizer_manager.py `_validate_one_request`).
-    context_tokens: int | None = None
 
 
 class FakeSGLang:
@@ -239,14 +242,17 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"object": "error", "message": "invalid JSON", "code": 400})
             return
-        context = self.fake.config.context_tokens
-        prompt = self._plan(req)[2]
-        if context is not None and prompt >= context:
+        limit = self.fake.config.context_length
+        n_prompt = self._plan(req)[2]
+        if limit and n_prompt >= limit:
+            # SGLang 0.5.17 managers/tokenizer_manager.py `_validate_one_request`, as a 400.
             message = (
-                f"The input ({prompt} tokens) is longer than the model's context length "
-                f"({context} tokens)."
+                f"The input ({n_prompt} tokens) is longer than the model's context length "
+                f"({limit} tokens)."
             )
-            self._send_json(400, {"object": "error", "message": message, "code": 400})
+            self._send_json(
+                400, {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+            )
             return
         self.fake._track(+1)
         if self.fake.config.log_requests:
@@ -275,10 +281,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _usage(self, req: dict[str, Any], n_prompt: int, n: int) -> dict[str, Any]:
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n}
+        # SGLang always sends prompt_tokens_details (null without --enable-cache-report, and in
+        # 0.5.17 on a miss too: entrypoints/openai/usage_processor.py), and reasoning_tokens
+        # beside it (protocol.py UsageInfo).
+        usage["prompt_tokens_details"] = None
         if self.fake.config.cache_report:
             text = "".join(_text(m.get("content")) for m in req.get("messages", []))
             text += json.dumps(req.get("tools") or [])
-            usage["prompt_tokens_details"] = {"cached_tokens": self.fake.cached_tokens(text)}
+            cached = self.fake.cached_tokens(text)
+            if cached or not self.fake.config.null_details_on_miss:
+                usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        usage["reasoning_tokens"] = self._plan(req)[1]
         return usage
 
     def _special(self, req: dict[str, Any]) -> str | None:

@@ -48,6 +48,18 @@ def test_agent_traffic_reports_ttft_per_turn_and_cache_hits(tmp_path: Path) -> N
     assert saved["levels"] == result["levels"]
 
 
+def test_a_null_prompt_tokens_details_on_a_miss_counts_as_zero_cached(tmp_path: Path) -> None:
+    """SGLang 0.5.17 sends prompt_tokens_details: null on a cache miss (0.5.23 sends
+    {cached_tokens: 0}): the hit rate must be the same, not the hits' alone."""
+    rates = []
+    for null_on_miss in (False, True):
+        with FakeSGLang(cache_report=True, null_details_on_miss=null_on_miss) as url:
+            result = _agent(url, tmp_path / str(null_on_miss), io.StringIO())
+        rates.append([lv["cache_hit_rate"] for lv in result["levels"]])
+        assert result["levels"][0]["turns"][0]["cache_hit_rate"] == 0.0
+    assert rates[0] == rates[1]
+
+
 def test_agent_traffic_without_cache_report_says_which_flag(tmp_path: Path) -> None:
     out = io.StringIO()
     with FakeSGLang() as url:
@@ -60,7 +72,7 @@ def test_agent_traffic_without_cache_report_says_which_flag(tmp_path: Path) -> N
 def test_a_prompt_longer_than_the_servers_context_is_named(tmp_path: Path) -> None:
     """The real-engine run: every first turn refused with SGLang's 400, and bench said only
     "no agent turn completed"; now it names the context and the fix."""
-    with FakeSGLang(context_tokens=1024) as url:
+    with FakeSGLang(context_length=1024) as url:
         with pytest.raises(bench.BenchError) as caught:
             _agent(url, tmp_path, io.StringIO())
     message = str(caught.value)

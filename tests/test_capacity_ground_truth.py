@@ -193,7 +193,13 @@ def catalog_config(d) -> dict:
     return recorded[0] if recorded else catalog.entry(d.model.id).config
 
 
-@pytest.mark.parametrize("version", supported_versions())
+# scripts/real_sglang_kv.py drives 0.5.10's and 0.5.23's sizing modules; 0.5.17's (between the
+# two layouts: no mem_cache/page_interleave) it does not yet. 0.5.17 serves the real-engine lane's
+# tiny GQA model without a draft, whose cell size memory.py reads from 0.5.17's own source.
+KV_SCRIPT_VERSIONS = [v for v in supported_versions() if v != "0.5.17"]
+
+
+@pytest.mark.parametrize("version", KV_SCRIPT_VERSIONS)
 def test_glm51_kv_sizing_matches_sglangs_own_code(profile_tree, version):
     deployments = {}
     for name in GLM51_PROFILES:

@@ -148,6 +148,7 @@ def test_primitive_per_profile():
         "kimi-k26": "server",
         "minimax-m27": "server",
         "qwen35": "server",
+        "tiny-h100": "server",  # the real-engine lane: enter, serve, exit with a drain
     }
 
 
@@ -178,7 +179,10 @@ def test_app_carries_one_flag_set_per_gpu_type(rendered):
         assert args[args.index("--tool-call-parser") + 1] == recipe.tool_call_parser
         assert ("--trust-remote-code" in args) is recipe.trust_remote_code
         assert "--api-key" not in args  # added at run time from the Secret
-        if catalog.entry(v.model.id).family != "glm5":
+        family = catalog.entry(v.model.id).family
+        if family == "tiny-test":  # the real-engine lane: the trimmed wheels have Triton only
+            assert args[args.index("--attention-backend") + 1] == "triton"
+        elif family != "glm5":
             assert "--dsa-prefill-backend" not in args
             if "--attention-backend" in args:  # only where the model's upstream recipe sets one
                 wanted = recipe_flags(recipe_of(v), v.sglang.version)["attention_backend"]

@@ -65,7 +65,8 @@ CASES = [
         "newer-flag-on-older-version",
         "0.5.10",
         "  extra_args: [--dsa-topk-backend, torch]\n",
-        "SGLang 0.5.10 has no flag --dsa-topk-backend (--dsa-topk-backend exists in SGLang 0.5.23)",
+        "SGLang 0.5.10 has no flag --dsa-topk-backend (--dsa-topk-backend exists in SGLang 0.5.17, "
+        "0.5.23)",
     ),
     (
         "misspelt-flag",

@@ -169,7 +169,8 @@ def test_glm_relevant_flags_present(version):
     assert args["--enable-metrics"]["type"] == "bool_flag"
     tp = args["--tp-size"]
     assert tp is args["--tensor-parallel-size"] and tp["type"] == "int"
-    assert tp["dest"] == {"0.5.10": "tensor_parallel_size", "0.5.23": "tp_size"}[version]
+    dests = {"0.5.10": "tensor_parallel_size", "0.5.17": "tp_size", "0.5.23": "tp_size"}
+    assert tp["dest"] == dests[version]
     # `--tp` / `--dp` are no registered aliases: argparse takes them as unique abbreviations
     manifest = _load(version)
     assert manifest["allow_abbrev"] is True

@@ -205,7 +205,12 @@ def kv_bytes_per_token(model: ModelSpec, layout: KvLayout) -> int:
     """
     dcp = layout.dcp_size
     if model.attention in ("gqa", "hybrid_gdn"):
-        if version_tuple(layout.version) < version_tuple(DRAFT_IN_POOL_SINCE):
+        # GQA without a draft is heads x (head_dim + v_head_dim) x layers x dtype in every
+        # version read (0.5.10 model_runner_kv_cache_mixin.py `get_cell_size_per_token`, 0.5.17
+        # pool_configurator.py `_compute_cell_size`, their last branch); the draft's share and
+        # the hybrid state pool are checked against 0.5.23's code only.
+        plain_gqa = model.attention == "gqa" and not layout.draft_layers
+        if not plain_gqa and version_tuple(layout.version) < version_tuple(DRAFT_IN_POOL_SINCE):
             raise Unmodelled(
                 f"{model.id}: the memory model covers {model.attention} for SGLang "
                 f"{DRAFT_IN_POOL_SINCE} only (found {layout.version})"

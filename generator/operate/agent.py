@@ -3,8 +3,9 @@ system prompt and one set of tool definitions, as a coding or tool-using agent s
 
 Reports TTFT per turn and the prefix-cache hit rate from SGLang's own count: with
 `--enable-cache-report` (profile `sglang.enable_cache_report`, on by default) SGLang 0.5.23 puts
-`usage.prompt_tokens_details.cached_tokens` in every response (srt/entrypoints/openai/
-usage_processor.py; without the flag the field is absent). Hit rate = cached / prompt tokens.
+`usage.prompt_tokens_details.cached_tokens` in every response, 0.5.17 only in those that hit the
+cache (`null` on a miss); without the flag it is `null` (srt/entrypoints/openai/
+usage_processor.py). Hit rate = cached / prompt tokens.
 EAGLE has been seen to cut prefix-cache hits on long agent prompts from 97% to 40%
 (sglang#32459): this is the workload that shows it.
 """
@@ -165,6 +166,13 @@ def summarize_turns(results: list[Turn]) -> dict[str, Any]:
     import numpy as np
 
     ok = [r for r in results if r.ok]
+    # SGLang 0.5.17 sends prompt_tokens_details only when something was cached (null for a
+    # miss: entrypoints/openai/usage_processor.py `_details_if_cached`). Once any turn reports
+    # cached tokens the server has --enable-cache-report on, so a null is a miss (0), not a
+    # turn to leave out (which would count only the hits).
+    if any(r.cached_tokens is not None for r in ok):
+        for r in ok:
+            r.cached_tokens = r.cached_tokens or 0
     reported = [r for r in ok if r.cached_tokens is not None and r.prompt_tokens]
 
     def hit_rate(rows: list[Turn]) -> float | None:

@@ -9,7 +9,8 @@ FAKE_SGLANG_STARTUP_S (load time), FAKE_SGLANG_TPOT_S (per token), FAKE_SGLANG_E
 (exit with this code while loading), FAKE_SGLANG_CRASH_AFTER_S (exit 3 this long after start),
 FAKE_SGLANG_PID_FILE (write the pid, so a test can tear the "container" down),
 FAKE_SGLANG_ARGV_FILE (write the argv it was started with, as JSON), FAKE_SGLANG_LOG_FORMAT
-(0.5.10 or 0.5.23: the `server_args=` line as that version prints it, API key included).
+(0.5.10 or 0.5.23: the `server_args=` line as that version prints it, API key included),
+FAKE_SGLANG_VERSION (0.5.17: that version's null prompt_tokens_details on a cache miss).
 
 Across nodes (--nnodes > 1) it does what SGLang 0.5.23 does where a test can see it: the address
 in --dist-init-addr is parsed as `NetworkAddress.parse` does (an IPv6 literal must be bracketed),
@@ -46,6 +47,8 @@ def main() -> int:
     parser.add_argument("--nnodes", type=int, default=1)
     parser.add_argument("--node-rank", type=int, default=0)
     parser.add_argument("--dist-init-addr")
+    parser.add_argument("--context-length", type=int)
+    parser.add_argument("--enable-cache-report", action="store_true")
     args, _ = parser.parse_known_args()
     env = os.environ
     if env.get("FAKE_SGLANG_PID_FILE"):
@@ -73,6 +76,11 @@ def main() -> int:
         startup_s=float(env.get("FAKE_SGLANG_STARTUP_S", "0")),
         tpot_s=float(env.get("FAKE_SGLANG_TPOT_S", "0")),
         log_requests=True,
+        context_length=args.context_length,
+        cache_report=args.enable_cache_report,
+        server_info=_server_info(sys.argv[1:]),
+        # FAKE_SGLANG_VERSION=0.5.17: that version's usage (the real-engine lane's SGLang).
+        null_details_on_miss=env.get("FAKE_SGLANG_VERSION") == "0.5.17",
     )
     server = FakeSGLang(config)
     _log_server_args(args)
@@ -151,6 +159,17 @@ def _log_server_args(args: argparse.Namespace) -> None:
         resolved = {**dataclasses.asdict(server_args), "watermark_key": None}
         logger.info(f"server_args={resolved}")
     handler.flush()
+
+
+def _server_info(argv: list[str]) -> dict:
+    """/server_info: SGLang returns every ServerArgs field (`dataclasses.asdict`); here the
+    ones the flags set, by dest, values as given (the key left out)."""
+    info = {}
+    for option, value in zip(argv, [*argv[1:], ""], strict=True):
+        if option.startswith("--") and option != "--api-key":
+            has_value = value and not value.startswith("--")
+            info[option[2:].replace("-", "_")] = value if has_value else True
+    return info
 
 
 def _address(text: str) -> tuple[str, int]:
