@@ -276,12 +276,24 @@ def test_written_profile_argv_is_accepted_by_the_real_parser(prod_0510):
 
 def test_hostile_values_stay_on_their_line(profile_tree, cli):
     """A removed flag's value quoted in the report and in --write's comment cannot start a line
-    (a workflow command in a CI log, or a YAML key in the rewritten profile)."""
-    text = PROD_0510.replace(
+    (a workflow command in a CI log, or a YAML key in the rewritten profile). A value with a line
+    break never gets that far: validation refuses control characters, and --write writes nothing."""
+    broken = PROD_0510.replace(
         "    - --stream-output   # one chunk per token\n",
         '    - --ds-heavy-channel-type\n    - "q\\n::error::pwned\\u2028x: 1"\n',
     )
-    path = profile_tree({"p.yaml": text}) / "p.yaml"
+    path = profile_tree({"p.yaml": broken}) / "p.yaml"
+    for fmt in ("text", "github"):
+        code, out, err = cli("migrate", str(path), "--to", NEW, "--format", fmt)
+        assert code != 0 and "control character" in out + err
+        assert not any(line.startswith("::error::pwned") for line in (out + err).splitlines())
+    code, _, _ = cli("migrate", str(path), "--to", NEW, "--write")
+    assert code != 0 and path.read_text() == broken
+    text = PROD_0510.replace(
+        "    - --stream-output   # one chunk per token\n",
+        '    - --ds-heavy-channel-type\n    - "::error::pwned x: 1"\n',
+    )
+    path.write_text(text)
     for fmt in ("text", "github"):
         code, out, _ = cli("migrate", str(path), "--to", NEW, "--format", fmt)
         assert not any(line.startswith("::error::pwned") for line in out.splitlines())

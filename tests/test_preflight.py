@@ -98,9 +98,12 @@ def test_image_check_reads_the_images_own_sglang_and_cuda(preflight, monkeypatch
     newest = max(module.CUDA_MIN.values(), key=lambda v: tuple(map(int, v.split("."))))
     monkeypatch.setattr(module, "_image_versions", lambda: (module.SGLANG_VERSION, "13.0"))
     assert module._check_image() == (True, f"SGLang {module.SGLANG_VERSION}, CUDA runtime 13.0")
-    monkeypatch.setattr(module, "_image_versions", lambda: ("0.5.17", "13.0"))
+    other = "0.5.10" if module.SGLANG_VERSION != "0.5.10" else "0.5.23"
+    monkeypatch.setattr(module, "_image_versions", lambda: (other, "13.0"))
     ok, detail = module._check_image()
-    assert not ok and f"image has SGLang 0.5.17, the profile says {module.SGLANG_VERSION}" in detail
+    assert (
+        not ok and f"image has SGLang {other}, the profile says {module.SGLANG_VERSION}" in detail
+    )
     monkeypatch.setattr(module, "_image_versions", lambda: (module.SGLANG_VERSION, "11.7"))
     ok, detail = module._check_image()
     assert not ok and f"needs {newest}" in detail and "CUDA runtime is 11.7" in detail

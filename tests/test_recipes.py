@@ -45,8 +45,10 @@ def test_every_recipe_names_a_catalog_model_a_source_and_a_mode():
     for r in recipes():
         assert r.mode in MODES and r.source.id in sources()
         assert len(r.source.commit) == 40
-    # Each catalog model has at least one recorded recipe.
-    assert set(entries()) == {r.model for r in recipes()}
+    # Each catalog model has at least one recorded recipe (the real-engine lane's test model has
+    # no upstream recipe).
+    served = {m for m, e in entries().items() if e.family != "tiny-test"}
+    assert served == {r.model for r in recipes()}
 
 
 def test_every_recipe_flag_is_one_sglang_knows_except_the_pinned_few():

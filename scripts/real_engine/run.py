@@ -318,7 +318,7 @@ class Lane:
     def check_timeline(self, c: Container, start: Check) -> None:
         tl = start.figures
         phases = tl.get("phases", {})
-        expected = ["volumes_reloaded", "compile_cache_copied", "sglang_started"]
+        expected = ["compile_cache_copied", "sglang_started"]
         expected += ["weights_loaded", "healthy"] if self.opts.engine == "real" else ["healthy"]
         missing = [p for p in expected if p not in phases]
         check = Check("cold_start_timeline", figures=tl)
@@ -333,7 +333,7 @@ class Lane:
         in_log = [line for _, line in c.lines if self.key in line]
         roots = [Path(tempfile.gettempdir()), Path(self.app.LOCAL_CACHE_DIR)]
         roots += [Path(d) for d in self.app.COMPILE_CACHE_DIRS.values()]
-        roots += [Path(self.app.MODEL_DIR), REPO / "build"]
+        roots += [Path(self.app.MODEL_DIR), served_model_dir(self.app), REPO / "build"]
         files = scan_files(roots, self.t0, self.key.encode(), skip=[self.out.resolve()])
         check = Check("api_key_not_logged")
         check.figures = {"log_lines": len(in_log), "files": files}
@@ -621,8 +621,7 @@ class Lane:
             else str(self.app_path)
         )
         self.info["profile"] = self.opts.profile
-        if self.opts.engine == "real":
-            prepare_model(Path(self.app.MODEL_DIR))
+        prepare_model(served_model_dir(self.app), stub=self.opts.engine != "real")
         left = sglang_processes() if self.opts.engine == "real" else []
         if left:
             self.add(Check("preflight", detail=f"SGLang processes already running: {left}"))
@@ -706,9 +705,21 @@ def machine_info(engine: str) -> dict[str, Any]:
     return info
 
 
-def prepare_model(model_dir: Path) -> None:
-    """The tiny model where the app's --model-path points (the weights Volume's path)."""
+def served_model_dir(app) -> Path:
+    """The folder SGLang reads: the app's --model-path (CONFIG_DIR for dummy weights, which holds
+    only the config and tokenizer; the app refuses to start SGLang without its config.json)."""
+    flags = next(iter(app.SGLANG_FLAGS.values()))
+    return Path(next(flag[1] for flag in flags if flag[0] == "--model-path"))
+
+
+def prepare_model(model_dir: Path, stub: bool = False) -> None:
+    """The tiny model where the app's --model-path points; `stub`: a bare config.json for the
+    stand-in, which reads nothing from it."""
     if (model_dir / "config.json").is_file():
+        return
+    if stub:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / "config.json").write_text("{}\n", encoding="utf-8")
         return
     sys.path.insert(0, str(Path(__file__).parent))
     import tiny_model
