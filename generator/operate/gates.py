@@ -312,26 +312,9 @@ DEFAULT_REPORT = "build/gates/report.json"
 def add_arguments(parser: Any) -> None:
     from pathlib import Path
 
-    from generator.operate.smoke import DEFAULT_TIMEOUT_S, positive_seconds
+    from generator.operate import smoke
 
-    parser.add_argument(
-        "--url",
-        required=True,
-        help="endpoint base URL (with or without /v1); the API key is read from $API_KEY "
-        "or $SGLANG_API_KEY, never from the command line",
-    )
-    parser.add_argument(
-        "--model", help="served model name expected in /v1/models (default: the profile's)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds to wait for /health (default {DEFAULT_TIMEOUT_S:g})",
-    )
-    parser.add_argument(
-        "--report", type=Path, default=Path(DEFAULT_REPORT), help="JSON report path"
-    )
+    smoke.add_arguments(parser, report=Path(DEFAULT_REPORT))
 
 
 def main(args: Any) -> int:

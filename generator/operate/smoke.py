@@ -663,7 +663,8 @@ def _print_table(checks: list[Check], out: TextIO) -> None:
 
 
 # -- CLI --------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, report: Path = DEFAULT_REPORT) -> None:
+    """The endpoint arguments smoke and gates share; `report`: the JSON report's default path."""
     parser.add_argument(
         "--url",
         required=True,
@@ -679,7 +680,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TIMEOUT_S,
         help=f"seconds to wait for /health (default {DEFAULT_TIMEOUT_S:g})",
     )
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="JSON report path")
+    parser.add_argument("--report", type=Path, default=report, help="JSON report path")
 
 
 def main(args: argparse.Namespace) -> int:
