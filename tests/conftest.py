@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,23 +17,20 @@ BASE_PROFILE = PROFILES_DIR / "scale-to-zero.yaml"
 
 
 def pytest_collection_finish(session):
-    """When a slow test is selected, build the real-SGLang venvs (one per supported version, in
-    parallel) in the background while the other tests run. Otherwise a fresh clone builds them
-    one at a time, each when its first test asks. A test that needs a venv still calls
-    ensure_env, which waits on the version's file lock (and raises a failed build itself)."""
+    """When a slow test is selected, build the real-SGLang venvs first, one per supported version,
+    all at once (ensure_envs). Otherwise a fresh clone builds them one at a time, each when its
+    first test asks. Not in the background: the builds take both cores, and the tests that time
+    the stand-in's TTFT and TPOT would measure them. A failed build is reported by the tests that
+    need that venv (ensure_env raises it again there)."""
     if not any(item.get_closest_marker("slow") for item in session.items):
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     import sglang_manifest
 
-    def build(version: str) -> None:
-        try:
-            sglang_manifest.ensure_env(version, quiet=True)
-        except Exception:  # noqa: BLE001 - the test that needs the venv reports it
-            pass
-
-    for version in sglang_manifest.SUPPORTED_VERSIONS:
-        threading.Thread(target=build, args=(version,), name=f"venv-{version}", daemon=True).start()
+    try:
+        sglang_manifest.ensure_envs(sglang_manifest.SUPPORTED_VERSIONS)
+    except Exception:  # noqa: BLE001 - the tests that need the venv report it
+        pass
 
 
 @pytest.fixture
