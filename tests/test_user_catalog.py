@@ -14,54 +14,12 @@ import shutil
 import textwrap
 
 import pytest
-from conftest import load_modal_app
+from conftest import DEEPSEEK_V32_ENTRY, load_modal_app
 
 from generator import PROFILES_DIR, catalog
 from generator.pipeline import load, render_to_file
 
-# DeepSeek-V3.2 (not shipped): MLA + DSA with 64 indexer heads, one MTP layer. Figures from
-# ../shared/reference/facts.md ("DeepSeek-V3.2: 61 layers, MLA as Kimi, DSA indexer 64 x 128").
-ENTRY = """\
-# DeepSeek-V3.2, added beside the profiles.
-deepseek-ai/DeepSeek-V3.2:
-  family: deepseek-v3
-  config_source: test entry (facts.md)
-  config:
-    architectures: [DeepseekV32ForCausalLM]
-    model_type: deepseek_v32
-    num_hidden_layers: 61
-    first_k_dense_replace: 3
-    hidden_size: 7168
-    num_attention_heads: 128
-    num_key_value_heads: 128
-    vocab_size: 129280
-    max_position_embeddings: 163840
-    num_nextn_predict_layers: 1
-    kv_lora_rank: 512
-    qk_rope_head_dim: 64
-    q_lora_rank: 1536
-    qk_nope_head_dim: 128
-    v_head_dim: 128
-    index_n_heads: 64
-    index_head_dim: 128
-    index_topk: 2048
-    n_routed_experts: 256
-    num_experts_per_tok: 8
-    n_shared_experts: 1
-    moe_intermediate_size: 2048
-    intermediate_size: 18432
-  recipe:
-    reasoning_parser: deepseek-v3
-    tool_call_parser: deepseekv32
-    speculative: EAGLE
-    trust_remote_code: false
-    source: test entry
-  quantization: FP8 block scales
-  params_total_billion: 671
-  params_active_billion: 37
-  checkpoint_gb: 690
-  checkpoint_source: test entry
-"""
+ENTRY = "# DeepSeek-V3.2, added beside the profiles.\n" + DEEPSEEK_V32_ENTRY
 
 PROFILE = """\
 extends: prod
