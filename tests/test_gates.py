@@ -262,3 +262,19 @@ def test_gates_command_fails_on_a_breakage_smoke_alone_once_missed(cli, monkeypa
         code, out = _gates_cli(cli, monkeypatch, url, tmp_path / "g.json")
     assert code == 1
     assert "typed_tool_call: FAIL" in out and 'party_size: integer expected, got string "4"' in out
+
+
+def test_gates_report_is_never_written_through_a_link(cli, monkeypatch, tmp_path):
+    """The report is written as smoke's and bench's are (write_committed): a link named as the
+    report is refused even where it points beside it (a plain atomic write would follow it and
+    overwrite that file), and the command fails after printing the gates."""
+    from generator.pipeline import load
+
+    victim = tmp_path / "profile.yaml"
+    victim.write_text("keep\n")
+    (tmp_path / "g.json").symlink_to(victim)
+    served = load("prod").deployment.model.served_model_name
+    with FakeSGLang(model=served, modal_proxy_token=PROXY) as url:
+        code, out = _gates_cli(cli, monkeypatch, url, tmp_path / "g.json")
+    assert code == 1 and "smoke" in out
+    assert victim.read_text() == "keep\n"

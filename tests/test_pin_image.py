@@ -149,6 +149,17 @@ def test_an_unknown_tag_is_a_clear_error_and_nothing_is_written(registry, profil
     assert not (profile.parent / "checkpoints.lock.json").exists()
 
 
+def test_the_lock_is_never_written_through_a_link(registry, profile, cli, tmp_path):
+    """pin-image writes the lock as pin-revision does (render/write.py write_committed): a
+    committed link named checkpoints.lock.json is refused, and what it points at is untouched."""
+    victim = tmp_path / "victim.json"
+    victim.write_text("{}\n")
+    (profile.parent / "checkpoints.lock.json").symlink_to(victim)
+    code, _, err = cli("pin-image", str(profile))
+    assert code != 0 and "Traceback" not in err
+    assert victim.read_text() == "{}\n"
+
+
 def test_a_digest_header_that_does_not_match_the_manifest_is_refused(registry, profile, cli):
     registry.digest_header = "sha256:" + "0" * 64
     code, _, err = cli("pin-image", str(profile))

@@ -17,7 +17,6 @@ Each gate returns a `Gate` with pass/fail and the numbers behind it:
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -322,6 +321,7 @@ def main(args: Any) -> int:
     that is already live, with the profile's thresholds; nothing is deployed."""
     import sys
 
+    from generator.errors import UserError
     from generator.operate.smoke import (
         missing_proxy_token,
         normalize_base_url,
@@ -329,7 +329,8 @@ def main(args: Any) -> int:
         resolve_proxy_headers,
         wait_for_health,
     )
-    from generator.render.write import write_atomic
+    from generator.profile.committed import dumps, output_root
+    from generator.render.write import write_committed
 
     key = resolve_api_key()
     if not key:
@@ -363,9 +364,10 @@ def main(args: Any) -> int:
     passed = all(g.passed for g in results)
     report = {"kind": "gates", "passed": passed, "gates": [g.as_dict() for g in results]}
     try:
-        write_atomic(args.report, json.dumps(report, indent=2) + "\n")
-    except OSError as e:
-        print(f"error: cannot write report {args.report}: {e.strerror or e}", file=sys.stderr)
+        path = args.report  # a Path (smoke.add_arguments)
+        write_committed(path, dumps(report, path), output_root(path.parent))
+    except UserError as e:
+        print(f"error: cannot write report {args.report}: {e}", file=sys.stderr)
         return 1
     print(f"gates: {'PASS' if passed else 'FAIL'}; report: {args.report}")
     return 0 if passed else 1

@@ -29,8 +29,9 @@ from generator.endpoint.http import Deadline, Endpoint, printable
 from generator.errors import UserError
 from generator.pipeline import load
 from generator.profile.checkpoint import DIGEST, image_key, lock_path, read_lock
+from generator.profile.committed import dumps
 from generator.profile.load import profile_root
-from generator.render.write import check_contained, write_atomic
+from generator.render.write import check_contained, write_committed
 
 DOCKER_HUB = "registry-1.docker.io"
 MANIFEST_TYPES = (
@@ -162,7 +163,8 @@ def record(path, repository: str, tag: str, pinned: Pinned) -> None:
         "source": f"{pinned.registry}, the {kind} of {repository}:{tag}",
         "recorded": date.today().isoformat(),
     }
-    write_atomic(path, json.dumps(dict(sorted(lock.items())), indent=2) + "\n")
+    # As pin-revision writes it: never through a link, no non-finite number.
+    write_committed(path, dumps(dict(sorted(lock.items())), path), profile_root(path))
 
 
 def pin_image(ref: str, *, base_url: str | None = None) -> int:
