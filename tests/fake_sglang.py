@@ -57,6 +57,9 @@ class FakeConfig:
     # SGLang's --context-length: a longer prompt is refused with a 400 in SGLang's words (0.5.17
     # and 0.5.23 srt/managers/tokenizer_manager.py `_validate_one_request`).
     context_length: int | None = None
+    # SGLang's --grammar-backend none: JSON mode (response_format) is refused with a 400 in
+    # SGLang's words (0.5.17 srt/constrained/grammar_manager.py:141, as the lane's H100 answered).
+    no_grammar: bool = False
     # How a family's chat template turns thinking off: GLM-5.x and Qwen3.5 read
     # chat_template_kwargs.enable_thinking, Kimi K2.x `thinking`; None: it always thinks
     # (MiniMax-M2.x). A model that thinks at length spends a short budget on reasoning alone.
@@ -65,7 +68,8 @@ class FakeConfig:
     # Modal's proxy auth in front (Modal-Key, Modal-Secret): checked before anything reaches SGLang.
     modal_proxy_token: tuple[str, str] | None = None
     log_requests: bool = False  # print one line per request taken in (SGLang's --log-requests)
-    # /server_info's resolved settings (SGLang 0.5.23 returns every ServerArgs field there).
+    # /server_info's resolved settings (SGLang returns every ServerArgs field there, the API key
+    # included: 0.5.17 http_server.py:781-800 `dataclasses.asdict(server_args)`; the lane saw it).
     server_info: dict[str, Any] | None = None
 
 
@@ -249,6 +253,16 @@ class _Handler(BaseHTTPRequestHandler):
             message = (
                 f"The input ({n_prompt} tokens) is longer than the model's context length "
                 f"({limit} tokens)."
+            )
+            self._send_json(
+                400, {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+            )
+            return
+        fmt = (req.get("response_format") or {}).get("type")
+        if self.fake.config.no_grammar and fmt in ("json_object", "json_schema"):
+            message = (
+                "Grammar-based generation (json_schema, regex, ebnf, structural_tag) is not "
+                "supported when the server is launched with --grammar-backend none"
             )
             self._send_json(
                 400, {"object": "error", "message": message, "type": "BadRequestError", "code": 400}

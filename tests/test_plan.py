@@ -336,7 +336,7 @@ def test_findings_in_plan_and_exit_code(profile_tree, cli):
     code, table, _ = cli("plan", str(root / "p.yaml"))
     assert code == 1
     assert "error: [kv-pool-empty]" in table
-    assert "= KV pool" in table and "-18." in table  # 79 x 0.9 - 90.09 GiB: negative
+    assert "= KV pool" in table and "-19.4" in table  # 78.5 x 0.9 - 90.09 GiB: negative
     code, p, _ = plan_json(cli, root / "p.yaml")
     assert code == 1
     (finding,) = [f for f in p["findings"] if f["rule"] == "kv-pool-empty"]

@@ -79,6 +79,8 @@ def test_healthy_server_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str
         # What only the release gate caught before: smoke now runs the same checks (API_CHECKS).
         ("string_tool_args", {"typed_tool_call"}),  # sglang#35564: "4" for an integer
         ("broken_json", {"json_mode"}),
+        # --grammar-backend none: SGLang refuses JSON mode with a 400 (the lane's H100 did).
+        ("no_grammar", {"json_mode"}),
     ],
 )
 def test_each_broken_behaviour_fails(switch: str, failing: set[str], tmp_path: Path) -> None:

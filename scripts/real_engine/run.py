@@ -52,7 +52,20 @@ FAKE_PATH = [REPO / "tests" / "fake_sglang_pkg", REPO / "tests"]
 # Smoke checks random weights cannot pass: a tool call needs a model that emits one.
 RANDOM_WEIGHTS_CANNOT = {
     "tool_call": "random weights emit no tool call (the qwen parser finds none to parse)",
+    "typed_tool_call": "random weights emit no tool call to stream (tool_choice auto)",
 }
+# json_mode on random weights: xgrammar constrains every token to the schema, so a pass shows
+# the grammar backend serving response_format, not the model; an answer that does not parse or
+# type-check is the model running out of max_tokens inside the grammar. An HTTP error (the
+# backend refusing the schema, say) stays a failure.
+JSON_MODE_SHAPE = (
+    "JSON-mode answer does not parse",
+    "JSON-mode answer differs from its schema",
+)
+JSON_MODE_CANNOT = "random weights can spend max_tokens inside the schema's grammar (no close)"
+JSON_MODE_HOLLOW = "the answer's shape is xgrammar's constraint, not the model's"
+# plan's KV pool against SGLang's own (max_total_num_tokens): within this share.
+KV_POOL_TOLERANCE = 0.01
 # Smoke checks random weights pass for the wrong reason: reported, not taken as evidence.
 RANDOM_WEIGHTS_HOLLOW = {
     "stream_reasoning": "with no </think> from random weights, the qwen3 parser files all text "
@@ -93,6 +106,13 @@ class Container:
                 self.lines.append((time.monotonic() - self.started, line.rstrip("\n")))
                 log.write(line)
                 log.flush()
+
+    def match(self, pattern: str) -> re.Match[str] | None:
+        """The first log line's match of `pattern`."""
+        for _, line in list(self.lines):
+            if m := re.search(pattern, line):
+                return m
+        return None
 
     def seen(self, pattern: str) -> float | None:
         for t, line in list(self.lines):
@@ -329,6 +349,26 @@ class Lane:
             check.detail = tl["summary"]
         self.add(check)
 
+    def check_kv_pool(self, c: Container) -> None:
+        """plan's KV pool for the GPU type that served against the one SGLang sized
+        (`max_total_num_tokens=` in its start-up log); the stand-in sizes none."""
+        if self.opts.engine != "real":
+            detail = "the stand-in sizes no KV pool: compared on the real engine only"
+            self.add(Check("plan_kv_pool", status="info", detail=detail))
+            return
+        served = m[1] if (m := c.match(r"with the (\S+) flag set")) else ""
+        real = int(m[1]) if (m := c.match(r"max_total_num_tokens=(\d+)")) else 0
+        code, out = run_cli(
+            ["plan", self.opts.profile, "--json"], self.cli_env, self.out / "plan.log", 120
+        )
+        try:
+            plan = json.JSONDecoder().raw_decode(out, out.index("{"))[0]  # stderr may follow
+            gpu_types = plan["gpu_types"]
+        except (ValueError, KeyError):
+            self.add(Check("plan_kv_pool", detail=f"plan --json failed (exit {code})"))
+            return
+        self.add(kv_pool_check(gpu_types, served, real))
+
     def check_key(self, c: Container) -> None:
         in_log = [line for _, line in c.lines if self.key in line]
         roots = [Path(tempfile.gettempdir()), Path(self.app.LOCAL_CACHE_DIR)]
@@ -381,18 +421,7 @@ class Lane:
             self.add(Check("smoke", detail=f"no report (exit {code}): {out[-300:]}"))
             return
         for item in checks:
-            name = item["name"]
-            check = Check(f"smoke.{name}", figures={"status": item["status"]})
-            check.detail = item.get("detail", "")
-            if self.opts.engine == "real" and name in RANDOM_WEIGHTS_CANNOT:
-                check.status = "cannot-pass"
-                check.detail = f"{item['status']}: {RANDOM_WEIGHTS_CANNOT[name]} ({check.detail})"
-            elif self.opts.engine == "real" and name in RANDOM_WEIGHTS_HOLLOW:
-                check.status = "pass" if item["status"] == "pass" else "fail"
-                check.detail = f"{check.detail}; note: {RANDOM_WEIGHTS_HOLLOW[name]}"
-            else:
-                check.status = "pass" if item["status"] == "pass" else "fail"
-            self.add(check)
+            self.add(smoke_check(item, self.opts.engine))
         self.info["smoke_exit"] = code
 
     def check_bench(self) -> None:
@@ -631,6 +660,7 @@ class Lane:
             c.stop()
             return self.finish()
         self.check_timeline(c, start)
+        self.check_kv_pool(c)
         for step in (lambda: self.check_key(c), self.check_smoke, self.check_bench):
             try:
                 step()
@@ -668,6 +698,45 @@ class Lane:
                 log.write_text(data.replace(self.key, "<KEY>"), encoding="utf-8")
         print(text.replace(self.key, "<KEY>"), flush=True)
         return 1 if failed else 0
+
+
+def smoke_check(item: dict[str, Any], engine: str) -> Check:
+    """One `make smoke` check as the lane reports it: on the real engine's random weights a
+    check that needs a real model is `cannot-pass`, and one that passes hollowly says why."""
+    name, status, detail = item["name"], item["status"], item.get("detail", "")
+    check = Check(f"smoke.{name}", status="pass" if status == "pass" else "fail", detail=detail)
+    check.figures = {"status": status}
+    if engine != "real":
+        return check
+    if name in RANDOM_WEIGHTS_CANNOT:
+        check.status = "cannot-pass"
+        check.detail = f"{status}: {RANDOM_WEIGHTS_CANNOT[name]} ({detail})"
+    elif name == "json_mode" and status != "pass" and detail.startswith(JSON_MODE_SHAPE):
+        check.status = "cannot-pass"
+        check.detail = f"{detail}; note: {JSON_MODE_CANNOT}"
+    elif name == "json_mode" and status == "pass":
+        check.detail = f"{detail}; note: {JSON_MODE_HOLLOW}"
+    elif name in RANDOM_WEIGHTS_HOLLOW:
+        check.detail = f"{detail}; note: {RANDOM_WEIGHTS_HOLLOW[name]}"
+    return check
+
+
+def kv_pool_check(gpu_types: list[dict[str, Any]], served: str, sglang_tokens: int) -> Check:
+    """plan's KV pool (`plan --json` gpu_types) for the GPU type that served against SGLang's
+    `max_total_num_tokens`, within KV_POOL_TOLERANCE."""
+    check = Check("plan_kv_pool")
+    planned = next((g["kv_pool_tokens"] for g in gpu_types if g["gpu"] == served), None)
+    if planned is None or sglang_tokens <= 0:
+        check.detail = f"no plan for {served!r} or no SGLang pool line ({sglang_tokens})"
+        return check
+    off = (planned - sglang_tokens) / sglang_tokens
+    check.figures = {"gpu": served, "plan": planned, "sglang": sglang_tokens, "off": round(off, 4)}
+    check.status = "pass" if abs(off) <= KV_POOL_TOLERANCE else "fail"
+    check.detail = (
+        f"{served}: plan {planned:,} tokens, SGLang max_total_num_tokens {sglang_tokens:,} "
+        f"({off:+.2%}; bound {KV_POOL_TOLERANCE:.0%})"
+    )
+    return check
 
 
 def render_text(report: dict) -> str:

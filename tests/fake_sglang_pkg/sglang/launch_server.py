@@ -49,6 +49,7 @@ def main() -> int:
     parser.add_argument("--dist-init-addr")
     parser.add_argument("--context-length", type=int)
     parser.add_argument("--enable-cache-report", action="store_true")
+    parser.add_argument("--grammar-backend")
     args, _ = parser.parse_known_args()
     env = os.environ
     if env.get("FAKE_SGLANG_PID_FILE"):
@@ -78,6 +79,7 @@ def main() -> int:
         log_requests=True,
         context_length=args.context_length,
         cache_report=args.enable_cache_report,
+        no_grammar=args.grammar_backend == "none",
         server_info=_server_info(sys.argv[1:]),
         # FAKE_SGLANG_VERSION=0.5.17: that version's usage (the real-engine lane's SGLang).
         null_details_on_miss=env.get("FAKE_SGLANG_VERSION") == "0.5.17",
@@ -162,11 +164,12 @@ def _log_server_args(args: argparse.Namespace) -> None:
 
 
 def _server_info(argv: list[str]) -> dict:
-    """/server_info: SGLang returns every ServerArgs field (`dataclasses.asdict`); here the
-    ones the flags set, by dest, values as given (the key left out)."""
+    """/server_info: SGLang returns every ServerArgs field (`dataclasses.asdict`), `api_key`
+    too (0.5.17 http_server.py:781-800; the real-engine lane found the key there); here the ones
+    the flags set, by dest, values as given."""
     info = {}
     for option, value in zip(argv, [*argv[1:], ""], strict=True):
-        if option.startswith("--") and option != "--api-key":
+        if option.startswith("--"):
             has_value = value and not value.startswith("--")
             info[option[2:].replace("-", "_")] = value if has_value else True
     return info
