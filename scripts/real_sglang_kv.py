@@ -5,12 +5,12 @@ Runs INSIDE a throwaway venv that has sglang (``scripts/sglang_manifest.py`` mak
 sglang. No GPU, no download: the model config is the config.json the generator sizes (the catalog's
 recorded copy or the lock's), sent on stdin.
 
-stdin:  JSON {"model": {"config": {...config.json...}}, "cases": [{kv_cache_dtype, prefill, decode,
-        speculative, algorithm, draft_layers, num_draft_tokens, max_running_requests, tp, dp,
-        attn_tp, dcp, page_size, pre_load_gib, post_load_gib, mem_fraction_static,
-        disable_radix_cache, mamba_extra_buffer}]}
-stdout: JSON list, one per case: {"cell_size": int, "pool_tokens": int, "available_bytes": int,
-        "max_mamba_cache_size": int or null}
+stdin:  one request a line: JSON {"model": {"config": {...config.json...}}, "cases":
+        [{kv_cache_dtype, prefill, decode, speculative, algorithm, draft_layers,
+        num_draft_tokens, max_running_requests, tp, dp, attn_tp, dcp, page_size, pre_load_gib,
+        post_load_gib, mem_fraction_static, disable_radix_cache, mamba_extra_buffer}]}
+stdout: one answer a line: a JSON list, one per case: {"cell_size": int, "pool_tokens": int,
+        "available_bytes": int, "max_mamba_cache_size": int or null}
 
 What runs is SGLang's code; what is supplied is what it would read from a live server:
 - 0.5.23: `DefaultPoolConfigurator(kvc)` (model_executor/pool_configurator.py: `_compute_cell_size`
@@ -337,14 +337,16 @@ def _case_0_5_10(model: dict, case: dict) -> dict:
 
 
 def main() -> int:
-    request = json.load(sys.stdin)
     sys.meta_path.insert(0, _AbsentFinder())
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)
     run = _case_0_5_23 if _version() >= (0, 5, 13) else _case_0_5_10
-    with contextlib.redirect_stdout(io.StringIO()):
-        results = [run(request["model"], case) for case in request["cases"]]
-    sys.stdout.write(json.dumps(results) + "\n")
+    for line in sys.stdin:  # one request a line (sglang_manifest keeps this process for a session)
+        request = json.loads(line)
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = [run(request["model"], case) for case in request["cases"]]
+        sys.stdout.write(json.dumps(results) + "\n")
+        sys.stdout.flush()
     return 0
 
 

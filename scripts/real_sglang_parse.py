@@ -3,8 +3,8 @@
 Runs INSIDE a throwaway venv that has sglang (``scripts/sglang_manifest.py`` makes it;
 ``real_parse(version, argvs)`` there drives this file). Imports only stdlib + sglang.
 
-stdin:  JSON list of argv lists, e.g. [["--model-path", "m", "--tp", "8"], ...]
-stdout: JSON list of verdicts, one per argv, same order:
+stdin:  one request a line: a JSON list of argv lists, e.g. [["--model-path", "m", "--tp", "8"]]
+stdout: one answer a line: a JSON list of verdicts, one per argv, same order:
         {"ok": bool, "error": str | null, "warnings": [str, ...]}
 
 "error" is argparse's message (what it prints after "sglang serve: error: "), "warnings" the
@@ -73,16 +73,18 @@ def parse_one(argv: list[str]) -> dict:
 
 
 def main() -> int:
-    argvs = json.load(sys.stdin)
-    if not isinstance(argvs, list) or not all(isinstance(a, list) for a in argvs):
-        print("stdin must be a JSON list of argv lists", file=sys.stderr)
-        return 2
     warnings.simplefilter("ignore")
     logging.getLogger().setLevel(logging.WARNING)
     with contextlib.redirect_stdout(io.StringIO()):
         build_parser()  # import sglang once, outside the per-argv capture
-    verdicts = [parse_one([str(x) for x in argv]) for argv in argvs]
-    sys.stdout.write(json.dumps(verdicts) + "\n")
+    for line in sys.stdin:  # one request a line (sglang_manifest keeps this process for a session)
+        argvs = json.loads(line)
+        if not isinstance(argvs, list) or not all(isinstance(a, list) for a in argvs):
+            print("a request must be a JSON list of argv lists", file=sys.stderr)
+            return 2
+        verdicts = [parse_one([str(x) for x in argv]) for argv in argvs]
+        sys.stdout.write(json.dumps(verdicts) + "\n")
+        sys.stdout.flush()
     return 0
 
 

@@ -5,8 +5,9 @@ it). No GPU, no download: every tensor is created on torch's meta device from th
 generator sizes (sent on stdin), with the rank's TP / EP / attention-TP sizes set through SGLang's
 runtime-context getters (`get_parallel`, ...), as a live server's parallel state would give them.
 
-stdin:  JSON {"cases": [{"config": {...}, "tp", "ep", "attn_tp", "dense_tp", "moe_runner"}]}
-stdout: JSON list, one per case: {"error": str or null, "failed_at": str or null, and one
+stdin:  one request a line: JSON {"cases": [{"config": {...}, "tp", "ep", "attn_tp", "dense_tp",
+        "moe_runner"}]}
+stdout: one answer a line: a JSON list, one per case: {"error": str or null, "failed_at": str or null, and one
         rank's bytes of: "routed_experts", "shared", "attention", "indexer", "router" (one layer
         each), "dense" (one dense layer), "embedding", "lm_head"}
 
@@ -378,7 +379,6 @@ def main() -> int:
     finder.absent |= {n for n in _EXTRA_ABSENT if importlib.util.find_spec(n) is None}
     sys.meta_path.insert(0, finder)
     warnings.simplefilter("ignore")
-    payload = json.load(sys.stdin)
     with contextlib.redirect_stdout(io.StringIO()):
         import sglang.srt.layers.linear  # noqa: F401
         import sglang.srt.layers.moe.fused_moe_triton.layer  # noqa: F401
@@ -388,9 +388,12 @@ def main() -> int:
 
         # The model's dtype: BF16 for every tensor the quantisation does not type itself.
         torch.set_default_dtype(torch.bfloat16)
-
-        results = [_case(case) for case in payload["cases"]]
-    json.dump(results, sys.stdout)
+    for line in sys.stdin:  # one request a line (sglang_manifest keeps this process for a session)
+        payload = json.loads(line)
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = [_case(case) for case in payload["cases"]]
+        sys.stdout.write(json.dumps(results) + "\n")
+        sys.stdout.flush()
     return 0
 
 

@@ -38,6 +38,7 @@ used as they are, so the history and the shipped manifests cannot disagree.
 from __future__ import annotations
 
 import argparse
+import atexit
 import concurrent.futures
 import contextlib
 import difflib
@@ -50,6 +51,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -585,21 +588,69 @@ def real_weights(version: str, cases: Sequence[dict]) -> list[dict]:
     return _run_in_env(version, REAL_WEIGHTS, {"cases": list(cases)}, len(cases))
 
 
+class _Worker:
+    """One scripts/real_sglang_*.py process in a version's venv, kept for the rest of this
+    process: SGLang's import (7-11 s here) is paid once per version and script, not per call.
+    One JSON request a line in, one JSON answer a line out; stderr goes to a file, read on
+    failure."""
+
+    def __init__(self, python: Path, version: str, script: Path) -> None:
+        self.name = f"{script.stem} for {version}"
+        self.lock = threading.Lock()
+        self.stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [str(python), str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env=_clean_env(),
+            text=True,
+            cwd=str(env_dir(version).parent),
+        )
+
+    def ask(self, payload: object) -> list:
+        with self.lock:
+            try:
+                self.proc.stdin.write(json.dumps(payload) + "\n")
+                self.proc.stdin.flush()
+                line = self.proc.stdout.readline()
+            except (BrokenPipeError, OSError):
+                line = ""
+            if not line:  # it died on this request: say why, and start afresh next time
+                self.close()
+                self.stderr.seek(0)
+                raise RuntimeError(f"{self.name} failed:\n{self.stderr.read()[-4000:]}")
+            return json.loads(line)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+_WORKERS: dict[tuple[str, Path], _Worker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_workers() -> None:
+    for worker in _WORKERS.values():
+        worker.close()
+
+
 def _run_in_env(version: str, script: Path, payload: object, expected: int) -> list:
     """Run one of the scripts/real_sglang_*.py in SGLang `version`'s venv: JSON in, a list out."""
-    proc = subprocess.run(
-        [str(ensure_env(version)), str(script)],
-        input=json.dumps(payload),
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        cwd=str(env_dir(version).parent),
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{script.stem} failed for {version}:\n{proc.stderr[-4000:]}")
-    results = json.loads(proc.stdout)
+    python = ensure_env(version)  # outside the lock: versions build side by side
+    with _WORKERS_LOCK:
+        worker = _WORKERS.get((version, script))
+        if worker is None or worker.proc.poll() is not None:
+            worker = _WORKERS[(version, script)] = _Worker(python, version, script)
+    results = worker.ask(payload)
     if len(results) != expected:
-        raise RuntimeError(f"{script.stem} returned {len(results)} results, expected {expected}")
+        raise RuntimeError(f"{worker.name} returned {len(results)} results, expected {expected}")
     return results
 
 
