@@ -292,6 +292,7 @@ def test_smoke_says_which_gpu_type_served(
         "dsa_prefill_backend": s.attention.sparse_prefill_backend,
         "dsa_decode_backend": s.attention.sparse_decode_backend,
         "moe_runner_backend": s.moe_runner_backend or "auto",
+        "api_key": DEFAULT_KEY,  # SGLang returns it there too (docs/real-engine.md)
     }
     for name, value in (("API_KEY", DEFAULT_KEY), *zip(PROXY_ENV, PROXY_TOKEN, strict=True)):
         monkeypatch.setenv(name, value)
@@ -302,6 +303,7 @@ def test_smoke_says_which_gpu_type_served(
             "smoke", "--profile", "high-availability", "--url", url, "--report", str(report)
         )
     assert code == 0, out
+    assert DEFAULT_KEY not in out and DEFAULT_KEY not in report.read_text()
     assert _statuses_detail(_report(report), "gpu") == f"{gpu}:8, {role}" + (
         " (gpu.fallback)" if role == "a fallback" else ""
     )
