@@ -137,7 +137,8 @@ def test_manifest_records_each_file_with_its_part_and_checksum(tmp_path):
 def test_the_runner_passes_its_whole_sequence_against_the_stand_in(tmp_path):
     """scripts/real_engine/run.py --engine fake: two container starts, key, smoke, both bench
     workloads, the drain and the crash, as on the GPU; every check must pass (the stand-in keeps
-    the key out of its lines and has no random-weights limits)."""
+    the key out of its lines and has no random-weights limits) but plan_kv_pool, `info` here:
+    the stand-in sizes no KV pool."""
     app = tmp_path / "modal_app.py"
     render_to_file(load(PROFILE), app)
     local = tmp_path / "local-disk"

@@ -54,6 +54,11 @@ RANDOM_WEIGHTS_CANNOT = {
     "tool_call": "random weights emit no tool call (the qwen parser finds none to parse)",
     "typed_tool_call": "random weights emit no tool call to stream (tool_choice auto)",
 }
+# Smoke checks random weights pass for the wrong reason: reported, not taken as evidence.
+RANDOM_WEIGHTS_HOLLOW = {
+    "stream_reasoning": "with no </think> from random weights, the qwen3 parser files all text "
+    "under reasoning: the split is not exercised",
+}
 # json_mode on random weights: xgrammar constrains every token to the schema, so a pass shows
 # the grammar backend serving response_format, not the model; an answer that does not parse or
 # type-check is the model running out of max_tokens inside the grammar. An HTTP error (the
@@ -66,11 +71,6 @@ JSON_MODE_CANNOT = "random weights can spend max_tokens inside the schema's gram
 JSON_MODE_HOLLOW = "the answer's shape is xgrammar's constraint, not the model's"
 # plan's KV pool against SGLang's own (max_total_num_tokens): within this share.
 KV_POOL_TOLERANCE = 0.01
-# Smoke checks random weights pass for the wrong reason: reported, not taken as evidence.
-RANDOM_WEIGHTS_HOLLOW = {
-    "stream_reasoning": "with no </think> from random weights, the qwen3 parser files all text "
-    "under reasoning: the split is not exercised",
-}
 
 
 @dataclass
