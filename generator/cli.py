@@ -193,6 +193,16 @@ def _endpoint_command(module_name: str):
     return run
 
 
+def _format_option(p: argparse.ArgumentParser) -> None:
+    """--format for the commands that report findings (validate, migrate)."""
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default), github (workflow commands: PR annotations) or json",
+    )
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modal-sglang" if Path(sys.argv[0]).name == "modal-sglang" else "python -m generator",
@@ -208,12 +218,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="validate profiles (all under profiles/ by default)")
     p.add_argument("profiles", nargs="*", metavar="PROFILE", help=PROFILE_HELP)
-    p.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="text",
-        help="text (default), github (workflow commands: PR annotations) or json",
-    )
+    _format_option(p)
     p.add_argument(
         "--dependents",
         action="store_true",
@@ -317,12 +322,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         cmd_migrate,
     )
     p.add_argument("--to", required=True, metavar="VERSION", help="the target SGLang version")
-    p.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="text",
-        help="text (default), github (workflow commands: PR annotations) or json",
-    )
+    _format_option(p)
     p.add_argument(
         "--write",
         action="store_true",

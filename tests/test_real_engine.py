@@ -195,19 +195,22 @@ def test_lane_reports_what_random_weights_cannot_pass_and_keeps_real_failures(
     assert lane_run.smoke_check(item, "fake").status == ("pass" if status == "pass" else "fail")
 
 
+@pytest.fixture(scope="module")
+def planned_gpu_types() -> list[dict]:
+    """`make plan PROFILE=tiny-h100 --json`'s gpu_types, as the runner reads them."""
+    from generator.operate import plan
+
+    text, _ = plan.run(PROFILE, 0.3, as_json=True)
+    return json.loads(text)["gpu_types"]
+
+
 @pytest.mark.parametrize(
     ("sglang_tokens", "status"),
     [(10_268_848, "pass"), (10_346_432, "pass"), (9_000_000, "fail"), (0, "fail")],
 )
-def test_lane_compares_plans_kv_pool_with_sglangs(sglang_tokens, status):
+def test_lane_compares_plans_kv_pool_with_sglangs(planned_gpu_types, sglang_tokens, status):
     """plan's KV tokens for the GPU that served against SGLang's max_total_num_tokens, 1%
     bound; 10,268,848 is what SGLang 0.5.17 sized on the lane's H100 at mem 0.5."""
-    plan = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "generator", "plan", PROFILE, "--json"],
-            capture_output=True, text=True, check=True, cwd=REPO_ROOT,
-        ).stdout
-    )  # fmt: skip
-    check = lane_run.kv_pool_check(plan["gpu_types"], "H100:1", sglang_tokens)
+    check = lane_run.kv_pool_check(planned_gpu_types, "H100:1", sglang_tokens)
     assert check.status == status, check.detail
-    assert lane_run.kv_pool_check(plan["gpu_types"], "B200:8", 10_268_848).status == "fail"
+    assert lane_run.kv_pool_check(planned_gpu_types, "B200:8", 10_268_848).status == "fail"
