@@ -1217,7 +1217,7 @@ def test_a_committed_deploys_symlink_cannot_receive_records(tmp_path, monkeypatc
     (repo / "deploys").symlink_to(tmp_path / "outside")
     monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", repo / "deploys")
     record = deploy_module.make_record(load("prod"), "app")
-    with pytest.raises(UserError, match=r"deploys: leads to .*outside"):
+    with pytest.raises(UserError, match=r"deploys: is a symbolic link"):
         deploy_module.write_record(record, "app")
     assert list((tmp_path / "outside").iterdir()) == []
 
@@ -1230,7 +1230,7 @@ def test_pin_refuses_a_lock_symlink_that_leaves_the_folder(tmp_path, cli, hub):
     (repo / "checkpoints.lock.json").symlink_to(victim)
     (repo / "p.yaml").write_text(BASE + "model:\n  revision: main\n")
     code, _, err = cli("pin-revision", str(repo / "p.yaml"))
-    assert code == 1 and "checkpoints.lock.json: leads to" in err
+    assert code == 1 and "checkpoints.lock.json: is a symbolic link" in err
     assert victim.read_text() == "{}\n" and "revision: main" in (repo / "p.yaml").read_text()
 
 
@@ -1246,6 +1246,8 @@ def test_pin_refuses_a_lock_symlink_even_inside_the_repository(tmp_path, cli, hu
     code, _, err = cli("pin-revision", str(repo / "p.yaml"))
     assert code == 1 and "checkpoints.lock.json: is a symbolic link" in err, err
     assert (repo / "data" / "lock.json").read_text() == "{}\n"
+    # refused before the profile's revision is rewritten (not after, with no lock entry)
+    assert "revision: main" in (repo / "p.yaml").read_text()
 
 
 def test_plan_json_is_strict_json(tmp_path):
@@ -1293,14 +1295,21 @@ def test_make_variables_cannot_become_make_syntax(tmp_path, where):
     assert out == f"-m generator plan {value}\n" and not marker.exists()
 
 
-def test_deploy_checks_where_its_record_goes_before_anything_deploys(tmp_path, monkeypatch, cli):
+@pytest.mark.parametrize("inside", [False, True], ids=["leaving", "inside"])
+def test_deploy_checks_where_its_record_goes_before_anything_deploys(
+    tmp_path, monkeypatch, cli, inside
+):
+    """A `deploys` link, even one to a folder of the repository, is refused before `modal
+    deploy` runs, not by the record write after it."""
     repo = _repo(tmp_path)
-    (repo / "deploys").symlink_to(tmp_path / "outside")
+    target = repo / "elsewhere" if inside else tmp_path / "outside"
+    target.mkdir(exist_ok=True)
+    (repo / "deploys").symlink_to(target)
     monkeypatch.setattr(deploy_module, "DEPLOYS_DIR", repo / "deploys")
     (tmp_path / "round2-deploy.yaml").write_text(BASE + PINNED)
     code, out, err = cli("deploy", str(tmp_path / "round2-deploy.yaml"), "--dry-run")
-    assert code == 1 and "deploys: leads to" in err and "modal deploy" not in out
-    assert list((tmp_path / "outside").iterdir()) == []
+    assert code == 1 and "deploys: is a symbolic link" in err and "modal deploy" not in out
+    assert list(target.iterdir()) == []
 
 
 def test_suggestions_skip_long_words_and_reuse_their_work():

@@ -149,14 +149,15 @@ def test_an_unknown_tag_is_a_clear_error_and_nothing_is_written(registry, profil
     assert not (profile.parent / "checkpoints.lock.json").exists()
 
 
-def test_the_lock_is_never_written_through_a_link(registry, profile, cli, tmp_path):
-    """pin-image writes the lock as pin-revision does (render/write.py write_committed): a
-    committed link named checkpoints.lock.json is refused, and what it points at is untouched."""
+def test_a_lock_that_is_a_link_is_refused(registry, profile, cli, tmp_path):
+    """A committed link named checkpoints.lock.json is refused when pin-image reads the lock,
+    before the registry is asked, and what it points at is untouched (the write guard itself,
+    render/write.py write_committed, is tested in test_hostile_round3.py)."""
     victim = tmp_path / "victim.json"
     victim.write_text("{}\n")
     (profile.parent / "checkpoints.lock.json").symlink_to(victim)
     code, _, err = cli("pin-image", str(profile))
-    assert code != 0 and "Traceback" not in err
+    assert code != 0 and "is a symbolic link" in err and "Traceback" not in err
     assert victim.read_text() == "{}\n"
 
 

@@ -4,7 +4,6 @@ plan says the same flag values the rendered app passes."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from conftest import BASE_PROFILE, SHIPPED_PROFILES, load_modal_app
@@ -23,10 +22,13 @@ def test_running_requests_that_do_not_fit_warn_in_validate_and_plan(profile_tree
     assert code == 0  # a warning: SGLang queues or retracts, it does not crash
     [line] = [x for x in (out + err).splitlines() if "[running-requests-beyond-kv-pool]" in x]
     assert "p.yaml:" in line and "sglang.max_running_requests" in line
-    pool = int(re.search(r"kv_pool_tokens=(\d+)", line)[1])  # plan's own figure (742,144)
+    code, out, _ = cli("plan", "--json", str(root / "p.yaml"))
+    pool = json.loads(out)["kv_pool_tokens"]  # 742,144: the finding must say plan's figure
+    assert f"kv_pool_tokens={pool}" in line
     assert f"only {pool // 65_536} of 128 running requests fit" in line  # 11
     assert f"set sglang.max_running_requests <= {pool // 65_536}" in line  # the fix, first
     assert f"cap sglang.context_length <= {pool // 128:,}" in line
+    assert pool // 65_536 == 11 and 0 < pool < 128 * 65_536
     code, out, _ = cli("plan", str(root / "p.yaml"))
     assert "does NOT fit" in out
     assert "warning: [running-requests-beyond-kv-pool]" in out.split("\nFindings\n")[1]
@@ -71,7 +73,7 @@ def test_plan_shows_the_flag_values_the_rendered_app_passes(name, cli, tmp_path)
     app = load_modal_app(render_to_file(loaded, tmp_path / name / "modal_app.py"))
     argv = [word for flag in app.SGLANG_FLAGS[plan["gpu"]] for word in flag]
     own = plan["sglang_own_choices"]
-    assert own or name not in ("prod", "scale-to-zero")
+    assert own, name
     for choice in own:
         flag, value = choice["flag"], choice["value"]
         assert flag in argv, (name, flag)

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import function_settings, load_modal_app
 
 from generator import REPO_ROOT
 from generator.catalog import entry
@@ -52,12 +53,13 @@ def test_profile_pins_0_5_17_and_the_flags_the_trimmed_wheels_can_run():
 
 
 def test_profile_renders_through_the_normal_pipeline(tmp_path):
-    out = tmp_path / "modal_app.py"
-    render_to_file(load(PROFILE), out)
-    text = out.read_text()
-    assert 'SGLANG_VERSION = "0.5.17"' in text
-    assert '"--load-format"' in text and '"dummy"' in text
-    assert "class SGLangServer" in text  # enter/exit: the drain path the lane checks
+    """The rendered app, imported with the real modal: the version, the dummy loader in each
+    GPU type's flag set, and a Server class (enter/exit: the drain path the lane checks)."""
+    app = load_modal_app(render_to_file(load(PROFILE), tmp_path / "modal_app.py"))
+    assert app.SGLANG_VERSION == "0.5.17"
+    for flags in app.SGLANG_FLAGS.values():
+        assert ["--load-format", "dummy"] in [list(f) for f in flags]
+    assert function_settings(app.SGLangServer)["is_server"]
 
 
 def test_catalog_entry_is_the_model_the_lane_writes():
@@ -154,6 +156,7 @@ def test_the_runner_passes_its_whole_sequence_against_the_stand_in(tmp_path):
     expected = {"start_cold", "cold_start_timeline", "api_key_not_logged", "api_key_enforced"}
     expected |= {"bench_sweep", "bench_agent_context_error", "bench_agent", "drain_on_sigterm"}
     expected |= {"start_warm", "crash_ends_container", "smoke.tool_call", "smoke.auth"}
+    expected |= {"api_key_not_logged_after_run"}
     assert expected <= set(by_name), sorted(by_name)
     failed = {n: c["detail"] for n, c in by_name.items() if c["status"] not in ("pass", "info")}
     assert not failed, proc.stdout[-3000:] + proc.stderr[-2000:]

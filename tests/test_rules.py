@@ -89,6 +89,8 @@ CASES = [
     ("layout-settings", "sglang:\n  deepep_mode: low_latency\n", True),
     ("layout-settings", "sglang:\n  enable_dp_attention: true\n", True),  # one DP group
     ("layout-settings", "sglang:\n  data_parallel_size: 3\n  enable_dp_attention: true\n", True),
+    # ... and said once: layout-load leaves it to layout-settings
+    ("layout-load", "sglang:\n  data_parallel_size: 3\n  enable_dp_attention: true\n", False),
     ("layout-settings", "", False),
     # Layout values are judged against the version's parser (choices per version).
     ("sglang-flag", "sglang:\n  moe_a2a_backend: deepep\n  deepep_mode: fast\n", True),

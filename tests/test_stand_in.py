@@ -53,6 +53,7 @@ def test_it_logs_server_args_with_the_key_and_exits_0_after_a_drain():
     deadline = time.monotonic() + 20
     while _health(port) != 200 and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert _health(port) == 200, "the stand-in never served"
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=20)
     assert "server_args=ServerArgs(" in out and "api_key='k-9'" in out

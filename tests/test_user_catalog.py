@@ -8,15 +8,14 @@ written, so what a model needs is what a user of an installed package can add.""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import textwrap
 
 import pytest
 from conftest import DEEPSEEK_V32_ENTRY, load_modal_app
 
 from generator import PROFILES_DIR, catalog
+from generator.errors import ProfileError
 from generator.pipeline import load, render_to_file
 
 ENTRY = "# DeepSeek-V3.2, added beside the profiles.\n" + DEEPSEEK_V32_ENTRY
@@ -285,23 +284,19 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def test_catalog_files_are_not_profiles_for_the_one_name_check(profiles, cli):
+def test_catalog_files_are_not_profiles_for_the_one_name_check(profiles, monkeypatch):
     """profiles/models/prod.yaml is a catalog file; it does not clash with profiles/prod.yaml
-    (checked against the shipped folder, where the rule looks under profiles/)."""
-    from generator.profile.load import check_unique_name
+    (a copy of the repository's profiles/, where the rule looks; nothing written in the checkout)."""
+    from generator.profile import load as profile_load
 
-    folder = PROFILES_DIR / "models"
-    made = not folder.exists()
-    folder.mkdir(exist_ok=True)
-    clash = folder / "prod.yaml"
-    assert not clash.exists()
-    try:
-        clash.write_text(textwrap.dedent("{}\n"), encoding="utf-8")
-        check_unique_name(PROFILES_DIR / "prod.yaml")
-    finally:
-        clash.unlink()
-        if made:
-            os.rmdir(folder)
+    root = profiles({"models/prod.yaml": "{}\n", "other/prod.yaml": "{}\n"})
+    monkeypatch.setattr(profile_load, "REPO_ROOT", root.parent)
+    monkeypatch.setattr(profile_load, "PROFILES_DIR", root)
+    (root / "other" / "prod.yaml").unlink()
+    profile_load.check_unique_name(root / "prod.yaml")  # the catalog file is not a profile
+    (root / "other" / "prod.yaml").write_text("{}\n")
+    with pytest.raises(ProfileError, match="another profile is named 'prod'"):
+        profile_load.check_unique_name(root / "prod.yaml")
 
 
 def test_validating_a_catalog_file_validates_the_profiles_beside_it(profiles, cli):

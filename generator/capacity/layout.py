@@ -165,13 +165,7 @@ def load_problems(model: ModelSpec, layout: Layout) -> list[LoadProblem]:
     out: list[LoadProblem] = []
     q = quant_of(model)
     tp, ep, attn_tp, moe_tp = layout.tp, layout.ep, layout.attn_tp, layout.moe_tp
-    if tp % layout.attn_dp:
-        out.append(
-            LoadProblem(
-                f"TP {tp} is not divisible by the attention DP size {layout.attn_dp}",
-                "sglang/srt/arg_groups/parallel_hook.py:326",
-            )
-        )
+    # TP not divisible by the attention DP size is rule layout-settings' (one finding a mistake).
     if tp % ep:
         out.append(
             LoadProblem(
@@ -387,7 +381,6 @@ class WeightShares:
     lm_head: float  # vocab parallel over TP (over attention TP only with --enable-dp-lm-head)
     replicated: float  # whole on every GPU: routers, MLA's q_a/kv_a, the DSA indexer, norms,
     # the MTP layer's eh_proj (ReplicatedLinear / unsharded parameters in the model files)
-    total: float
     # INT4 (compressed-tensors WNA16) experts: SGLang adds int32 g_idx and sort indices per
     # expert row for w13 (hidden) and w2 (intermediate per rank), not in the checkpoint
     # (compressed_tensors_wNa16_moe.py `create_weights`): (MoE layers, experts, hidden, inter)
@@ -468,6 +461,5 @@ def weight_shares(model: ModelSpec, checkpoint_bytes: float) -> WeightShares:
         vocab,
         vocab,
         replicated,
-        checkpoint_bytes,
         int4_index,
     )

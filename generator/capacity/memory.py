@@ -28,6 +28,8 @@ from generator.sglang.defaults import effective
 from generator.sglang.versions import version_tuple
 
 GIB = 1 << 30
+# Above ~0.95 too little is left for activations, CUDA graphs and a draft's pool.
+SAFE_MEM_FRACTION = 0.95
 GB = 10**9
 
 # SGLang's DSA KV pool (`DSATokenToKVPool`, `NSATokenToKVPool` before 0.5.13, in
@@ -384,7 +386,7 @@ def state_layout(d: Deployment, model: ModelSpec, layout: KvLayout) -> StateLayo
         slots = MAMBA_BASE_RATIO + 1  # extra_buffer without overlap: one tracking slot
     else:
         slots = MAMBA_BASE_RATIO + MAMBA_EXTRA_BUFFER_SLOTS
-    dp = s.data_parallel_size if _dp_attention(d) else 1
+    dp = s.attention_dp_size
     return StateLayout(
         bytes_per_request=state_bytes_per_request(model, layout.attn_tp_size),
         memory_ratio=ratio,
@@ -418,16 +420,11 @@ def _dcp_size(d: Deployment) -> int:
     return int(value) if value is not None and value.isdigit() else 1
 
 
-def _dp_attention(d: Deployment) -> bool:
-    return d.sglang.enable_dp_attention
-
-
 def kv_layout(d: Deployment, model: ModelSpec) -> KvLayout:
     """The profile's KV settings with what it leaves unset resolved as SGLang would."""
     s = d.sglang
     gpu = catalog.gpu(d.gpu.type)
     dtype = effective(s.version, "kv_cache_dtype", s.kv_cache_dtype, model, gpu, s)
-    tp = s.tensor_parallel_size
     return KvLayout(
         version=s.version,
         kv_cache_dtype=dtype,
@@ -439,7 +436,7 @@ def kv_layout(d: Deployment, model: ModelSpec) -> KvLayout:
         ),
         draft_layers=model.draft_layers_in_pool if s.speculative.enabled else 0,
         dcp_size=_dcp_size(d),
-        attn_tp_size=max(1, tp // s.data_parallel_size) if _dp_attention(d) else tp,
+        attn_tp_size=s.attention_tp_size,
         pipeline_stages=d.cluster.pipeline_parallel_size if d.cluster else 1,
     )
 
@@ -574,13 +571,12 @@ def running_requests_advice(d: Deployment, cap: Capacity) -> list[str]:
         options.append(f"set sglang.max_running_requests <= {fit * dp}")
     if cap.kv_pool_tokens // mrr:
         options.append(f"cap sglang.context_length <= {cap.kv_pool_tokens // mrr:,}")
-    # Above ~0.95 too little is left for activations, CUDA graphs and the EAGLE draft's pool.
-    if cap.mem_fraction_needed <= 0.95:
+    if cap.mem_fraction_needed <= SAFE_MEM_FRACTION:
         options.append(f"raise sglang.mem_fraction_static to {cap.mem_fraction_needed:.2f}")
     else:
         options.append(
             f"use more or larger GPUs (mem_fraction_static would need "
-            f"{cap.mem_fraction_needed:.2f}, beyond a safe 0.95)"
+            f"{cap.mem_fraction_needed:.2f}, beyond a safe {SAFE_MEM_FRACTION})"
         )
     advice = [
         f"at full length only {fit} of {mrr} running requests fit"

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import jsonschema
-import yaml
 
-from generator.catalog import CATALOG_DIR, CatalogError, entries, gpus
+from generator.catalog import CATALOG_DIR, CatalogError, _read, entries, gpus
 
 __all__ = ["MODES", "RecipeSource", "UpstreamRecipe", "recipes", "recipes_for", "sources"]
 
@@ -62,8 +61,7 @@ class UpstreamRecipe:
 
 @cache
 def _data() -> dict:
-    path = CATALOG_DIR / "recipes.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = _read("recipes.yaml")
     schema = json.loads((CATALOG_DIR / "recipes.schema.json").read_text(encoding="utf-8"))
     try:
         jsonschema.validate(data, schema)

@@ -23,8 +23,8 @@ from generator.errors import Location, UserError
 from generator.operate.report import emit_line
 from generator.pipeline import Loaded, load, render_to_file
 from generator.profile.checkpoint import image_digest
-from generator.profile.committed import committed_exists, dumps, read_json
-from generator.render.write import check_contained, folder_lock, write_committed
+from generator.profile.committed import check_committed_path, committed_exists, dumps, read_json
+from generator.render.write import folder_lock, write_committed
 
 DEPLOYS_DIR = REPO_ROOT / "deploys"
 
@@ -108,7 +108,7 @@ def history_path(profile_name: str) -> Path:
     path = DEPLOYS_DIR / profile_name / "history.json"
     if not path.resolve().is_relative_to(DEPLOYS_DIR.resolve()):  # names are checked on load
         raise UserError(f"profile name {profile_name!r} would leave {DEPLOYS_DIR}")
-    check_contained(path, DEPLOYS_DIR.parent)  # nor can a committed `deploys` symlink
+    check_committed_path(path, DEPLOYS_DIR.parent)  # no link on the way: told before deploying
     return path
 
 
@@ -199,7 +199,7 @@ def write_record(record: dict, rendered: str | None) -> Path:
         if rendered is not None:
             copy = path.parent / record["tag"] / "modal_app.py"
             write_committed(copy, rendered, DEPLOYS_DIR.parent)
-        history = [*read_history(record["profile"], record["app_name"]), record]
+        history = [*read_history(record["profile"]), record]
         write_committed(path, dumps(history, path, sort_keys=True), DEPLOYS_DIR.parent)
     return path
 

@@ -259,12 +259,11 @@ def deploy_preview_lines(loaded: Loaded) -> list[str]:
     if silenced:
         out.append(f"  (silenced with a reason in the profile: {', '.join(sorted(silenced))})")
     out.append("")
-    history = deploy.live_records(
-        deploy.read_history(loaded.profile.name, loaded.deployment.app_name)
-    )
-    against = "deployed" if history else DEFAULT_AGAINST
-    try:
-        out += diff_lines(loaded, against)
+    try:  # a history of another app name (renamed since) is told, not a failed dry run
+        history = deploy.live_records(
+            deploy.read_history(loaded.profile.name, loaded.deployment.app_name)
+        )
+        out += diff_lines(loaded, "deployed" if history else DEFAULT_AGAINST)
     except UserError as exc:  # e.g. a profile not committed yet: the dry run goes on
         out.append(f"diff: not shown ({str(exc).splitlines()[0]})")
     out.append("")

@@ -31,7 +31,7 @@ from generator.pipeline import load
 from generator.profile.checkpoint import DIGEST, image_key, lock_path, read_lock
 from generator.profile.committed import dumps
 from generator.profile.load import profile_root
-from generator.render.write import check_contained, write_committed
+from generator.render.write import write_committed
 
 DOCKER_HUB = "registry-1.docker.io"
 MANIFEST_TYPES = (
@@ -171,7 +171,6 @@ def pin_image(ref: str, *, base_url: str | None = None) -> int:
     d = load(ref).deployment
     serve = d.images.serve
     path = lock_path(d)
-    check_contained(path, profile_root(path))  # before any write
     before = read_lock(path).get(image_key(serve.repository, serve.tag))
     pinned = resolve(serve.repository, serve.tag, base_url=base_url)
     record(path, serve.repository, serve.tag, pinned)

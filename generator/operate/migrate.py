@@ -439,12 +439,10 @@ def _rules(m: Migration, old_problems: list[Problem]) -> None:
         "newly_fire": [problem_record(p, root) for p in fire],
         "stop_firing": [problem_record(p, root) for p in stop],
     }
-    for p in fire:
-        where = f"{format_path(p.path)}: " if p.path is not None else ""
-        _item(m, "rule", f"newly fires [{p.rule}] {where}{p.message}", p.path, p.severity)
+    for p in fire:  # the path is the item's own (the text report puts it first)
+        _item(m, "rule", f"newly fires [{p.rule}] {p.message}", p.path, p.severity)
     for p in stop:
-        where = f"{format_path(p.path)}: " if p.path is not None else ""
-        _item(m, "rule", f"stops firing [{p.rule}] {where}{p.message}", p.path, "notice")
+        _item(m, "rule", f"stops firing [{p.rule}] {p.message}", p.path, "notice")
 
 
 def _image(m: Migration) -> None:
@@ -544,8 +542,8 @@ def _text(m: Migration) -> list[str]:
     ]
     for section, title in _SECTIONS:
         items = [p for p in m.items if p.rule == f"migrate-{section}"]
+        out += ["", title]
         if section == "plan" and m.plan.get("headline"):
-            out += ["", title]
             width = max(len(r["label"]) for r in m.plan["headline"])
             out.append(f"  {'':<{width}}  {m.source:>12}  {m.target:>12}")
             for r in m.plan["headline"]:
@@ -553,21 +551,12 @@ def _text(m: Migration) -> list[str]:
                 out.append(f"  {r['label']:<{width}}  {r['from']!s:>12}  {r['to']!s:>12}{mark}")
             for c in m.plan["other_changes"]:
                 out.append(f"  {c['key']}: {c['from']} -> {c['to']}")
-            items = [p for p in items if "cannot be computed" in p.message]
-        elif section == "choice" and m.parser_defaults:
-            items = items + []
-        if not items and not (section == "choice" and m.parser_defaults):
-            if section != "plan":
-                out += ["", title, "  (no change)"]
+        elif not items and not (section == "choice" and m.parser_defaults):
+            out.append("  (no change)")
             continue
-        if section != "plan":
-            out += ["", title]
         for p in items:
             where = f"{format_path(p.path)}: " if p.path is not None else ""
-            line = f"  - {where}{p.message}"
-            if section == "rule" and p.message.startswith("newly fires"):
-                line = f"  - {p.message}"
-            out.append(line)
+            out.append(f"  - {where}{p.message}")
         if section == "choice" and m.parser_defaults:
             out.append("  parser defaults that changed (flags the profile does not set):")
             for c in m.parser_defaults:

@@ -15,9 +15,9 @@ from generator.capacity.memory import LOCK_FILE, lock_key, read_lock
 from generator.errors import UserError
 from generator.pipeline import load
 from generator.profile.checkpoint import CONFIG_MAX_BYTES
-from generator.profile.committed import dumps, loads
+from generator.profile.committed import check_committed_path, dumps, loads
 from generator.profile.load import profile_root
-from generator.render.write import check_contained, write_atomic, write_committed
+from generator.render.write import write_atomic, write_committed
 
 WEIGHT_SUFFIX = ".safetensors"
 
@@ -144,7 +144,8 @@ def pin_revision(ref: str) -> int:
     d = loaded.deployment
     model = d.model
     lock_dir = d.profile_path.parent
-    check_contained(lock_dir / LOCK_FILE, profile_root(lock_dir / LOCK_FILE))  # before any write
+    lock = lock_dir / LOCK_FILE
+    check_committed_path(lock, profile_root(lock))  # before any write: no link on the way
     if model.pinned:
         entry = read_lock(lock_dir / LOCK_FILE).get(lock_key(model.id, model.revision))
         # An entry from before config.json was recorded gets it now (one more Hub call).

@@ -219,16 +219,6 @@ class SGLang:
         """GPUs one attention group spans: TP / DP under DP attention (SGLang's attn_tp_size)."""
         return max(1, self.tensor_parallel_size // self.attention_dp_size)
 
-    @property
-    def moe_tp_size(self) -> int:
-        """GPUs each routed expert is sliced over: TP / EP (SGLang's moe_tp_size)."""
-        return max(1, self.tensor_parallel_size // self.expert_parallel_size)
-
-    @property
-    def dense_tp_size(self) -> int:
-        """GPUs a dense MLP layer is sliced over (--moe-dense-tp-size, else TP)."""
-        return self.moe_dense_tp_size or self.tensor_parallel_size
-
 
 @dataclass(frozen=True)
 class Autoscaling:

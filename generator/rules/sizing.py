@@ -141,10 +141,6 @@ def _dsa_prefill_trtllm(d: Deployment):
         )
 
 
-# Above ~0.95 too little is left for activations, CUDA graphs and a draft's pool (plan.py).
-SAFE_MEM_FRACTION = 0.95
-
-
 @rule("kv-pool-empty", "error", "The weights leave no room for a KV cache.")
 def _kv_pool_empty(d: Deployment):
     cap = capacity.capacity(d)
@@ -156,12 +152,12 @@ def _kv_pool_empty(d: Deployment):
         f"Found: gpu={d.gpu.modal_spec}, tensor_parallel_size={d.sglang.tensor_parallel_size}, "
         f"mem_fraction_static={d.sglang.mem_fraction_static}"
     )
-    if held / capacity.GIB >= cap.usable_gib_per_gpu * SAFE_MEM_FRACTION:
+    if held / capacity.GIB >= cap.usable_gib_per_gpu * capacity.SAFE_MEM_FRACTION:
         # No mem_fraction_static helps: the GPU type (or the count) is what to change.
         roomy = sorted(
             g.type
             for g in catalog.gpus().values()
-            if g.usable_memory_gib * SAFE_MEM_FRACTION > held / capacity.GIB
+            if g.usable_memory_gib * capacity.SAFE_MEM_FRACTION > held / capacity.GIB
         )
         other = f"a GPU type whose memory holds them ({', '.join(roomy)})" if roomy else ""
         ways = " or ".join(filter(None, [other, "more GPUs per replica (cluster.nodes)"]))
@@ -183,7 +179,7 @@ def _kv_pool_empty(d: Deployment):
         f"weights{state} take {cap.weights_bytes_per_gpu / capacity.GIB:.1f} GiB per GPU but "
         f"mem_fraction_static leaves {static:.1f} GiB for weights and KV cache; use more "
         "or larger GPUs (gpu.type, gpu.count with tensor_parallel_size) or raise "
-        f"sglang.mem_fraction_static (up to {SAFE_MEM_FRACTION}). {found}",
+        f"sglang.mem_fraction_static (up to {capacity.SAFE_MEM_FRACTION}). {found}",
         ("sglang", "mem_fraction_static"),
     )
 
@@ -231,11 +227,11 @@ def _running_requests_kv_pool(d: Deployment):
     if cap is None or cap.running_requests_fit or cap.kv_pool_tokens < cap.context_tokens:
         return  # one sequence not fitting is context-beyond-kv-pool's error
     first, *fixes = capacity.running_requests_advice(d, cap)
-    need = d.sglang.max_running_requests * cap.context_tokens
     yield Finding(
         f"{first}; {'; '.join(fixes)}. `make plan` shows the pool. Found: "
         f"max_running_requests={d.sglang.max_running_requests}, context={cap.context_tokens}, "
-        f"needs {need:,} tokens, kv_pool_tokens={cap.kv_pool_tokens}",
+        f"needs {cap.running_tokens_needed:,} tokens per rank, "
+        f"kv_pool_tokens={cap.kv_pool_tokens}",
         ("sglang", "max_running_requests"),
     )
 

@@ -409,6 +409,27 @@ class Lane:
         enforce.detail = ", ".join(f"{k} -> {v}" for k, v in codes.items())
         self.add(enforce)
 
+    def check_key_after_run(self, containers: list[Container]) -> None:
+        """The key, again, once everything ran: both starts' log lines, the CLI logs (smoke,
+        bench), and the files written since the start; before finish() blacks the logs out."""
+        lines = sum(len(c.lines) for c in containers)
+        in_log = [line for c in containers for _, line in c.lines if self.key in line]
+        needle = self.key.encode()
+        cli_logs = [log.name for log in self.out.glob("*.log") if needle in log.read_bytes()]
+        roots = [Path(tempfile.gettempdir()), REPO / "build"]
+        files = scan_files(roots, self.t0, needle, skip=[self.out.resolve()])
+        check = Check("api_key_not_logged_after_run", figures={"log_lines": len(in_log)})
+        check.figures |= {"cli_logs": cli_logs, "files": files}
+        if in_log or cli_logs or files:
+            check.detail = (
+                f"the key appears in {len(in_log)} container log line(s), "
+                f"CLI logs {cli_logs}, files {files}"
+            )
+        else:
+            check.status = "pass"
+            check.detail = f"not in {lines} log lines of both starts, the CLI logs or new files"
+        self.add(check)
+
     def check_smoke(self) -> None:
         report = self.out / "smoke.json"
         args = ["smoke", "--profile", self.opts.profile, "--url", self.base]
@@ -661,20 +682,19 @@ class Lane:
             return self.finish()
         self.check_timeline(c, start)
         self.check_kv_pool(c)
-        for step in (lambda: self.check_key(c), self.check_smoke, self.check_bench):
+        steps = (("api_key", lambda: self.check_key(c)), ("smoke", self.check_smoke))
+        for name, step in (*steps, ("bench", self.check_bench)):
             try:
                 step()
             except Exception as e:  # noqa: BLE001  (one broken check must not hide the others)
-                self.add(
-                    Check(getattr(step, "__name__", "step"), detail=f"{type(e).__name__}: {e}")
-                )
+                self.add(Check(name, detail=f"{type(e).__name__}: {e}"))
         self.check_drain(c)
         c2, start2 = self.start("warm", self.opts.healthy_within)
         if start2.status == "pass":
             self.check_crash(c2)
         else:
             c2.stop()
-        # The key, again, over both starts' logs and whatever the run wrote.
+        self.check_key_after_run([c, c2])
         return self.finish()
 
     def finish(self) -> int:
