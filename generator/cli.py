@@ -312,7 +312,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--utilization",
         type=float,
-        default=0.3,
+        default=0.3,  # operate/plan.py DEFAULT_UTILIZATION (not imported: start-up time)
         metavar="U",
         help="average replicas busy over a month, for the monthly cost (default 0.3)",
     )

@@ -416,3 +416,11 @@ def test_make_plan_passes_profile_and_utilization():
         "-m generator plan long-context --utilization 0.5\n"
     )
     assert make_plan() == "-m generator plan prod\n"
+
+
+def test_the_clis_utilization_default_is_plans():
+    """cli.py spells the default out (importing plan would slow every command's start)."""
+    from generator.cli import build_parser
+    from generator.operate.plan import DEFAULT_UTILIZATION
+
+    assert build_parser().parse_args(["plan", "prod"]).utilization == DEFAULT_UTILIZATION

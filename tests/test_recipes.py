@@ -7,16 +7,12 @@ import json
 
 import pytest
 from conftest import PROFILES_DIR, SHIPPED_PROFILES
+from test_rules import problems_for
 
 from generator import REPO_ROOT
 from generator.catalog import entries
 from generator.catalog.recipes import MODES, recipes, recipes_for, sources
-from generator.errors import ProfileError
 from generator.pipeline import load
-from generator.profile.deployment import build_deployment
-from generator.profile.load import load_profile
-from generator.profile.validate import validate_profile
-from generator.rules import run_rules
 from generator.sglang.fallback import flag_sets, variants
 from generator.sglang.flags import flag_set
 from generator.sglang.recipes import departures, recipe_flags, recipe_of, setting
@@ -28,12 +24,7 @@ DOCS_NEW_GLM52 = "sgl-project/sglang/docs_new/src/snippets/configs/zai-org/glm-5
 
 
 def problems(profile_tree, text: str):
-    root = profile_tree({"p.yaml": GLM52 + text})
-    try:
-        profile = validate_profile(load_profile(str(root / "p.yaml")))
-    except ProfileError as exc:
-        return exc.problems
-    return run_rules(build_deployment(profile), profile)
+    return problems_for(profile_tree({"p.yaml": GLM52 + text}))
 
 
 def of(found, rule="sglang-recipe-departure"):
@@ -165,8 +156,7 @@ def test_a_mode_the_model_lacks_on_its_gpu_is_reported(profile_tree):
     root = profile_tree(
         {"p.yaml": f"extends: {PROFILES_DIR / 'kimi-k26.yaml'}\nsglang:\n  recipe: balanced\n"}
     )
-    profile = validate_profile(load_profile(str(root / "p.yaml")))
-    (found,) = of(run_rules(build_deployment(profile), profile))
+    (found,) = of(problems_for(root))
     assert "has no balanced recipe on H200; it has low-latency, high-throughput" in found.message
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_modal_app
 
 from generator import PROFILES_DIR, REPO_ROOT
 from generator.operate import deploy as deploy_module
@@ -337,6 +338,9 @@ def test_dummy_weights_run_never_touches_the_live_app(control_plane, cli, releas
     assert '["--model-path", CONFIG_DIR],' in rendered and "MODEL_DIR]" not in rendered
     assert _entrypoint_calls(rendered) == ["download_config.remote"]
     assert deploy_call[1].endswith("build/prod-dummy/modal_app.py")
+    # What the app tells a reader to run names the real profile: prod-dummy is no file.
+    assert load_modal_app(Path(deploy_call[1])).SETUP_COMMAND == "make setup PROFILE=prod DUMMY=1"
+    assert "make deploy PROFILE=prod DUMMY=1" in rendered and "PROFILE=prod-dummy" not in rendered
     assert stop_call == ["app", "stop", "glm51-prod-dummy", "--yes"]
     apps = control_plane.state()["apps"]
     assert apps["glm51-prod"] == LIVE_BEFORE["glm51-prod"]

@@ -170,10 +170,8 @@ def summarize_turns(results: list[Turn]) -> dict[str, Any]:
     # miss: entrypoints/openai/usage_processor.py `_details_if_cached`). Once any turn reports
     # cached tokens the server has --enable-cache-report on, so a null is a miss (0), not a
     # turn to leave out (which would count only the hits).
-    if any(r.cached_tokens is not None for r in ok):
-        for r in ok:
-            r.cached_tokens = r.cached_tokens or 0
-    reported = [r for r in ok if r.cached_tokens is not None and r.prompt_tokens]
+    reporting = any(r.cached_tokens is not None for r in ok)
+    reported = [r for r in ok if r.prompt_tokens] if reporting else []
 
     def hit_rate(rows: list[Turn]) -> float | None:
         prompt = sum(r.prompt_tokens or 0 for r in rows)

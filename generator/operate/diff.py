@@ -26,6 +26,7 @@ from typing import Any
 
 from generator.errors import UserError
 from generator.operate import deploy
+from generator.operate.plan import DEFAULT_UTILIZATION
 from generator.operate.plan import build as build_plan
 from generator.operate.report import emit_line
 from generator.pipeline import Loaded, load, render_app
@@ -36,7 +37,6 @@ from generator.profile.load import profile_root, resolve_profile_path
 
 MISSING = object()
 DEFAULT_AGAINST = "HEAD"
-UTILIZATION = 0.3  # plan's default, for the monthly cost line
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -96,23 +96,25 @@ PLAN_ROWS: list[tuple[str, str, Any]] = [
     ("TPOT floor", "tpot_floor_ms", lambda ms: f"{ms:.3f} ms"),
     ("per replica-hour", "cost_per_replica_hour_usd", lambda c: f"${c:,.2f}"),
     ("idle floor per month", "idle_cost_per_month_usd", lambda c: f"${c:,.2f}"),
-    ("month at utilization 0.3", "cost_per_month_at_utilization_usd", lambda c: f"${c:,.2f}"),
+    (
+        f"month at utilization {DEFAULT_UTILIZATION}",
+        "cost_per_month_at_utilization_usd",
+        lambda c: f"${c:,.2f}",
+    ),
     ("cold start (cache warm)", "cold_start_seconds", lambda s: f"{s:,} s"),
 ]
 
 
 def plan_of(loaded: Loaded) -> dict:
-    return build_plan(loaded.profile, loaded.deployment, loaded.warnings, UTILIZATION)
+    return build_plan(loaded.profile, loaded.deployment, loaded.warnings, DEFAULT_UTILIZATION)
 
 
 def _finding(f: dict) -> str:
     return f"{f['severity']}: [{f['rule'] or 'profile'}] {f['message']}"
 
 
-def plan_changes(old: dict | None, new: dict) -> list[str]:
+def plan_changes(old: dict, new: dict) -> list[str]:
     """The plan's changed figures and the findings that appear or go, as indented lines."""
-    if old is None:
-        return []
     width = max(len(label) for label, _, _ in PLAN_ROWS)
     out = [
         f"  {label.ljust(width)}  {show(old[key])} -> {show(new[key])}"

@@ -44,7 +44,7 @@ def dummy_profile(ref: str) -> Profile:
     sglang = data["sglang"]
     sglang["extra_args"] = [*sglang.get("extra_args", []), *DUMMY_FLAGS]
     data["release"] = {**(data.get("release") or {}), "canary": False}
-    return dataclasses.replace(real, name=real.name + SUFFIX, data=data)
+    return dataclasses.replace(real, name=real.name + SUFFIX, data=data, dummy_of=real.name)
 
 
 def _check_no_collision(real: Profile) -> None:

@@ -27,11 +27,9 @@ import httpx
 
 from generator.endpoint.http import Deadline, Endpoint, printable
 from generator.errors import UserError
+from generator.operate.pin import write_lock
 from generator.pipeline import load
 from generator.profile.checkpoint import DIGEST, image_key, lock_path, read_lock
-from generator.profile.committed import dumps
-from generator.profile.load import profile_root
-from generator.render.write import write_committed
 
 DOCKER_HUB = "registry-1.docker.io"
 MANIFEST_TYPES = (
@@ -163,8 +161,7 @@ def record(path, repository: str, tag: str, pinned: Pinned) -> None:
         "source": f"{pinned.registry}, the {kind} of {repository}:{tag}",
         "recorded": date.today().isoformat(),
     }
-    # As pin-revision writes it: never through a link, no non-finite number.
-    write_committed(path, dumps(dict(sorted(lock.items())), path), profile_root(path))
+    write_lock(path, lock)
 
 
 def pin_image(ref: str, *, base_url: str | None = None) -> int:

@@ -97,7 +97,6 @@ _PLAN_SKIP = {
     "compile_cache_dir",
     "running_requests_advice",  # prose; the figures it quotes are compared
 }
-_PLAN_UTILIZATION = 0.3  # `plan`'s default; only the monthly cost depends on it
 
 
 @dataclass(frozen=True)
@@ -373,10 +372,10 @@ def _parser_defaults(m: Migration) -> None:
 
 
 def _plan_of(profile: Profile, d: Deployment, problems: list[Problem]) -> dict | None:
-    from generator.operate.plan import build
+    from generator.operate.plan import DEFAULT_UTILIZATION, build
 
     try:
-        return build(profile, d, problems, _PLAN_UTILIZATION)
+        return build(profile, d, problems, DEFAULT_UTILIZATION)
     except UserError:
         return None
 

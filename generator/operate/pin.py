@@ -135,8 +135,14 @@ def record_checkpoint(directory, model_id: str, resolved: Revision) -> str:
         entry["config"] = resolved.config
         entry["config_source"] = f"Hub, {CONFIG_FILE} at {resolved.commit}"
     lock[lock_key(model_id, resolved.commit)] = entry
-    write_committed(path, dumps(dict(sorted(lock.items())), path), profile_root(path))
+    write_lock(path, lock)
     return str(path)
+
+
+def write_lock(path: Path, lock: dict) -> None:
+    """The lock, keys sorted: never through a link, no non-finite number (pin-revision and
+    pin-image both write it so)."""
+    write_committed(path, dumps(dict(sorted(lock.items())), path), profile_root(path))
 
 
 def pin_revision(ref: str) -> int:

@@ -54,6 +54,10 @@ from generator.sglang.defaults import unrecorded
 from generator.sglang.fallback import variants
 from generator.sglang.flags import own_choices
 
+# Average replicas busy over a month, for the monthly cost: `plan --utilization`'s default (cli.py
+# says it too), and what diff and migrate plan at.
+DEFAULT_UTILIZATION = 0.3
+
 # --- The plan as JSON and as a table ---------------------------------------------------------
 
 KEYS: dict[str, str] = {

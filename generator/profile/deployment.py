@@ -277,6 +277,9 @@ class Deployment:
     """Everything the rendered app needs, typed, with derived values as properties."""
 
     profile_name: str
+    # How `make` names it: PROFILE=prod, or PROFILE=prod DUMMY=1 for the dummy-weights variant
+    # (whose profile_name, prod-dummy, is no file make can find).
+    make_args: str
     profile_path: Path
     profile_hash: str
     app_name: str
@@ -400,6 +403,9 @@ def build_deployment(profile: Profile) -> Deployment:
         {
             **data,
             "profile_name": profile.name,
+            "make_args": f"PROFILE={profile.dummy_of} DUMMY=1"
+            if profile.dummy_of
+            else f"PROFILE={profile.name}",
             "profile_path": profile.path,
             "profile_hash": profile_hash(profile.data),
             "app_name": profile.data["app"]["name"],

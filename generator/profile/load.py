@@ -30,6 +30,7 @@ class Profile:
     origins: dict[FieldPath, Location] = field(default_factory=dict)
     chain: list[Path] = field(default_factory=list)  # the profile first, then its ancestors
     notes: list[Problem] = field(default_factory=list)  # warnings from reading the YAML
+    dummy_of: str | None = None  # a dummy-weights variant's real profile (operate/dummy.py)
 
     def locate(self, path: FieldPath) -> Location:
         """Where the value at `path` (or its nearest located parent) was written."""

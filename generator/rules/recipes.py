@@ -34,16 +34,22 @@ def _matches(key: str, dep: Departure, version: str) -> bool:
     return (setting(key, version) or key) == dep.wanted.setting
 
 
+def _reason(dep: Departure, silences: dict[str, dict[str | None, str]], version: str) -> str | None:
+    """The reason the profile gives for `dep` (for its GPU type, else for every type), or None."""
+    for key, by_gpu in silences.items():
+        if _matches(key, dep, version) and (reason := by_gpu.get(dep.gpu, by_gpu.get(None))):
+            return reason
+    return None
+
+
 def given_reasons(d: Deployment, profile: Profile) -> list[tuple[Departure, str]]:
     """The departures the profile gives a reason for, with that reason (`plan` prints them)."""
-    version, out = d.sglang.version, []
-    for dep in _all_departures(d):
-        for key, by_gpu in _silences(profile).items():
-            reason = by_gpu.get(dep.gpu, by_gpu.get(None))
-            if reason is not None and _matches(key, dep, version):
-                out.append((dep, reason))
-                break
-    return out
+    silences, version = _silences(profile), d.sglang.version
+    return [
+        (dep, reason)
+        for dep in _all_departures(d)
+        if (reason := _reason(dep, silences, version)) is not None
+    ]
 
 
 def _all_departures(d: Deployment) -> list[Departure]:
@@ -70,10 +76,7 @@ def _departure(d: Deployment, profile: Profile) -> Iterator[Finding]:
                 )
     silences = _silences(profile)
     for dep in _all_departures(d):
-        if any(
-            _matches(key, dep, version) and (None in by_gpu or dep.gpu in by_gpu)
-            for key, by_gpu in silences.items()
-        ):
+        if _reason(dep, silences, version) is not None:
             continue
         r = dep.recipe
         missing = (
