@@ -571,3 +571,22 @@ def test_deepgemm_cache_keyed_by_gpu_and_image(profile_tree):
         "/dg-cache/h200-v0.5.23",
         "/dg-cache/b200-v0.5.23-cu130",
     }
+
+
+def test_a_load_problem_is_located_at_the_setting_that_moves_it():
+    """Qwen3.5 at TP 16 with EP 16: the routed experts load whole, the shared expert's FP8
+    blocks do not split 16 ways. The finding points at the dense TP (here TP itself), not at
+    expert_parallel_size, which cannot fix it (the message mentions an 'expert' all the same)."""
+    import dataclasses
+
+    from generator.capacity.layout import Layout, load_problems
+    from generator.profile.checkpoint import model_spec
+    from generator.rules.load import _setting_that_moves
+
+    d = load("qwen35").deployment
+    problems = load_problems(model_spec(d), Layout(tp=16, ep=16))
+    assert problems and {p.part for p in problems} == {"dense"}
+    assert _setting_that_moves(d, problems[0].part) == "tensor_parallel_size"
+    dense_tp = dataclasses.replace(d, sglang=dataclasses.replace(d.sglang, moe_dense_tp_size=1))
+    assert _setting_that_moves(dense_tp, "dense") == "moe_dense_tp_size"
+    assert _setting_that_moves(d, "experts") == "expert_parallel_size"

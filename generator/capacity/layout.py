@@ -27,7 +27,7 @@ arg_groups/overrides.py:1611 `_a2a_ep_size`), the layout here is the one SGLang 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from generator.catalog import ModelSpec
 from generator.catalog.architecture import Quant
@@ -128,6 +128,7 @@ class LoadProblem:
 
     what: str  # the weight and the sizes, as SGLang would see them
     source: str  # sglang/srt/<file>:<line>
+    part: str = ""  # "experts", "attention" or "dense": which setting moves it (rules/load.py)
 
 
 def _fp8_linear(
@@ -227,10 +228,16 @@ def load_problems(model: ModelSpec, layout: Layout) -> list[LoadProblem]:
                         "compressed_tensors_wNa16_moe.py:158",
                     )
                 )
-    out += _attention_problems(model, q, attn_tp)
-    # Dense MLP layers (first_k_dense_replace) and the shared experts: merged gate/up (column),
-    # down (row), over the dense TP size.
-    dense_tp = layout.dense
+    out = [replace(p, part="experts") for p in out]
+    out += [replace(p, part="attention") for p in _attention_problems(model, q, attn_tp)]
+    return out + [replace(p, part="dense") for p in _dense_problems(model, q, layout.dense)]
+
+
+def _dense_problems(model: ModelSpec, q: Quant, dense_tp: int) -> list[LoadProblem]:
+    """Dense MLP layers (first_k_dense_replace) and the shared experts: merged gate/up
+    (column), down (row), over the dense TP size."""
+    out: list[LoadProblem] = []
+    moe = model.moe
     for name, size in (
         ("dense MLP", moe.dense_intermediate_size if model.dense_layers else 0),
         ("shared expert", moe.shared_experts * moe.moe_intermediate_size),

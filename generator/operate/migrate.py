@@ -67,7 +67,7 @@ from generator.profile.validate import validate_profile
 from generator.rules import run_rules
 from generator.sglang import history
 from generator.sglang.caches import cache_variables
-from generator.sglang.defaults import UNSET, choice, defaults, effective
+from generator.sglang.defaults import UNSET, choice, effective, recorded_choices
 from generator.sglang.fallback import variants
 from generator.sglang.flags import DEFAULT_SETTINGS, _extra_flags, flag_set
 from generator.sglang.versions import (
@@ -307,17 +307,11 @@ def _own_choices(m: Migration) -> None:
     for old_v in variants(m.old):
         gpu = catalog.gpu(old_v.gpu.type)
         s = old_v.sglang
-        keys = set()
-        for version in (m.source, m.target):
-            data = defaults(version)
-            if data.get("architecture") == model.architecture:
-                keys |= set(data.get("choices", {}))
-            keys |= set((data.get("architectures") or {}).get(model.architecture, {}))
+        versions = (m.source, m.target)
+        keys = {k for v in versions for k in recorded_choices(v, model.architecture) or {}}
+        kv = {v: effective(v, "kv_cache_dtype", s.kv_cache_dtype, model, gpu, s) for v in versions}
         for key in sorted(keys):
-            picked = []
-            for version in (m.source, m.target):
-                kv = effective(version, "kv_cache_dtype", s.kv_cache_dtype, model, gpu, s)
-                picked.append(choice(version, key, model, gpu, kv, s.tensor_parallel_size))
+            picked = [choice(v, key, model, gpu, kv[v], s.tensor_parallel_size) for v in versions]
             before, after = (p.value if p else None for p in picked)
             if before == after:
                 continue

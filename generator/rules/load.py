@@ -39,10 +39,20 @@ def _layout_load(d: Deployment):
         f"SGLang {d.sglang.version} fails while creating the weights of {model.id} under "
         f"{layout.name}, after the checkpoint is read, on every cold start: {said}. To load on "
         f"these {layout.tp} GPUs: {fix}. Found: {layout.name}",
-        ("sglang", "expert_parallel_size")
-        if any("MoE" in p.what or "expert" in p.what for p in problems)
-        else ("sglang", "tensor_parallel_size"),
+        ("sglang", _setting_that_moves(d, problems[0].part)),
     )
+
+
+def _setting_that_moves(d: Deployment, part: str) -> str:
+    """The layout setting a load problem of this part of the model is fixed by."""
+    s = d.sglang
+    if part == "experts":
+        return "expert_parallel_size"
+    if part == "attention" and s.enable_dp_attention:
+        return "data_parallel_size"
+    if part == "dense" and s.moe_dense_tp_size is not None:
+        return "moe_dense_tp_size"
+    return "tensor_parallel_size"
 
 
 @rule(

@@ -37,15 +37,21 @@ def defaults(version: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
+def recorded_choices(version: str, architecture: str) -> dict | None:
+    """The defaults manifest's entries for a config.json architecture ({field: entry}): the
+    manifest's own model's `choices`, or another family's under `architectures`; None if
+    unrecorded."""
+    data = defaults(version)
+    if data.get("architecture") == architecture:
+        return data.get("choices", {})
+    return (data.get("architectures") or {}).get(architecture)
+
+
 def choice(
     version: str, field: str, model: ModelSpec, gpu: GpuSpec, kv_cache_dtype: str, tp: int = 1
 ) -> Choice | None:
     """SGLang `version`'s own value for `field` on this model and GPU; None if not recorded."""
-    data = defaults(version)
-    if data.get("architecture") == model.architecture:
-        entry = data.get("choices", {}).get(field)
-    else:  # another family's choices, recorded by its config.json architecture
-        entry = (data.get("architectures") or {}).get(model.architecture, {}).get(field)
+    entry = (recorded_choices(version, model.architecture) or {}).get(field)
     if entry is None:
         return None
     value = entry["value"]
@@ -61,9 +67,8 @@ def choice(
 def unrecorded(version: str, model: ModelSpec) -> str | None:
     """Why no flag is compared with SGLang's own choice for this model, and how to record it;
     None when `version`'s defaults manifest records the model's architecture."""
-    data = defaults(version)
-    arch = model.architecture
-    if data.get("architecture") == arch or arch in (data.get("architectures") or {}):
+    data, arch = defaults(version), model.architecture
+    if recorded_choices(version, arch) is not None:
         return None
     manifest = f"generator/sglang/manifests/sglang-{version}-defaults.yaml"
     if not data:
